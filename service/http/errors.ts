@@ -1,0 +1,53 @@
+import type { FastifyReply } from 'fastify';
+import { InvalidInputError, UpstreamError } from '../providers/errors';
+
+/** The API's error body: a stable machine code plus a sentence for humans. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+}
+
+const CODES: Record<number, string> = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  408: 'request_timeout',
+  413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  431: 'headers_too_large',
+  500: 'internal_error',
+  502: 'upstream_error',
+  503: 'upstream_unavailable',
+};
+
+export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
+  const body: ErrorBody = {
+    error: CODES[status] ?? (status >= 500 ? 'internal_error' : 'invalid_request'),
+    message,
+  };
+  return reply.code(status).send(body);
+}
+
+/** Seconds a client should wait after an upstream outage before asking again. */
+export const UPSTREAM_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * Maps any thrown error to a status and a message that is safe to show. Only errors we
+ * authored (or Fastify's own 4xx, which describe the request) keep their message.
+ */
+export function classify(err: unknown): { status: number; message: string; log: boolean } {
+  if (err instanceof InvalidInputError) return { status: 400, message: err.message, log: false };
+  if (err instanceof UpstreamError) {
+    const status = err.failure === 'unavailable' ? 503 : 502;
+    return { status, message: err.message, log: true };
+  }
+  const e = err as { statusCode?: number; message?: string };
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, message: e.message ?? 'bad request', log: false };
+  }
+  return { status: 500, message: 'internal error; see the service log', log: true };
+}

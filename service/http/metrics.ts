@@ -1,0 +1,56 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+/** One registry per app instance, so tests and benchmarks can run several side by side. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'turnkey_' });
+  const requests = new Counter({
+    name: 'turnkey_http_requests_total',
+    help: 'HTTP requests by route template, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'turnkey_http_request_duration_seconds',
+    help: 'HTTP request duration by route template',
+    labelNames: ['route'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+  });
+  const credentials = new Counter({
+    name: 'turnkey_credentials_issued_total',
+    help: 'ICE server sets handed out, by provider',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
+  const upstreamDuration = new Histogram({
+    name: 'turnkey_upstream_request_duration_seconds',
+    help: 'Calls to the TURN provider upstream (e.g. Metered API), by operation and outcome',
+    labelNames: ['operation', 'outcome'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const upstreamErrors = new Counter({
+    name: 'turnkey_upstream_errors_total',
+    help: 'Failed calls to the TURN provider upstream, by operation and reason',
+    labelNames: ['operation', 'reason'] as const,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    observeRequest(route: string, method: string, status: number, seconds: number) {
+      requests.inc({ route, method, status: String(status) });
+      duration.observe({ route }, seconds);
+    },
+    credentialIssued(provider: string) {
+      credentials.inc({ provider });
+    },
+    observeUpstream(operation: string, seconds: number, outcome: string) {
+      upstreamDuration.observe({ operation, outcome: outcome === 'ok' ? 'ok' : 'error' }, seconds);
+      if (outcome !== 'ok') upstreamErrors.inc({ operation, reason: outcome });
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,68 @@
+/**
+ * Parsing and validation of STUN/TURN URIs (RFC 7064, RFC 7065), so a typo in
+ * TURN_URLS fails at start-up instead of as a silent ICE failure in every browser.
+ */
+
+export type IceScheme = 'stun' | 'stuns' | 'turn' | 'turns';
+export type IceTransport = 'udp' | 'tcp';
+
+export interface IceUri {
+  scheme: IceScheme;
+  /** Host name or IP address, without IPv6 brackets. */
+  host: string;
+  port: number;
+  /** Only TURN URIs carry a transport; `turns:` is always TCP (TLS). */
+  transport?: IceTransport;
+  /** The URI as given. */
+  uri: string;
+}
+
+const DEFAULT_PORTS: Record<IceScheme, number> = {
+  stun: 3478,
+  stuns: 5349,
+  turn: 3478,
+  turns: 5349,
+};
+
+const URI =
+  /^(stuns?|turns?):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?(?:\?transport=(udp|tcp))?$/;
+
+export function parseIceUri(uri: string): IceUri {
+  const m = URI.exec(uri);
+  if (!m) {
+    throw new Error(
+      `"${uri}" is not a STUN/TURN URI: expected e.g. turn:turn.example.com:3478?transport=udp or stun:turn.example.com:3478`,
+    );
+  }
+  const scheme = m[1] as IceScheme;
+  const host = (m[2] as string).replace(/^\[|\]$/g, '');
+  const port = m[3] === undefined ? DEFAULT_PORTS[scheme] : Number(m[3]);
+  if (port < 1 || port > 65535) throw new Error(`"${uri}" has port ${port}: use 1-65535`);
+  const transport = m[4] as IceTransport | undefined;
+  if (transport && !scheme.startsWith('turn')) {
+    throw new Error(`"${uri}": ?transport= belongs only on turn:/turns: URIs`);
+  }
+  const parsed: IceUri = { scheme, host, port, uri };
+  if (scheme === 'turns') parsed.transport = 'tcp';
+  else if (scheme === 'turn') parsed.transport = transport ?? 'udp';
+  return parsed;
+}
+
+/** Splits a comma-separated list, ignoring blanks around commas. */
+export function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** `stun:` URIs for the same host:port pairs as the given plain `turn:` URIs (Coturn answers STUN there too). */
+export function stunUrisFromTurn(turnUris: IceUri[]): string[] {
+  const seen = new Set<string>();
+  for (const u of turnUris) {
+    if (u.scheme !== 'turn') continue;
+    const host = u.host.includes(':') ? `[${u.host}]` : u.host;
+    seen.add(`stun:${host}:${u.port}`);
+  }
+  return [...seen];
+}

@@ -1,0 +1,47 @@
+import { ConfigError } from './config';
+import { startService } from './start';
+
+/** Longest a shutdown may wait for in-flight requests before exiting anyway. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
+
+async function main(): Promise<void> {
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`turnkey: configuration error: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    service.logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    const deadline = setTimeout(() => {
+      service.logger.error('in-flight requests did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    service.close().then(
+      () => {
+        service.logger.info('stopped');
+        process.exit(0);
+      },
+      (err: Error) => {
+        service.logger.error({ err: { message: err.message } }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`turnkey: failed to start: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,103 @@
+import { createHmac } from 'node:crypto';
+import { type IceUri, parseIceUri } from '../ice-uris';
+import { probeStun } from '../stun-probe';
+import { resolveTtl } from './ttl';
+import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from './types';
+import { assertValidUserId } from './user-id';
+
+export interface CoturnOptions {
+  /** The secret Coturn has as `static-auth-secret`. */
+  secret: string;
+  /** `turn:`/`turns:` URIs handed to browsers. */
+  turnUrls: string[];
+  /** `stun:` URIs handed to browsers (may be empty). */
+  stunUrls: string[];
+  /** Default and maximum credential lifetime in seconds. */
+  maxTtl: number;
+  /** Milliseconds for the readiness STUN probe. */
+  probeTimeoutMs?: number;
+  /** Clock in milliseconds since the epoch; replaceable for tests. */
+  now?: () => number;
+}
+
+/**
+ * TURN REST API credentials (draft-uberti-behave-turn-rest-00), which Coturn checks
+ * with `use-auth-secret`: the username carries its own expiry, the password is its MAC.
+ */
+export function turnRestCredential(
+  secret: string,
+  userId: string,
+  expiresAtUnix: number,
+): { username: string; credential: string } {
+  const username = `${expiresAtUnix}:${userId}`;
+  const credential = createHmac('sha1', secret).update(username).digest('base64');
+  return { username, credential };
+}
+
+export class CoturnProvider implements TurnProvider {
+  readonly name = 'coturn' as const;
+  private readonly secret: string;
+  private readonly turnUrls: string[];
+  private readonly stunUrls: string[];
+  private readonly maxTtl: number;
+  private readonly probeTarget: IceUri;
+  private readonly probeTimeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(opts: CoturnOptions) {
+    if (opts.secret.length === 0) throw new Error('coturn provider needs a non-empty secret');
+    const parsed = opts.turnUrls.map(parseIceUri);
+    const bad = parsed.find((u) => u.scheme !== 'turn' && u.scheme !== 'turns');
+    if (bad) throw new Error(`"${bad.uri}" is not a turn:/turns: URI`);
+    // Readiness is a STUN binding on a plain listener; prefer UDP, which most browsers use.
+    const plain = parsed.filter((u) => u.scheme === 'turn');
+    const target = plain.find((u) => u.transport === 'udp') ?? plain[0];
+    if (!target) {
+      throw new Error(
+        'coturn provider needs at least one plain turn: URI (turns: alone cannot be probed)',
+      );
+    }
+    this.secret = opts.secret;
+    this.turnUrls = [...opts.turnUrls];
+    this.stunUrls = [...opts.stunUrls];
+    this.maxTtl = opts.maxTtl;
+    this.probeTarget = target;
+    this.probeTimeoutMs = opts.probeTimeoutMs ?? 1000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  async getIceServers(userId: string, opts: GetIceServersOptions = {}): Promise<IceServers> {
+    assertValidUserId(userId);
+    const ttl = resolveTtl(opts.ttl, this.maxTtl);
+    const expiresAtUnix = Math.floor(this.now() / 1000) + ttl;
+    const { username, credential } = turnRestCredential(this.secret, userId, expiresAtUnix);
+    const iceServers: IceServers['iceServers'] = [];
+    if (this.stunUrls.length > 0) iceServers.push({ urls: [...this.stunUrls] });
+    iceServers.push({ urls: [...this.turnUrls], username, credential });
+    return { iceServers, ttl, expiresAt: new Date(expiresAtUnix * 1000).toISOString() };
+  }
+
+  async checkReady(): Promise<ReadyState> {
+    const t = this.probeTarget;
+    const transport = t.transport ?? 'udp';
+    try {
+      const rtt = await probeStun({
+        host: t.host,
+        port: t.port,
+        transport,
+        timeoutMs: this.probeTimeoutMs,
+      });
+      return {
+        ready: true,
+        detail: `STUN binding to ${t.host}:${t.port}/${transport} answered in ${rtt} ms`,
+      };
+    } catch (err) {
+      return {
+        ready: false,
+        detail: `STUN binding to ${t.host}:${t.port}/${transport} failed: ${(err as Error).message}`,
+      };
+    }
+  }
+
+  async close(): Promise<void> {}
+}

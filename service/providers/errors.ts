@@ -1,0 +1,37 @@
+/**
+ * Errors a provider can raise. Messages are shown to API clients and written to logs,
+ * so they must never contain secrets, credentials or upstream URLs with keys in them.
+ */
+
+/** The caller passed something the provider cannot use (e.g. a malformed user id). */
+export class InvalidInputError extends Error {
+  override readonly name = 'InvalidInputError';
+  constructor(
+    /** The request field at fault, e.g. `user` or `ttl`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type UpstreamFailure =
+  /** The upstream refused our key (401/403): an operator must fix the configuration. */
+  | 'auth'
+  /** The upstream answered with an error status or a body we cannot use. */
+  | 'bad_response'
+  /** The upstream did not answer in time, or the connection failed. */
+  | 'unavailable';
+
+/** The provider's upstream (e.g. Metered's API) failed; retrying later may help. */
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+  constructor(
+    readonly failure: UpstreamFailure,
+    message: string,
+    /** A short machine-readable cause (status code, errno code), safe to log. */
+    readonly reason: string,
+  ) {
+    super(message);
+  }
+}

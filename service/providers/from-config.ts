@@ -1,0 +1,30 @@
+import type { ProviderConfig } from '../config';
+import { CoturnProvider } from './coturn';
+import { type MeteredOptions, MeteredProvider } from './metered';
+import { StunProvider } from './stun';
+import type { TurnProvider } from './types';
+
+export function createProvider(
+  config: ProviderConfig,
+  hooks: Pick<MeteredOptions, 'onUpstreamCall'> = {},
+): TurnProvider {
+  switch (config.provider) {
+    case 'stun':
+      return new StunProvider({ stunUrls: config.stunUrls, maxTtl: config.ttl });
+    case 'coturn':
+      return new CoturnProvider({
+        secret: config.secret,
+        turnUrls: config.turnUrls,
+        stunUrls: config.stunUrls,
+        maxTtl: config.ttl,
+      });
+    case 'metered':
+      return new MeteredProvider({
+        apiUrl: config.apiUrl,
+        secretKey: config.apiKey,
+        credentialTtl: config.ttl,
+        timeoutMs: config.timeoutMs,
+        ...hooks,
+      });
+  }
+}

@@ -1,0 +1,37 @@
+/** One entry of `RTCConfiguration.iceServers`. */
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+/** What every provider returns: usable as-is by a browser, plus how long it stays valid. */
+export interface IceServers {
+  iceServers: IceServer[];
+  /** Seconds from now until the credentials expire. */
+  ttl: number;
+  /** The same instant as an ISO-8601 timestamp. */
+  expiresAt: string;
+}
+
+export interface GetIceServersOptions {
+  /** Requested credential lifetime in seconds; providers cap it at their configured maximum. */
+  ttl?: number;
+}
+
+export interface ReadyState {
+  ready: boolean;
+  /** Human-readable reason, never containing secrets. */
+  detail: string;
+}
+
+export type ProviderName = 'coturn' | 'metered' | 'stun';
+
+export interface TurnProvider {
+  readonly name: ProviderName;
+  getIceServers(userId: string, opts?: GetIceServersOptions): Promise<IceServers>;
+  /** Whether the provider can hand out working servers right now (used by /readyz). */
+  checkReady(): Promise<ReadyState>;
+  /** Releases sockets and timers; the provider is unusable afterwards. */
+  close(): Promise<void>;
+}

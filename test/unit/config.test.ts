@@ -1,0 +1,148 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../service/config';
+
+const TOKEN = 'a'.repeat(40);
+const SECRET = 'coturn-secret-value-9f8e7d';
+const COTURN = {
+  TURN_PROVIDER: 'coturn',
+  TURN_SECRET: SECRET,
+  TURN_URLS: 'turn:relay.example.com:3478?transport=udp',
+  API_TOKENS: TOKEN,
+};
+const METERED = {
+  TURN_PROVIDER: 'metered',
+  TURN_API_URL: 'https://app.metered.live',
+  TURN_API_KEY: 'metered-key-123',
+  API_TOKENS: TOKEN,
+};
+
+function configError(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig defaults', () => {
+  it('is STUN-only on loopback:8080 with no variables at all', () => {
+    const c = loadConfig({});
+    expect(c.providerConfig).toEqual({ provider: 'stun', stunUrls: [], ttl: 86_400 });
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.port).toBe(8080);
+    expect(c.apiTokens).toEqual([]);
+  });
+
+  it('derives STUN URIs from the TURN URIs for coturn', () => {
+    const c = loadConfig({
+      ...COTURN,
+      TURN_URLS: 'turn:r.example.com:3478?transport=udp,turns:r.example.com:5349',
+    });
+    expect(c.providerConfig).toMatchObject({
+      provider: 'coturn',
+      stunUrls: ['stun:r.example.com:3478'],
+    });
+  });
+
+  it('accepts TURN_URL for a single URI and several API tokens for rotation', () => {
+    const { TURN_URLS: _, ...rest } = COTURN;
+    const c = loadConfig({
+      ...rest,
+      TURN_URL: 'turn:r.example.com',
+      API_TOKENS: `${TOKEN}, ${'b'.repeat(40)}`,
+    });
+    expect(c.providerConfig).toMatchObject({ turnUrls: ['turn:r.example.com'] });
+    expect(c.apiTokens).toEqual([TOKEN, 'b'.repeat(40)]);
+  });
+});
+
+describe('loadConfig errors name the variable and the fix', () => {
+  it.each([
+    [{ TURN_PROVIDER: 'twilio' }, /^TURN_PROVIDER must be one of coturn, metered, stun/],
+    [
+      { ...COTURN, TURN_SECRET: '' },
+      /^TURN_SECRET is required when TURN_PROVIDER=coturn: set TURN_SECRET/,
+    ],
+    [{ ...COTURN, TURN_URLS: '' }, /^TURN_URLS is required when TURN_PROVIDER=coturn: set it to/],
+    [{ ...COTURN, TURN_URLS: 'turn://bad' }, /^TURN_URLS: "turn:\/\/bad" is not a STUN\/TURN URI/],
+    [
+      { ...COTURN, TURN_URLS: 'stun:relay.example.com' },
+      /^TURN_URLS: "stun:relay.example.com" must use turn: or turns:/,
+    ],
+    [
+      { ...COTURN, TURN_URLS: 'turns:relay.example.com' },
+      /^TURN_URLS needs at least one plain turn: URI/,
+    ],
+    [{ ...COTURN, TURN_URL: 'turn:x' }, /^TURN_URLS and TURN_URL are both set/],
+    [{ ...COTURN, API_TOKENS: '' }, /^API_TOKENS is required when TURN_PROVIDER=coturn/],
+    [{ ...COTURN, API_TOKENS: 'short' }, /^API_TOKENS entry 1 is too weak/],
+    [{ ...COTURN, API_TOKENS: ',,' }, /^API_TOKENS lists no token/],
+    [{ ...COTURN, STUN_URLS: 'turn:x' }, /^STUN_URLS: "turn:x" must use stun: or stuns:/],
+    [{ ...COTURN, TURN_TTL: '1h' }, /^TURN_TTL must be a whole number from 1 to 604800, got "1h"/],
+    [{ ...COTURN, TURN_TTL: '30' }, /^TURN_TTL must be at least 60 seconds/],
+    [{ ...COTURN, PORT: '70000' }, /^PORT must be a whole number from 1 to 65535/],
+    [{ ...COTURN, RATE_LIMIT_PER_MINUTE: '-1' }, /^RATE_LIMIT_PER_MINUTE must be a whole number/],
+    [{ ...COTURN, LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
+    [{ ...METERED, TURN_API_URL: '' }, /^TURN_API_URL is required when TURN_PROVIDER=metered/],
+    [{ ...METERED, TURN_API_URL: 'yourapp' }, /^TURN_API_URL is not a URL/],
+    [{ ...METERED, TURN_API_URL: 'http://app.metered.live' }, /^TURN_API_URL must use https:\/\//],
+    [
+      { ...METERED, TURN_API_URL: 'https://u:p@app.metered.live' },
+      /^TURN_API_URL must not carry credentials/,
+    ],
+    [{ ...METERED, TURN_API_KEY: '' }, /^TURN_API_KEY is required when TURN_PROVIDER=metered/],
+    [{ ...METERED, TURN_API_TIMEOUT_MS: '0' }, /^TURN_API_TIMEOUT_MS must be a whole number/],
+    [{ ...METERED, API_TOKENS: '' }, /^API_TOKENS is required when TURN_PROVIDER=metered/],
+  ])('%j', (env, message) => {
+    expect(configError(env as Record<string, string>)).toMatch(message);
+  });
+
+  it('never echoes a secret value in the message', () => {
+    const msg = configError({ ...COTURN, TURN_SECRET_FILE: '/x', API_TOKENS: 'tok-short-secret' });
+    expect(msg).not.toContain(SECRET);
+    expect(configError({ ...COTURN, API_TOKENS: 'tok-short-secret' })).not.toContain(
+      'tok-short-secret',
+    );
+  });
+});
+
+describe('secrets from *_FILE', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'turnkey-config-'));
+
+  it('reads TURN_SECRET_FILE, API_TOKENS_FILE and TURN_API_KEY_FILE, trimming the newline', () => {
+    writeFileSync(join(dir, 'secret'), `${SECRET}\n`);
+    writeFileSync(join(dir, 'tokens'), `${TOKEN}\n`);
+    const { TURN_SECRET: _s, API_TOKENS: _t, ...rest } = COTURN;
+    const c = loadConfig({
+      ...rest,
+      TURN_SECRET_FILE: join(dir, 'secret'),
+      API_TOKENS_FILE: join(dir, 'tokens'),
+    });
+    expect(c.providerConfig).toMatchObject({ secret: SECRET });
+    expect(c.apiTokens).toEqual([TOKEN]);
+
+    writeFileSync(join(dir, 'key'), 'metered-key-from-file\n');
+    const { TURN_API_KEY: _k, ...m } = METERED;
+    expect(loadConfig({ ...m, TURN_API_KEY_FILE: join(dir, 'key') }).providerConfig).toMatchObject({
+      apiKey: 'metered-key-from-file',
+    });
+  });
+
+  it('names the variable when the file is missing or empty, or both forms are set', () => {
+    writeFileSync(join(dir, 'empty'), '\n');
+    expect(
+      configError({ ...COTURN, TURN_SECRET: '', TURN_SECRET_FILE: join(dir, 'nope') }),
+    ).toMatch(/^TURN_SECRET_FILE names a file that cannot be read \(ENOENT\)/);
+    expect(
+      configError({ ...COTURN, TURN_SECRET: '', TURN_SECRET_FILE: join(dir, 'empty') }),
+    ).toMatch(/^TURN_SECRET_FILE names an empty file/);
+    expect(configError({ ...COTURN, TURN_SECRET_FILE: join(dir, 'empty') })).toMatch(
+      /^TURN_SECRET and TURN_SECRET_FILE are both set/,
+    );
+  });
+});
