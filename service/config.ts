@@ -69,11 +69,11 @@ export function readSecret(env: Env, name: string): string | undefined {
   return value;
 }
 
-function positiveInt(env: Env, name: string, fallback: number, max: number): number {
+function wholeNumber(env: Env, name: string, fallback: number, max: number, min = 1): number {
   const raw = present(env, name);
   if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
-    throw new ConfigError(`${name} must be a whole number from 1 to ${max}, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return Number(raw);
 }
@@ -192,7 +192,7 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
           'TURN_API_KEY is required when TURN_PROVIDER=metered: set TURN_API_KEY (or TURN_API_KEY_FILE) to your Metered secret key',
         );
       }
-      const timeoutMs = positiveInt(env, 'TURN_API_TIMEOUT_MS', 5000, 60_000);
+      const timeoutMs = wholeNumber(env, 'TURN_API_TIMEOUT_MS', 5000, 60_000);
       return { provider, apiUrl, apiKey, ttl, timeoutMs };
     }
   }
@@ -206,7 +206,7 @@ export function loadConfig(env: Env): ServiceConfig {
     );
   }
   const provider = rawProvider as ProviderName;
-  const ttl = positiveInt(env, 'TURN_TTL', DEFAULT_TTL_SECONDS, 7 * 86_400);
+  const ttl = wholeNumber(env, 'TURN_TTL', DEFAULT_TTL_SECONDS, 7 * 86_400);
   if (ttl < 60) throw new ConfigError(`TURN_TTL must be at least 60 seconds, got ${ttl}`);
   const logLevel = present(env, 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -215,9 +215,10 @@ export function loadConfig(env: Env): ServiceConfig {
   return {
     providerConfig: providerConfig(env, provider, ttl),
     host: present(env, 'HOST') ?? '127.0.0.1',
-    port: positiveInt(env, 'PORT', 8080, 65_535),
+    // 0 picks a free port, for tests and benchmarks.
+    port: wholeNumber(env, 'PORT', 8080, 65_535, 0),
     apiTokens: apiTokens(env, provider),
-    rateLimitPerMinute: positiveInt(env, 'RATE_LIMIT_PER_MINUTE', 60, 1_000_000),
+    rateLimitPerMinute: wholeNumber(env, 'RATE_LIMIT_PER_MINUTE', 60, 1_000_000),
     logLevel,
   };
 }

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
         process.exit(0);
       },
       (err: Error) => {
-        service.logger.error({ err: { message: err.message } }, 'error while stopping');
+        service.logger.error({ detail: err.message }, 'error while stopping');
         process.exit(1);
       },
     );

@@ -49,12 +49,11 @@ export async function startService(
     );
   }
 
-  await app.listen({ host: config.host, port: config.port, listenTextResolver: () => '' });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
-  logger.info({ url, provider: provider.name }, `listening on ${url} (provider ${provider.name})`);
+  const url = await app.listen({
+    host: config.host,
+    port: config.port,
+    listenTextResolver: (address) => `listening on ${address} (provider ${provider.name})`,
+  });
 
   return {
     app,

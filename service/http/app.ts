@@ -101,8 +101,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   app.setErrorHandler((err, request, reply) => {
     const { status, message, log } = classify(err);
     if (log) {
+      // Not under `err`: pino's error serializer would add stacks and own properties.
       const e = err as { name?: string; reason?: string };
-      request.log.error({ err: { type: e.name, reason: e.reason, message } }, 'request failed');
+      request.log.error({ error: e.name, reason: e.reason, detail: message }, 'request failed');
     }
     if (status === 503) reply.header('retry-after', String(UPSTREAM_RETRY_AFTER_SECONDS));
     return sendError(reply, status, message);

@@ -16,7 +16,9 @@ export type FakeMode =
   | 'invalid_json'
   | 'slow_body'
   | 'wrong_shape'
-  | 'reset';
+  | 'reset'
+  /** Mints fine, but lists TURN servers without username/credential. */
+  | 'list_without_credentials';
 
 export interface FakeMetered {
   url: string;
@@ -62,6 +64,7 @@ export async function startFakeMetered(
   const fail = (res: ServerResponse): boolean => {
     switch (state.mode) {
       case 'ok':
+      case 'list_without_credentials':
         return false;
       case 'unauthorized':
         json(res, 401, { message: 'Invalid secretKey' });
@@ -127,6 +130,9 @@ export async function startFakeMetered(
       if (fail(res)) return;
       const cred = apiKeys.get(url.searchParams.get('apiKey') ?? '');
       if (!cred) return json(res, 401, { message: 'Invalid apiKey' });
+      if (state.mode === 'list_without_credentials') {
+        return json(res, 200, [{ urls: 'turn:global.relay.metered.example:80' }]);
+      }
       return json(res, 200, [
         { urls: 'stun:stun.relay.metered.example:80' },
         {

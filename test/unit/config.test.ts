@@ -85,7 +85,7 @@ describe('loadConfig errors name the variable and the fix', () => {
     [{ ...COTURN, STUN_URLS: 'turn:x' }, /^STUN_URLS: "turn:x" must use stun: or stuns:/],
     [{ ...COTURN, TURN_TTL: '1h' }, /^TURN_TTL must be a whole number from 1 to 604800, got "1h"/],
     [{ ...COTURN, TURN_TTL: '30' }, /^TURN_TTL must be at least 60 seconds/],
-    [{ ...COTURN, PORT: '70000' }, /^PORT must be a whole number from 1 to 65535/],
+    [{ ...COTURN, PORT: '70000' }, /^PORT must be a whole number from 0 to 65535/],
     [{ ...COTURN, RATE_LIMIT_PER_MINUTE: '-1' }, /^RATE_LIMIT_PER_MINUTE must be a whole number/],
     [{ ...COTURN, LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
     [{ ...METERED, TURN_API_URL: '' }, /^TURN_API_URL is required when TURN_PROVIDER=metered/],

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { request } from 'undici';
+import { type RunningService, startService } from '../../service/start';
+import { captureLogs } from './log-capture';
+
+export const randomToken = () => randomBytes(24).toString('hex');
+
+/** Starts the real service on a free loopback port with its logs captured. */
+export async function startTestService(env: Record<string, string>) {
+  const logs = captureLogs();
+  const service: RunningService = await startService(
+    { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    { logDestination: logs.stream },
+  );
+  return { service, logs, url: service.url };
+}
+
+export interface Response {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: () => Record<string, unknown>;
+}
+
+export async function get(
+  url: string,
+  opts: { token?: string; headers?: Record<string, string>; method?: string; body?: string } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+  const res = await request(url, {
+    method: (opts.method ?? 'GET') as 'GET',
+    headers,
+    ...(opts.body !== undefined ? { body: opts.body } : {}),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
+}
