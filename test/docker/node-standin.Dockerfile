@@ -1,0 +1,12 @@
+# Stand-in for the official node:20-bookworm-slim (see base-images.sh).
+FROM turnkey-base/debian:bookworm
+COPY node /usr/local/bin/node
+COPY npm /usr/local/lib/node_modules/npm
+# Only for this workplace's intercepting proxy (see base-images.sh).
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
+ && mkdir -p /usr/local/etc \
+ && echo 'cafile=/etc/ssl/certs/ca-certificates.crt' > /usr/local/etc/npmrc \
+ && node --version && npm --version
+CMD ["node"]
