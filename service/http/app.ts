@@ -83,6 +83,12 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     reply.header('x-content-type-options', 'nosniff');
   });
 
+  app.addHook('onSend', async (_request, reply) => {
+    // A keep-alive socket that turns idle after close() began would hold shutdown open
+    // until the client's own keep-alive timer fires.
+    if (closing) reply.header('connection', 'close');
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;

@@ -98,6 +98,8 @@ describe('graceful shutdown', () => {
     const res = await inflight;
     expect(res.status).toBe(200);
     expect(res.json().iceServers).toHaveLength(4);
+    // Otherwise the now-idle keep-alive socket holds close() open until the client gives up.
+    expect(res.headers.connection).toBe('close');
     await closed;
     await expect(get(url, { token: TOKEN })).rejects.toThrow(/ECONNREFUSED/);
   });
