@@ -11,6 +11,15 @@ export default defineConfig({
           testTimeout: 20_000,
         },
       },
+      {
+        // Debian's real turnserver in a chroot (test/coturn/ensure-coturn.sh); needs root.
+        test: {
+          name: 'coturn',
+          include: ['test/coturn/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 30_000,
+        },
+      },
     ],
   },
 });

@@ -1,0 +1,159 @@
+#!/bin/sh
+# Starts turnserver with its secrets in a private config file, never on its command line or
+# left in its environment. turnserver does not expand ${VAR} in its config, so the shipped
+# turnserver.conf is copied and the per-deployment lines are appended here.
+#
+# Environment (each secret also as <NAME>_FILE, the path of a file holding it):
+#   TURN_SECRET             current static-auth-secret (required)
+#   TURN_SECRET_PREVIOUS    earlier secrets still accepted, comma- or newline-separated
+#                           (rotation: credentials already handed out keep working)
+#   TURN_REALM              realm (default: turnkey)
+#   TURN_PORT               listening port for UDP and TCP (default 3478)
+#   TURN_TLS_PORT           TLS listening port (default 5349), used with the two below
+#   TURN_TLS_CERT_FILE, TURN_TLS_KEY_FILE   PEM files; both set turns TLS (turns:) on
+#   TURN_RELAY_PORTS        relay port range, MIN-MAX (default 49152-65535)
+#   EXTERNAL_IP             public IP, or PUBLIC/PRIVATE, for a host behind 1:1 NAT
+#   TURN_LISTENING_IPS, TURN_RELAY_IPS     comma-separated; default: all interfaces
+#   TURN_METRICS_ADDRESS, TURN_METRICS_PORT  Prometheus exporter, where the build has one
+#                           (default 127.0.0.1:9641: with host networking, never public)
+#   TURN_BASE_CONFIG        the shipped config (default /etc/coturn/turnserver.conf)
+#   TURN_EXTRA_CONFIG_FILE  appended last; tests use it for a loopback-peer overlay
+#   TURN_RUNTIME_DIR        where the private config goes (default: a new dir under TMPDIR)
+#   TURNSERVER              the binary (default: turnserver)
+# Any arguments are passed on to turnserver.
+set -eu
+umask 077
+
+die() {
+  echo "turnkey-coturn: $*" >&2
+  exit 64
+}
+
+# shown VALUE: VALUE fit for a one-line message (anything unusual becomes ?).
+shown() {
+  printf '%s' "$1" | tr -c 'A-Za-z0-9._:,/-' '?'
+}
+
+# read_secret NAME: sets $value to NAME, or to the content of the file named by NAME_FILE.
+# (Not a $(...) substitution: die there would only leave the subshell.)
+read_secret() {
+  eval "direct=\${$1:-}; file=\${$1_FILE:-}"
+  if [ -n "$direct" ] && [ -n "$file" ]; then die "$1 and $1_FILE are both set: keep only one"; fi
+  if [ -n "$file" ]; then
+    [ -r "$file" ] || die "$1_FILE names a file that cannot be read: $(shown "$file")"
+    value=$(cat "$file")
+  else
+    value=$direct
+  fi
+}
+
+# A secret becomes a config line, so it must not be able to start another line or a comment.
+check_secret() {
+  case "$2" in
+    '') die "$1 is empty: set it to the shared secret (e.g. openssl rand -hex 32)" ;;
+    *[!A-Za-z0-9._~+/=-]*) die "$1 may contain only letters, digits and . _ ~ + / = - (base64 or hex)" ;;
+  esac
+  [ "${#2}" -ge 16 ] || die "$1 is too short: use at least 16 characters (e.g. openssl rand -hex 32)"
+}
+
+port() {
+  case "$2" in
+    '' | *[!0-9]*) die "$1 must be a port number, got \"$(shown "$2")\"" ;;
+  esac
+  [ "$2" -ge 1 ] && [ "$2" -le 65535 ] || die "$1 must be from 1 to 65535, got $2"
+}
+
+# Addresses go into config lines too: IPv4/IPv6 characters only.
+address_list() {
+  case "$2" in
+    *[!0-9A-Fa-f.:,/]*) die "$1 must be IP addresses, comma-separated, got \"$(shown "$2")\"" ;;
+  esac
+}
+
+read_secret TURN_SECRET
+cr=$(printf '\r')
+current=${value%"$cr"}
+[ -n "$current" ] || die "TURN_SECRET is required: set TURN_SECRET or TURN_SECRET_FILE to the secret the credential service signs with"
+check_secret TURN_SECRET "$current"
+read_secret TURN_SECRET_PREVIOUS
+previous=$(printf '%s' "$value" | tr ',\r' '\n\n' | sed '/^[[:space:]]*$/d;s/^[[:space:]]*//;s/[[:space:]]*$//')
+for s in $previous; do check_secret TURN_SECRET_PREVIOUS "$s"; done
+unset TURN_SECRET TURN_SECRET_PREVIOUS value direct
+
+realm=${TURN_REALM:-turnkey}
+case "$realm" in *[!A-Za-z0-9.-]*) die "TURN_REALM must be a domain-like name (letters, digits, . -), got \"$(shown "$realm")\"" ;; esac
+listen_port=${TURN_PORT:-3478}
+port TURN_PORT "$listen_port"
+relay_ports=${TURN_RELAY_PORTS:-49152-65535}
+min_port=${relay_ports%-*}
+max_port=${relay_ports#*-}
+port "TURN_RELAY_PORTS (MIN-MAX)" "$min_port"
+port "TURN_RELAY_PORTS (MIN-MAX)" "$max_port"
+[ "$min_port" -le "$max_port" ] || die "TURN_RELAY_PORTS must be MIN-MAX with MIN <= MAX, got $(shown "$relay_ports")"
+
+base=${TURN_BASE_CONFIG:-/etc/coturn/turnserver.conf}
+[ -r "$base" ] || die "TURN_BASE_CONFIG names a file that cannot be read: $(shown "$base")"
+turnserver=${TURNSERVER:-turnserver}
+dir=${TURN_RUNTIME_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/turnkey-coturn.XXXXXX")}
+mkdir -p "$dir"
+conf="$dir/turnserver.conf"
+
+{
+  cat "$base"
+  echo
+  echo "# --- written by the entrypoint ---"
+  echo "realm=$realm"
+  echo "listening-port=$listen_port"
+  echo "min-port=$min_port"
+  echo "max-port=$max_port"
+  echo "pidfile=$dir/turnserver.pid"
+  echo "static-auth-secret=$current"
+  for s in $previous; do echo "static-auth-secret=$s"; done
+
+  if [ -n "${TURN_TLS_CERT_FILE:-}" ] || [ -n "${TURN_TLS_KEY_FILE:-}" ]; then
+    [ -r "${TURN_TLS_CERT_FILE:-}" ] || die "TURN_TLS_CERT_FILE names a file that cannot be read: $(shown "${TURN_TLS_CERT_FILE:-(unset)}")"
+    [ -r "${TURN_TLS_KEY_FILE:-}" ] || die "TURN_TLS_KEY_FILE names a file that cannot be read: $(shown "${TURN_TLS_KEY_FILE:-(unset)}")"
+    tls_port=${TURN_TLS_PORT:-5349}
+    port TURN_TLS_PORT "$tls_port"
+    echo "tls-listening-port=$tls_port"
+    echo "cert=$TURN_TLS_CERT_FILE"
+    echo "pkey=$TURN_TLS_KEY_FILE"
+  else
+    echo "no-tls"
+  fi
+
+  if [ -n "${EXTERNAL_IP:-}" ]; then
+    address_list EXTERNAL_IP "$EXTERNAL_IP"
+    echo "external-ip=$EXTERNAL_IP"
+  fi
+  if [ -n "${TURN_LISTENING_IPS:-}" ]; then
+    address_list TURN_LISTENING_IPS "$TURN_LISTENING_IPS"
+    for ip in $(echo "$TURN_LISTENING_IPS" | tr ',' ' '); do echo "listening-ip=$ip"; done
+  fi
+  if [ -n "${TURN_RELAY_IPS:-}" ]; then
+    address_list TURN_RELAY_IPS "$TURN_RELAY_IPS"
+    for ip in $(echo "$TURN_RELAY_IPS" | tr ',' ' '); do echo "relay-ip=$ip"; done
+  fi
+
+  # Debian's build has no exporter; the official image's has, and would listen on every
+  # interface unless told otherwise.
+  if "$turnserver" -h 2>&1 | grep -q -- '--prometheus-address'; then
+    metrics_address=${TURN_METRICS_ADDRESS:-127.0.0.1}
+    metrics_port=${TURN_METRICS_PORT:-9641}
+    address_list TURN_METRICS_ADDRESS "$metrics_address"
+    port TURN_METRICS_PORT "$metrics_port"
+    echo "prometheus"
+    echo "prometheus-address=$metrics_address"
+    echo "prometheus-port=$metrics_port"
+  else
+    echo "turnkey-coturn: this turnserver build has no Prometheus exporter; metrics are off" >&2
+  fi
+
+  if [ -n "${TURN_EXTRA_CONFIG_FILE:-}" ]; then
+    [ -r "$TURN_EXTRA_CONFIG_FILE" ] || die "TURN_EXTRA_CONFIG_FILE names a file that cannot be read: $(shown "$TURN_EXTRA_CONFIG_FILE")"
+    echo "# --- TURN_EXTRA_CONFIG_FILE ---"
+    cat "$TURN_EXTRA_CONFIG_FILE"
+  fi
+} >"$conf"
+
+exec "$turnserver" -c "$conf" "$@"

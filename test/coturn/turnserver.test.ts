@@ -1,0 +1,414 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoturnProvider } from '../../service/providers/coturn';
+import {
+  COTURN_ROOT,
+  LOOPBACK_OVERLAY,
+  type RunningCoturn,
+  runUclient,
+  startCoturn,
+  startPeer,
+} from '../helpers/coturn';
+
+const secret = () => randomBytes(32).toString('hex');
+const uid = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Credentials exactly as the service would hand them out. */
+async function mint(
+  signingSecret: string,
+  user: string,
+  opts: { ttl?: number; now?: () => number } = {},
+) {
+  const provider = new CoturnProvider({
+    secret: signingSecret,
+    turnUrls: ['turn:127.0.0.1:3478'],
+    stunUrls: [],
+    maxTtl: 3600,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  const { iceServers } = await provider.getIceServers(user, opts.ttl ? { ttl: opts.ttl } : {});
+  const turn = iceServers.at(-1);
+  return { username: turn?.username as string, credential: turn?.credential as string };
+}
+
+/** The server's verbose log line for one request outcome of one user. */
+const outcome = (username: string, what: string) =>
+  new RegExp(`user <${esc(username)}>: incoming packet ${what} processed, `);
+
+async function expectRelayed(
+  server: RunningCoturn,
+  peerPort: number,
+  cred: { username: string; credential: string },
+  extra: string[] = [],
+) {
+  const r = await runUclient(server, [
+    ...extra,
+    '-u',
+    cred.username,
+    '-w',
+    cred.credential,
+    '-e',
+    '127.0.0.1',
+    '-r',
+    String(peerPort),
+    '-n',
+    '3',
+    '-m',
+    '1',
+    '-c',
+    '127.0.0.1',
+  ]);
+  expect(r.output).toMatch(/tot_send_msgs=3, tot_recv_msgs=3/);
+  expect(r.code).toBe(0);
+  expect(server.log()).toMatch(new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`));
+}
+
+async function expectUnauthorized(
+  server: RunningCoturn,
+  peerPort: number,
+  cred: { username: string; credential: string },
+) {
+  // A refused Allocate is logged as a "message", not as ALLOCATE.
+  const refused = new RegExp(`${outcome(cred.username, '\\w+').source}error 401: Unauthorized`);
+  const r = await runUclient(
+    server,
+    [
+      '-u',
+      cred.username,
+      '-w',
+      cred.credential,
+      '-e',
+      '127.0.0.1',
+      '-r',
+      String(peerPort),
+      '-n',
+      '1',
+      '-m',
+      '1',
+      '-c',
+      '127.0.0.1',
+    ],
+    { until: refused },
+  );
+  expect(server.log()).toMatch(refused);
+  expect(server.log()).not.toMatch(
+    new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`),
+  );
+  expect(r.output).not.toMatch(/tot_recv_msgs=[1-9]/);
+}
+
+describe('credentials from the coturn provider (test overlay allows loopback peers)', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  let peer: Awaited<ReturnType<typeof startPeer>>;
+
+  beforeAll(async () => {
+    server = await startCoturn({
+      files: { TURN_SECRET_FILE: `${key}\n` },
+      overlay: LOOPBACK_OVERLAY,
+      args: ['-v'],
+    });
+    peer = await startPeer();
+  });
+  afterAll(async () => {
+    await peer?.stop();
+    await server?.stop();
+  });
+
+  it('allocate and relay data over UDP', async () => {
+    await expectRelayed(server, peer.port, await mint(key, uid('udp')));
+  });
+
+  it('allocate and relay data over TCP to the TURN server', async () => {
+    await expectRelayed(server, peer.port, await mint(key, uid('tcp')), ['-t']);
+  });
+
+  it('refuses a wrong password with 401', async () => {
+    const cred = await mint(key, uid('wrongpw'));
+    await expectUnauthorized(server, peer.port, {
+      ...cred,
+      credential: `${cred.credential.slice(0, -4)}AAA=`,
+    });
+  });
+
+  it('refuses an expired timestamp with 401', async () => {
+    const twoHoursAgo = () => Date.now() - 2 * 3600_000;
+    await expectUnauthorized(
+      server,
+      peer.port,
+      await mint(key, uid('expired'), { ttl: 60, now: twoHoursAgo }),
+    );
+  });
+
+  it('refuses a tampered username with 401', async () => {
+    const cred = await mint(key, uid('alice'));
+    await expectUnauthorized(server, peer.port, {
+      ...cred,
+      username: cred.username.replace(/:alice-/, ':mallory-'),
+    });
+  });
+
+  it('refuses a later expiry written into a signed username with 401', async () => {
+    const cred = await mint(key, uid('extend'));
+    const [expiry, user] = cred.username.split(':');
+    await expectUnauthorized(server, peer.port, {
+      ...cred,
+      username: `${Number(expiry) + 86_400}:${user}`,
+    });
+  });
+
+  it('refuses credentials signed with an unknown secret with 401', async () => {
+    await expectUnauthorized(server, peer.port, await mint(secret(), uid('othersecret')));
+  });
+});
+
+describe('the shipped config', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  let peer: Awaited<ReturnType<typeof startPeer>>;
+
+  beforeAll(async () => {
+    server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'] });
+    peer = await startPeer();
+  });
+  afterAll(async () => {
+    await peer?.stop();
+    await server?.stop();
+  });
+
+  it('has only options this turnserver knows', () => {
+    expect(server.log()).toMatch(/Coturn-4\.\d+/);
+    expect(server.log()).not.toMatch(/Bad configuration format/);
+    expect(server.log()).not.toMatch(/allow_loopback_peers/);
+    expect(server.log()).toMatch(/--no-tcp-relay: TCP relay endpoints are not allowed/);
+  });
+
+  // Only loopback forms: were the deny list broken, a private or metadata peer here would
+  // send real traffic off this machine. test/unit/deny-list.test.ts covers those ranges.
+  it.each([
+    ['127.0.0.1', []],
+    ['127.1.2.3', []],
+    ['0.0.0.0', []],
+    ['::1', ['-x']],
+    ['::', ['-x']],
+  ])(
+    'refuses a relay to %s with 403 while the allocation itself succeeds',
+    async (peerIp, flags) => {
+      const cred = await mint(key, uid('peer'));
+      const forbidden = new RegExp(
+        `${outcome(cred.username, '(CREATE_PERMISSION|CHANNEL_BIND)').source}error 403: Forbidden IP`,
+      );
+      const r = await runUclient(
+        server,
+        [
+          ...flags,
+          '-u',
+          cred.username,
+          '-w',
+          cred.credential,
+          '-e',
+          peerIp,
+          '-r',
+          String(peer.port),
+          '-n',
+          '1',
+          '-m',
+          '1',
+          '-c',
+          '127.0.0.1',
+        ],
+        { until: forbidden },
+      );
+      expect(server.log()).toMatch(forbidden);
+      expect(server.log()).toMatch(
+        new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`),
+      );
+      expect(server.log()).not.toMatch(
+        new RegExp(`${outcome(cred.username, '(CREATE_PERMISSION|CHANNEL_BIND)').source}success`),
+      );
+      expect(r.output).not.toMatch(/tot_recv_msgs=[1-9]/);
+    },
+  );
+
+  it('refuses ::ffff:127.0.0.1 (CVE-2026-27624) on an IPv6 allocation', async () => {
+    // uclient sends this peer as IPv4; 4.18 refuses the family mismatch before the deny list.
+    const cred = await mint(key, uid('mapped'));
+    const refused = new RegExp(
+      `user <${esc(cred.username)}>: .*error (403|440|443)|error (403|440|443)`,
+    );
+    const r = await runUclient(
+      server,
+      [
+        '-x',
+        '-u',
+        cred.username,
+        '-w',
+        cred.credential,
+        '-e',
+        '::ffff:127.0.0.1',
+        '-r',
+        String(peer.port),
+        '-n',
+        '1',
+        '-m',
+        '1',
+        '-c',
+        '127.0.0.1',
+      ],
+      { timeoutMs: 4000 },
+    );
+    expect(`${r.output}\n${server.log()}`).toMatch(refused);
+    expect(server.log()).not.toMatch(
+      new RegExp(`${outcome(cred.username, '(CREATE_PERMISSION|CHANNEL_BIND)').source}success`),
+    );
+    expect(r.output).not.toMatch(/tot_recv_msgs=[1-9]/);
+  });
+});
+
+describe('secret rotation', () => {
+  const oldKey = secret();
+  const newKey = secret();
+
+  it('accepts new- and old-signed credentials while both are configured, then only new ones', async () => {
+    const peer = await startPeer();
+    const both = await startCoturn({
+      env: { TURN_SECRET: newKey, TURN_SECRET_PREVIOUS: oldKey },
+      overlay: LOOPBACK_OVERLAY,
+      args: ['-v'],
+    });
+    try {
+      await expectRelayed(both, peer.port, await mint(newKey, uid('new')));
+      await expectRelayed(both, peer.port, await mint(oldKey, uid('old')));
+    } finally {
+      await both.stop();
+    }
+    const onlyNew = await startCoturn({
+      env: { TURN_SECRET: newKey },
+      overlay: LOOPBACK_OVERLAY,
+      args: ['-v'],
+    });
+    try {
+      await expectRelayed(onlyNew, peer.port, await mint(newKey, uid('new')));
+      await expectUnauthorized(onlyNew, peer.port, await mint(oldKey, uid('old')));
+    } finally {
+      await onlyNew.stop();
+      await peer.stop();
+    }
+  });
+});
+
+describe('the secret stays out of sight', () => {
+  const current = secret();
+  const previous = secret();
+  let server: RunningCoturn;
+
+  beforeAll(async () => {
+    server = await startCoturn({
+      files: { TURN_SECRET_FILE: current, TURN_SECRET_PREVIOUS_FILE: `${previous}\n` },
+    });
+  });
+  afterAll(async () => server?.stop());
+
+  it('is on neither the command line nor in the environment of turnserver', () => {
+    const pid = server.process.pid as number;
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    expect(cmdline).toMatch(/^turnserver -c \/turnkey-test\/\w+\/run\/turnserver\.conf/);
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    for (const s of [current, previous]) {
+      expect(cmdline).not.toContain(s);
+      expect(environ).not.toContain(s);
+      expect(server.log()).not.toContain(s);
+    }
+  });
+
+  it('is in a config file only the turnserver user can read, one line per secret', () => {
+    const cmdline = readFileSync(`/proc/${server.process.pid}/cmdline`, 'utf8').split('\0');
+    const path = join(COTURN_ROOT, cmdline[2] as string);
+    const st = statSync(path);
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(st.uid).toBe(65534);
+    const lines = readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('static-auth-secret='));
+    expect(lines).toEqual([`static-auth-secret=${current}`, `static-auth-secret=${previous}`]);
+  });
+});
+
+describe('entrypoint refuses bad input with one clear line', () => {
+  const key = secret();
+  it.each([
+    [
+      'no secret',
+      {},
+      {},
+      /^turnkey-coturn: TURN_SECRET is required: set TURN_SECRET or TURN_SECRET_FILE/,
+    ],
+    [
+      'an empty secret file',
+      {},
+      { TURN_SECRET_FILE: '\n' },
+      /^turnkey-coturn: TURN_SECRET is required/,
+    ],
+    [
+      'an unreadable secret file',
+      { TURN_SECRET_FILE: '/nonexistent/secret' },
+      {},
+      /^turnkey-coturn: TURN_SECRET_FILE names a file that cannot be read: \/nonexistent\/secret/,
+    ],
+    [
+      'both forms',
+      { TURN_SECRET: key },
+      { TURN_SECRET_FILE: key },
+      /^turnkey-coturn: TURN_SECRET and TURN_SECRET_FILE are both set/,
+    ],
+    ['a short secret', { TURN_SECRET: 'short' }, {}, /^turnkey-coturn: TURN_SECRET is too short/],
+    [
+      'a secret that would inject a config line',
+      { TURN_SECRET: `${key}\nallow-loopback-peers` },
+      {},
+      /^turnkey-coturn: TURN_SECRET may contain only/,
+    ],
+    [
+      'a bad previous secret',
+      { TURN_SECRET: key, TURN_SECRET_PREVIOUS: 'x y' },
+      {},
+      /^turnkey-coturn: TURN_SECRET_PREVIOUS may contain only|TURN_SECRET_PREVIOUS is too short/,
+    ],
+    [
+      'a bad port',
+      { TURN_SECRET: key, TURN_PORT: '99999' },
+      {},
+      /^turnkey-coturn: TURN_PORT must be from 1 to 65535/,
+    ],
+    [
+      'a bad relay range',
+      { TURN_SECRET: key, TURN_RELAY_PORTS: '60000-50000' },
+      {},
+      /^turnkey-coturn: TURN_RELAY_PORTS must be MIN-MAX with MIN <= MAX/,
+    ],
+    [
+      'a bad external IP',
+      { TURN_SECRET: key, EXTERNAL_IP: '1.2.3.4\nallow-loopback-peers' },
+      {},
+      /^turnkey-coturn: EXTERNAL_IP must be IP addresses/,
+    ],
+    [
+      'half a TLS pair',
+      { TURN_SECRET: key, TURN_TLS_CERT_FILE: '/nonexistent.pem' },
+      {},
+      /^turnkey-coturn: TURN_TLS_CERT_FILE names a file that cannot be read/,
+    ],
+  ])('%s', async (_name, env, files, message) => {
+    const server = await startCoturn({ env, files, waitReady: false });
+    const code = await server.exited;
+    const out = server.log().trim();
+    await server.stop();
+    expect(code).toBe(64);
+    expect(out.split('\n')).toHaveLength(1);
+    expect(out).toMatch(message);
+    expect(out).not.toContain(key);
+  });
+});

@@ -1,0 +1,227 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import { probeStun } from '../../service/stun-probe';
+import { freePortBlock } from './ports';
+
+/**
+ * Runs the project's coturn/entrypoint.sh and coturn/turnserver.conf with Debian forky's
+ * turnserver (made by test/coturn/ensure-coturn.sh) as a host process in a chroot, as the
+ * unprivileged user the image uses, on loopback ports only.
+ */
+
+export const REPO = resolve(__dirname, '../..');
+export const COTURN_ROOT = process.env.TURNKEY_COTURN_ROOT ?? join(REPO, '.cache/coturn-forky');
+const NOBODY_UID = 65534;
+const NOGROUP_GID = 65534;
+
+/** Lets two peers on this one machine relay to each other; never part of the shipped config. */
+export const LOOPBACK_OVERLAY =
+  'allow-loopback-peers\nallowed-peer-ip=127.0.0.1\nallowed-peer-ip=::1\n';
+
+export interface CoturnOptions {
+  /** Environment for the entrypoint; TURN_PORT, relay ports and listening IPs are filled in. */
+  env?: Record<string, string>;
+  /** Secret files to create, by variable: `{ TURN_SECRET_FILE: 'abc…' }` writes the file and sets the var. */
+  files?: Record<string, string>;
+  /** Config appended through TURN_EXTRA_CONFIG_FILE. */
+  overlay?: string;
+  /** Extra turnserver arguments; `-v` makes it log each request's outcome. */
+  args?: string[];
+  /** Wait for a STUN answer before resolving (default true). */
+  waitReady?: boolean;
+}
+
+export interface RunningCoturn {
+  port: number;
+  relayPorts: [number, number];
+  process: ChildProcess;
+  /** Everything turnserver and the entrypoint printed so far. */
+  log(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+function assertReady(): void {
+  if (process.getuid?.() !== 0)
+    throw new Error('the Coturn tests need root (chroot); run them as root');
+  if (!existsSync(join(COTURN_ROOT, 'usr/bin/turnserver'))) {
+    throw new Error(
+      `no Coturn at ${COTURN_ROOT}: run test/coturn/ensure-coturn.sh (npm run test:coturn does)`,
+    );
+  }
+}
+
+/** A fresh directory inside the chroot; returns [host path, path inside the chroot]. */
+function workDir(): [string, string] {
+  const inside = `/turnkey-test/${randomBytes(6).toString('hex')}`;
+  const host = join(COTURN_ROOT, inside);
+  mkdirSync(join(host, 'run'), { recursive: true });
+  chmodSync(host, 0o755);
+  chownSync(join(host, 'run'), NOBODY_UID, NOGROUP_GID);
+  chmodSync(join(host, 'run'), 0o700);
+  return [host, inside];
+}
+
+function writeOwned(path: string, content: string, mode = 0o400): void {
+  writeFileSync(path, content, { mode });
+  chownSync(path, NOBODY_UID, NOGROUP_GID);
+}
+
+export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCoturn> {
+  assertReady();
+  const [host, inside] = workDir();
+  copyFileSync(join(REPO, 'coturn/entrypoint.sh'), join(host, 'entrypoint.sh'));
+  copyFileSync(join(REPO, 'coturn/turnserver.conf'), join(host, 'turnserver.conf'));
+  chmodSync(join(host, 'turnserver.conf'), 0o644);
+
+  const base = await freePortBlock(12);
+  const env: Record<string, string> = {
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    TURN_BASE_CONFIG: `${inside}/turnserver.conf`,
+    TURN_RUNTIME_DIR: `${inside}/run`,
+    TURN_PORT: String(base),
+    TURN_RELAY_PORTS: `${base + 2}-${base + 11}`,
+    TURN_LISTENING_IPS: '127.0.0.1,::1',
+    TURN_RELAY_IPS: '127.0.0.1,::1',
+  };
+  for (const [name, content] of Object.entries(opts.files ?? {})) {
+    writeOwned(join(host, name), content);
+    env[name] = `${inside}/${name}`;
+  }
+  if (opts.overlay !== undefined) {
+    writeOwned(join(host, 'overlay.conf'), opts.overlay, 0o444);
+    env.TURN_EXTRA_CONFIG_FILE = `${inside}/overlay.conf`;
+  }
+  Object.assign(env, opts.env);
+
+  // chroot, env and sh each exec the next, so this child's pid ends up being turnserver's.
+  const child = spawn(
+    'chroot',
+    [
+      '--userspec=nobody:nogroup',
+      COTURN_ROOT,
+      'env',
+      '-i',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      '/bin/sh',
+      `${inside}/entrypoint.sh`,
+      ...(opts.args ?? []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  let stopped = false;
+  const stop = async () => {
+    if (!stopped) {
+      stopped = true;
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+      rmSync(host, { recursive: true, force: true });
+    }
+  };
+
+  const running: RunningCoturn = {
+    port: base,
+    relayPorts: [base + 2, base + 11],
+    process: child,
+    log: () => output,
+    exited,
+    stop,
+  };
+  if (opts.waitReady === false) return running;
+
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`turnserver exited (${child.exitCode}) before answering:\n${output}`);
+    }
+    try {
+      await probeStun({ host: '127.0.0.1', port: base, transport: 'udp', timeoutMs: 300 });
+      return running;
+    } catch {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`turnserver did not answer STUN within 10 s:\n${output}`);
+      }
+    }
+  }
+}
+
+export interface UclientResult {
+  code: number | null;
+  output: string;
+}
+
+/**
+ * Runs Coturn's own client until it exits, or until `until` matches the server's log (then
+ * stops it: on refusals uclient retries for about 15 s before giving up).
+ */
+export function runUclient(
+  server: RunningCoturn,
+  args: string[],
+  opts: { until?: RegExp; timeoutMs?: number } = {},
+): Promise<UclientResult> {
+  const child = spawn(
+    'chroot',
+    [COTURN_ROOT, 'turnutils_uclient', '-p', String(server.port), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  return new Promise((resolvePromise) => {
+    const poll = setInterval(() => {
+      if (opts.until?.test(server.log())) child.kill('SIGKILL');
+    }, 50);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      resolvePromise({ code, output });
+    });
+  });
+}
+
+/** A UDP echo peer (Coturn's turnutils_peer) on loopback; returns its port and a stop function. */
+export async function startPeer(
+  host = '127.0.0.1',
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePortBlock(1);
+  const child = spawn('chroot', [COTURN_ROOT, 'turnutils_peer', '-p', String(port), '-L', host], {
+    stdio: 'ignore',
+  });
+  const exited = new Promise<void>((res) => child.on('exit', () => res()));
+  await new Promise((r) => setTimeout(r, 200));
+  return {
+    port,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
