@@ -104,6 +104,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
     env.TURN_EXTRA_CONFIG_FILE = `${inside}/overlay.conf`;
   }
   Object.assign(env, opts.env);
+  const port = Number(env.TURN_PORT);
 
   // chroot, env and sh each exec the next, so this child's pid ends up being turnserver's.
   const child = spawn(
@@ -139,7 +140,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
   };
 
   const running: RunningCoturn = {
-    port: base,
+    port,
     relayPorts: [base + 2, base + 11],
     process: child,
     log: () => output,
@@ -155,7 +156,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
       throw new Error(`turnserver exited (${child.exitCode}) before answering:\n${output}`);
     }
     try {
-      await probeStun({ host: '127.0.0.1', port: base, transport: 'udp', timeoutMs: 300 });
+      await probeStun({ host: '127.0.0.1', port, transport: 'udp', timeoutMs: 300 });
       return running;
     } catch {
       if (Date.now() > deadline) {
