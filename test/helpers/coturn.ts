@@ -200,9 +200,13 @@ export function runUclient(
       if (opts.until?.test(server.log())) child.kill('SIGKILL');
     }, 50);
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-    child.on('exit', (code) => {
+    child.on('exit', async (code) => {
       clearInterval(poll);
       clearTimeout(timer);
+      // The client can see the server's answer before the server has logged it.
+      for (let i = 0; i < 40 && opts.until && !opts.until.test(server.log()); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       resolvePromise({ code, output });
     });
   });
