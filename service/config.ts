@@ -13,7 +13,14 @@ export class ConfigError extends Error {
 
 export type ProviderConfig =
   | { provider: 'stun'; stunUrls: string[]; ttl: number }
-  | { provider: 'coturn'; secret: string; turnUrls: string[]; stunUrls: string[]; ttl: number }
+  | {
+      provider: 'coturn';
+      secret: string;
+      turnUrls: string[];
+      stunUrls: string[];
+      ttl: number;
+      probeUrl?: string;
+    }
   | {
       provider: 'metered';
       apiUrl: string;
@@ -182,7 +189,15 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
       const turn = turnUrls(env);
       // Coturn answers STUN on its TURN listeners, so no third-party STUN server is needed.
       const stun = stunUrls.length > 0 ? stunUrls : stunUrisFromTurn(turn.map(parseIceUri));
-      return { provider, secret, turnUrls: turn, stunUrls: stun, ttl };
+      const [probeUrl] = iceUris(env, 'TURN_PROBE_URL', ['turn']);
+      return {
+        provider,
+        secret,
+        turnUrls: turn,
+        stunUrls: stun,
+        ttl,
+        ...(probeUrl ? { probeUrl } : {}),
+      };
     }
     case 'metered': {
       const apiUrl = meteredApiUrl(env);

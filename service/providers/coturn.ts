@@ -16,6 +16,11 @@ export interface CoturnOptions {
   maxTtl: number;
   /** Milliseconds for the readiness STUN probe. */
   probeTimeoutMs?: number;
+  /**
+   * Where readiness sends its STUN binding, if not to the first plain turn: URI: e.g.
+   * turn:127.0.0.1:3478 when the service shares the relay's host (no NAT hairpin needed).
+   */
+  probeUrl?: string;
   /** Clock in milliseconds since the epoch; replaceable for tests. */
   now?: () => number;
 }
@@ -51,7 +56,9 @@ export class CoturnProvider implements TurnProvider {
     if (bad) throw new Error(`"${bad.uri}" is not a turn:/turns: URI`);
     // Readiness is a STUN binding on a plain listener; prefer UDP, which most browsers use.
     const plain = parsed.filter((u) => u.scheme === 'turn');
-    const target = plain.find((u) => u.transport === 'udp') ?? plain[0];
+    const target = opts.probeUrl
+      ? parseIceUri(opts.probeUrl)
+      : (plain.find((u) => u.transport === 'udp') ?? plain[0]);
     if (!target) {
       throw new Error(
         'coturn provider needs at least one plain turn: URI (turns: alone cannot be probed)',

@@ -17,6 +17,7 @@ export function createProvider(
         turnUrls: config.turnUrls,
         stunUrls: config.stunUrls,
         maxTtl: config.ttl,
+        ...(config.probeUrl ? { probeUrl: config.probeUrl } : {}),
       });
     case 'metered':
       return new MeteredProvider({

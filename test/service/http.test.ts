@@ -223,6 +223,27 @@ describe('logs', () => {
   });
 });
 
+describe('/readyz with TURN_PROBE_URL', () => {
+  it('probes that address instead of the public TURN URI', async () => {
+    const probed = await startTestService({
+      TURN_PROVIDER: 'coturn',
+      TURN_SECRET: SECRET,
+      TURN_URLS: 'turn:relay.invalid:3478',
+      TURN_PROBE_URL: `turn:127.0.0.1:${stun.port}`,
+      API_TOKENS: TOKEN,
+    });
+    try {
+      const res = await get(`${probed.url}/readyz`);
+      expect(res.status).toBe(200);
+      expect(res.json().detail).toMatch(
+        new RegExp(`STUN binding to 127.0.0.1:${stun.port}/udp answered`),
+      );
+    } finally {
+      await probed.service.close();
+    }
+  });
+});
+
 describe('/readyz when Coturn is down', () => {
   it('answers 503 naming the failed probe', async () => {
     const port = await unusedUdpPort();

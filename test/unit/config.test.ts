@@ -49,6 +49,14 @@ describe('loadConfig defaults', () => {
     });
   });
 
+  it('takes TURN_PROBE_URL for readiness, apart from the URIs handed out', () => {
+    const c = loadConfig({ ...COTURN, TURN_PROBE_URL: 'turn:127.0.0.1:3478' });
+    expect(c.providerConfig).toMatchObject({
+      probeUrl: 'turn:127.0.0.1:3478',
+      turnUrls: [COTURN.TURN_URLS],
+    });
+  });
+
   it('accepts TURN_URL for a single URI and several API tokens for rotation', () => {
     const { TURN_URLS: _, ...rest } = COTURN;
     const c = loadConfig({
@@ -83,6 +91,10 @@ describe('loadConfig errors name the variable and the fix', () => {
     [{ ...COTURN, API_TOKENS: 'short' }, /^API_TOKENS entry 1 is too weak/],
     [{ ...COTURN, API_TOKENS: ',,' }, /^API_TOKENS lists no token/],
     [{ ...COTURN, STUN_URLS: 'turn:x' }, /^STUN_URLS: "turn:x" must use stun: or stuns:/],
+    [
+      { ...COTURN, TURN_PROBE_URL: 'turns:127.0.0.1' },
+      /^TURN_PROBE_URL: "turns:127.0.0.1" must use turn:/,
+    ],
     [{ ...COTURN, TURN_TTL: '1h' }, /^TURN_TTL must be a whole number from 1 to 604800, got "1h"/],
     [{ ...COTURN, TURN_TTL: '30' }, /^TURN_TTL must be at least 60 seconds/],
     [{ ...COTURN, PORT: '70000' }, /^PORT must be a whole number from 0 to 65535/],

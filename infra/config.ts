@@ -1,0 +1,226 @@
+import { isIP } from 'node:net';
+
+/**
+ * The `turnkey:*` stack config, validated. Pure (no Pulumi imports) so it can be tested
+ * directly; every error names the key and the `pulumi config set` command that fixes it.
+ */
+
+export class StackConfigError extends Error {
+  override readonly name = 'StackConfigError';
+}
+
+export type Provider = 'coturn' | 'metered' | 'stun';
+
+export interface StackConfig {
+  provider: Provider;
+  /** Host or IP browsers use to reach the relay and the service. */
+  publicHost: string;
+  realm: string;
+  /** Public IP (or PUBLIC/PRIVATE) when the Docker host sits behind 1:1 NAT. */
+  externalIp?: string;
+  servicePort: number;
+  turnPort: number;
+  tlsPort: number;
+  relayPorts: { min: number; max: number };
+  credentialTtl: number;
+  meteredApiUrl?: string;
+  /** STUN URIs for provider=stun (coturn derives its own; Metered lists its own). */
+  stunUrls: string[];
+  /** Bump to rotate the TURN secret; Coturn keeps accepting the previous generation. */
+  secretGeneration: number;
+  /** Whether turnkey:tlsCert and turnkey:tlsKey are set (turns: on turnkey:tlsPort). */
+  tls: boolean;
+  /** Base images, for registries mirrored under other names. */
+  nodeImage?: string;
+  coturnImage?: string;
+}
+
+export interface ConfigSource {
+  /** A plain (non-secret) key's value, or undefined. */
+  get(key: string): string | undefined;
+  /** Whether a key is set at all (used for secret keys, whose values stay Outputs). */
+  has(key: string): boolean;
+}
+
+export const SECRET_KEYS = ['meteredApiKey', 'tlsCert', 'tlsKey'] as const;
+const PROVIDERS: Provider[] = ['coturn', 'metered', 'stun'];
+const HOSTNAME =
+  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+const set = (key: string, example: string, secret = false) =>
+  `pulumi config set ${secret ? '--secret ' : ''}turnkey:${key} ${example}`;
+
+function fail(key: string, problem: string, example: string, secret = false): never {
+  throw new StackConfigError(`turnkey:${key} ${problem}: run \`${set(key, example, secret)}\``);
+}
+
+function port(src: ConfigSource, key: string, fallback: number): number {
+  const raw = src.get(key);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) {
+    fail(key, `must be a port from 1 to 65535, got "${raw}"`, String(fallback));
+  }
+  return Number(raw);
+}
+
+function wholeNumber(
+  src: ConfigSource,
+  key: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = src.get(key);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    fail(key, `must be a whole number from ${min} to ${max}, got "${raw}"`, String(fallback));
+  }
+  return Number(raw);
+}
+
+function relayPorts(src: ConfigSource): { min: number; max: number } {
+  const raw = src.get('relayPorts') ?? '49152-65535';
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw);
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2]);
+  if (!m || min < 1024 || max > 65535 || min > max) {
+    fail('relayPorts', `must be a range MIN-MAX within 1024-65535, got "${raw}"`, '49152-65535');
+  }
+  return { min, max };
+}
+
+function publicHost(src: ConfigSource): string {
+  const raw = src.get('publicHost');
+  if (raw === undefined)
+    fail(
+      'publicHost',
+      'is required (the host or IP browsers use to reach the relay)',
+      'turn.example.com',
+    );
+  if (!isIP(raw) && !HOSTNAME.test(raw))
+    fail('publicHost', `must be a host name or IP address, got "${raw}"`, 'turn.example.com');
+  return raw;
+}
+
+function externalIp(src: ConfigSource): string | undefined {
+  const raw = src.get('externalIp');
+  if (raw === undefined) return undefined;
+  const parts = raw.split('/');
+  if (parts.length > 2 || !parts.every((p) => isIP(p) !== 0)) {
+    fail(
+      'externalIp',
+      `must be an IP address, or PUBLIC/PRIVATE for 1:1 NAT, got "${raw}"`,
+      '203.0.113.7',
+    );
+  }
+  return raw;
+}
+
+function meteredApiUrl(src: ConfigSource): string {
+  const raw = src.get('meteredApiUrl');
+  if (raw === undefined)
+    fail(
+      'meteredApiUrl',
+      'is required when turnkey:provider is metered',
+      'https://yourapp.metered.live',
+    );
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    fail('meteredApiUrl', `is not a URL: "${raw}"`, 'https://yourapp.metered.live');
+  }
+  if (url.protocol !== 'https:')
+    fail('meteredApiUrl', 'must use https://', 'https://yourapp.metered.live');
+  return url.origin;
+}
+
+export function readStackConfig(src: ConfigSource): StackConfig {
+  const provider = (src.get('provider') ?? 'coturn') as Provider;
+  if (!PROVIDERS.includes(provider))
+    fail('provider', `must be one of ${PROVIDERS.join(', ')}, got "${provider}"`, 'coturn');
+
+  const host = publicHost(src);
+  const realm = src.get('realm') ?? (isIP(host) ? 'turnkey' : host);
+  if (!HOSTNAME.test(realm))
+    fail('realm', `must be a domain-like name, got "${realm}"`, 'turn.example.com');
+
+  const config: StackConfig = {
+    provider,
+    publicHost: host,
+    realm,
+    servicePort: port(src, 'servicePort', 8080),
+    turnPort: port(src, 'turnPort', 3478),
+    tlsPort: port(src, 'tlsPort', 5349),
+    relayPorts: relayPorts(src),
+    credentialTtl: wholeNumber(src, 'credentialTtl', 86_400, 60, 604_800),
+    stunUrls: [],
+    secretGeneration: wholeNumber(src, 'secretGeneration', 1, 1, 1_000_000),
+    tls: false,
+  };
+  const ip = externalIp(src);
+  if (ip) config.externalIp = ip;
+  for (const key of ['nodeImage', 'coturnImage'] as const) {
+    const image = src.get(key);
+    if (image !== undefined) {
+      if (!/^[a-z0-9][a-z0-9._\-/:@]*$/.test(image))
+        fail(key, `is not an image reference: "${image}"`, 'registry.example.com/mirror/image:tag');
+      config[key] = image;
+    }
+  }
+
+  const stun = src.get('stunUrls');
+  if (stun !== undefined) {
+    config.stunUrls = stun
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const bad = config.stunUrls.find((u) => !/^stuns?:[^\s?#]+$/.test(u));
+    if (bad) fail('stunUrls', `has "${bad}", not a stun: URI`, 'stun:stun.example.com:3478');
+  }
+
+  if (provider === 'metered') {
+    config.meteredApiUrl = meteredApiUrl(src);
+    if (!src.has('meteredApiKey'))
+      fail(
+        'meteredApiKey',
+        'is required when turnkey:provider is metered',
+        '<your Metered secret key>',
+        true,
+      );
+  }
+
+  const hasCert = src.has('tlsCert');
+  const hasKey = src.has('tlsKey');
+  if (hasCert !== hasKey) {
+    const missing = hasCert ? 'tlsKey' : 'tlsCert';
+    throw new StackConfigError(
+      `turnkey:${missing} is required when turnkey:${hasCert ? 'tlsCert' : 'tlsKey'} is set: run \`cat ${missing === 'tlsKey' ? 'key' : 'cert'}.pem | pulumi config set --secret turnkey:${missing}\``,
+    );
+  }
+  config.tls = hasCert && provider === 'coturn';
+
+  if (provider === 'coturn') {
+    const { min, max } = config.relayPorts;
+    const named: [string, number][] = [
+      ['servicePort', config.servicePort],
+      ['turnPort', config.turnPort],
+      ...(config.tls ? ([['tlsPort', config.tlsPort]] as [string, number][]) : []),
+    ];
+    for (const [key, p] of named) {
+      if (p >= min && p <= max)
+        fail(
+          key,
+          `(${p}) lies inside turnkey:relayPorts (${min}-${max})`,
+          String(key === 'servicePort' ? 8080 : 3478),
+        );
+    }
+    const seen = new Map<number, string>();
+    for (const [key, p] of named) {
+      const other = seen.get(p);
+      if (other) fail(key, `(${p}) is the same port as turnkey:${other}`, String(p + 1));
+      seen.set(p, key);
+    }
+  }
+  return config;
+}
