@@ -7,7 +7,11 @@ export default defineConfig({
         // Needs nothing but Node: what `npm test` runs.
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/service/**/*.test.ts'],
+          include: [
+            'test/unit/**/*.test.ts',
+            'test/service/**/*.test.ts',
+            'test/pulumi/**/*.test.ts',
+          ],
           testTimeout: 20_000,
         },
       },

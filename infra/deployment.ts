@@ -1,0 +1,247 @@
+import { join } from 'node:path';
+import type { StackConfig } from './config';
+
+/**
+ * Everything one stack deploys, as plain data: images, containers, env, secret files,
+ * healthchecks. The Pulumi component turns it into resources one to one, and the end-to-end
+ * tests run exactly this plan on a real Docker engine. Secrets appear only by name.
+ */
+
+export type SecretName =
+  | 'turnSecret'
+  | 'previousTurnSecret'
+  | 'apiToken'
+  | 'meteredApiKey'
+  | 'tlsCert'
+  | 'tlsKey';
+export type Role = 'coturn' | 'service';
+
+export interface ImagePlan {
+  role: Role;
+  imageName: string;
+  dockerfile: string;
+  context: string;
+  buildArgs: Record<string, string>;
+}
+
+/** A secret written into the container's filesystem at creation, never into its env or args. */
+export interface SecretFilePlan {
+  path: string;
+  secret: SecretName;
+  /** Numeric uid:gid of the image's user, so mode 0400 still lets it read. */
+  owner: string;
+  group: string;
+  mode: '0400';
+}
+
+export interface ContainerPlan {
+  role: Role;
+  name: string;
+  image: Role;
+  networkMode: 'host';
+  env: Record<string, string>;
+  files: SecretFilePlan[];
+  restart: 'unless-stopped';
+  healthcheck: {
+    test: string[];
+    interval: string;
+    timeout: string;
+    startPeriod: string;
+    retries: number;
+  };
+  logDriver: 'json-file';
+  logOptions: Record<string, string>;
+  tmpfs: Record<string, string>;
+  capabilities: { drop: string[]; add: string[] };
+  securityOpts: string[];
+}
+
+export interface DeploymentPlan {
+  stack: string;
+  provider: StackConfig['provider'];
+  /** Secrets the program must supply; the TURN ones are generated per generation. */
+  secrets: SecretName[];
+  images: ImagePlan[];
+  containers: ContainerPlan[];
+  outputs: {
+    iceServersUrl: string;
+    provider: StackConfig['provider'];
+    turnUris: string[];
+    stunUris: string[];
+  };
+}
+
+export interface PlanOptions {
+  stack: string;
+  /** The project root, where the Dockerfiles' build context is. */
+  projectRoot: string;
+}
+
+/** uids of the images' users (see the Dockerfiles). */
+const COTURN_UID = '65534';
+const SERVICE_UID = '10001';
+const SECRETS_DIR = '/run/secrets';
+/** Bounded logs: a chatty relay must not fill the host's disk. */
+const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
+const HEALTH_TIMING = { interval: '10s', timeout: '3s', startPeriod: '10s', retries: 3 };
+
+const hostInUri = (host: string) => (host.includes(':') ? `[${host}]` : host);
+
+function secretFile(secret: SecretName, fileName: string, uid: string): SecretFilePlan {
+  return { path: `${SECRETS_DIR}/${fileName}`, secret, owner: uid, group: uid, mode: '0400' };
+}
+
+export function turnUris(config: StackConfig): string[] {
+  if (config.provider !== 'coturn') return [];
+  const host = hostInUri(config.publicHost);
+  const uris = [
+    `turn:${host}:${config.turnPort}?transport=udp`,
+    `turn:${host}:${config.turnPort}?transport=tcp`,
+  ];
+  if (config.tls) uris.push(`turns:${host}:${config.tlsPort}?transport=tcp`);
+  return uris;
+}
+
+export function stunUris(config: StackConfig): string[] {
+  if (config.provider === 'coturn')
+    return [`stun:${hostInUri(config.publicHost)}:${config.turnPort}`];
+  return config.provider === 'stun' ? [...config.stunUrls] : [];
+}
+
+function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
+  const files = [secretFile('turnSecret', 'turn-secret', COTURN_UID)];
+  const env: Record<string, string> = {
+    TURN_SECRET_FILE: `${SECRETS_DIR}/turn-secret`,
+    TURN_REALM: config.realm,
+    TURN_PORT: String(config.turnPort),
+    TURN_RELAY_PORTS: `${config.relayPorts.min}-${config.relayPorts.max}`,
+    TURN_RUNTIME_DIR: '/run/turnkey',
+  };
+  if (config.secretGeneration > 1) {
+    files.push(secretFile('previousTurnSecret', 'turn-secret-previous', COTURN_UID));
+    env.TURN_SECRET_PREVIOUS_FILE = `${SECRETS_DIR}/turn-secret-previous`;
+  }
+  if (config.tls) {
+    files.push(
+      secretFile('tlsCert', 'tls-cert.pem', COTURN_UID),
+      secretFile('tlsKey', 'tls-key.pem', COTURN_UID),
+    );
+    Object.assign(env, {
+      TURN_TLS_PORT: String(config.tlsPort),
+      TURN_TLS_CERT_FILE: `${SECRETS_DIR}/tls-cert.pem`,
+      TURN_TLS_KEY_FILE: `${SECRETS_DIR}/tls-key.pem`,
+    });
+  }
+  if (config.externalIp) env.EXTERNAL_IP = config.externalIp;
+  return {
+    role: 'coturn',
+    name: `turnkey-${stack}-coturn`,
+    image: 'coturn',
+    networkMode: 'host',
+    env,
+    files,
+    restart: 'unless-stopped',
+    healthcheck: {
+      test: ['CMD-SHELL', `turnutils_stunclient -p ${config.turnPort} 127.0.0.1 >/dev/null`],
+      ...HEALTH_TIMING,
+    },
+    logDriver: 'json-file',
+    logOptions: LOG_OPTIONS,
+    // The entrypoint's private config (with the secrets) lives in memory, not in a layer.
+    tmpfs: {
+      '/run/turnkey': `rw,noexec,nosuid,size=1m,mode=0700,uid=${COTURN_UID},gid=${COTURN_UID}`,
+    },
+    // turnserver carries CAP_NET_BIND_SERVICE as a file capability (for :443); nothing else.
+    capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
+    securityOpts: [],
+  };
+}
+
+function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
+  const files = [secretFile('apiToken', 'api-tokens', SERVICE_UID)];
+  const env: Record<string, string> = {
+    TURN_PROVIDER: config.provider,
+    TURN_TTL: String(config.credentialTtl),
+    API_TOKENS_FILE: `${SECRETS_DIR}/api-tokens`,
+    HOST: '0.0.0.0',
+    PORT: String(config.servicePort),
+  };
+  if (config.provider === 'coturn') {
+    files.push(secretFile('turnSecret', 'turn-secret', SERVICE_UID));
+    Object.assign(env, {
+      TURN_SECRET_FILE: `${SECRETS_DIR}/turn-secret`,
+      TURN_URLS: turnUris(config).join(','),
+      STUN_URLS: stunUris(config).join(','),
+      // Same host network as the relay: probe it directly, not through the public address.
+      TURN_PROBE_URL: `turn:127.0.0.1:${config.turnPort}`,
+    });
+  } else if (config.provider === 'metered') {
+    files.push(secretFile('meteredApiKey', 'metered-api-key', SERVICE_UID));
+    Object.assign(env, {
+      TURN_API_URL: config.meteredApiUrl as string,
+      TURN_API_KEY_FILE: `${SECRETS_DIR}/metered-api-key`,
+    });
+  } else if (config.stunUrls.length > 0) {
+    env.STUN_URLS = config.stunUrls.join(',');
+  }
+  const healthz = `fetch('http://127.0.0.1:${config.servicePort}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+  return {
+    role: 'service',
+    name: `turnkey-${stack}-credentials`,
+    image: 'service',
+    networkMode: 'host',
+    env,
+    files,
+    restart: 'unless-stopped',
+    healthcheck: { test: ['CMD', 'node', '-e', healthz], ...HEALTH_TIMING },
+    logDriver: 'json-file',
+    logOptions: LOG_OPTIONS,
+    tmpfs: {},
+    capabilities: { drop: ['ALL'], add: [] },
+    securityOpts: ['no-new-privileges'],
+  };
+}
+
+export function planDeployment(config: StackConfig, opts: PlanOptions): DeploymentPlan {
+  const { stack, projectRoot } = opts;
+  const service: ImagePlan = {
+    role: 'service',
+    imageName: `turnkey-credentials:${stack}`,
+    dockerfile: join(projectRoot, 'service/Dockerfile'),
+    context: projectRoot,
+    buildArgs: config.nodeImage ? { NODE_IMAGE: config.nodeImage } : {},
+  };
+  const images: ImagePlan[] = [service];
+  const containers: ContainerPlan[] = [];
+  const secrets: SecretName[] = ['apiToken'];
+
+  if (config.provider === 'coturn') {
+    images.unshift({
+      role: 'coturn',
+      imageName: `turnkey-coturn:${stack}`,
+      dockerfile: join(projectRoot, 'coturn/Dockerfile.coturn'),
+      context: projectRoot,
+      buildArgs: config.coturnImage ? { COTURN_IMAGE: config.coturnImage } : {},
+    });
+    containers.push(coturnContainer(config, stack));
+    secrets.push('turnSecret');
+    if (config.secretGeneration > 1) secrets.push('previousTurnSecret');
+    if (config.tls) secrets.push('tlsCert', 'tlsKey');
+  }
+  if (config.provider === 'metered') secrets.push('meteredApiKey');
+  containers.push(serviceContainer(config, stack));
+
+  return {
+    stack,
+    provider: config.provider,
+    secrets,
+    images,
+    containers,
+    outputs: {
+      iceServersUrl: `http://${hostInUri(config.publicHost)}:${config.servicePort}/v1/ice-servers`,
+      provider: config.provider,
+      turnUris: turnUris(config),
+      stunUris: stunUris(config),
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { type ConfigSource, readStackConfig, type StackConfig } from '../../infra/config';
+
+export const REPO_ROOT = join(__dirname, '../..');
+
+/** A stack's `config:` from Pulumi.<stack>.yaml, as `pulumi up --stack <stack>` passes it. */
+export function stackConfigValues(stack: string): Record<string, string> {
+  const doc = parse(readFileSync(join(REPO_ROOT, `Pulumi.${stack}.yaml`), 'utf8')) as {
+    config?: Record<string, unknown>;
+  };
+  return Object.fromEntries(Object.entries(doc.config ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+/** The validated turnkey:* config of a stack, with overrides (e.g. free ports for a test). */
+export function stackConfig(
+  stack: string,
+  overrides: Record<string, string> = {},
+  secretKeys: string[] = [],
+): StackConfig {
+  const values = { ...stackConfigValues(stack), ...overrides };
+  const source: ConfigSource = {
+    get: (key) => values[`turnkey:${key}`],
+    has: (key) => `turnkey:${key}` in values || secretKeys.includes(key),
+  };
+  return readStackConfig(source);
+}

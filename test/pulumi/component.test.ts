@@ -1,0 +1,299 @@
+import { existsSync, statSync } from 'node:fs';
+import * as pulumi from '@pulumi/pulumi';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TurnkeyRelay } from '../../infra/component';
+import { readStackConfig, type StackConfig } from '../../infra/config';
+import {
+  installMocks,
+  isSecretInput,
+  mockImageId,
+  mockPassword,
+  ofType,
+  plain,
+  resolved,
+  TYPES,
+} from './mocks';
+
+beforeAll(() => installMocks());
+
+function stackConfig(values: Record<string, string>, secretKeys: string[] = []): StackConfig {
+  return readStackConfig({
+    get: (k) => values[k],
+    has: (k) => k in values || secretKeys.includes(k),
+  });
+}
+
+/** Builds a relay under a unique name and waits until all its resources are registered. */
+async function deploy(
+  name: string,
+  config: StackConfig,
+  extra: Partial<ConstructorParameters<typeof TurnkeyRelay>[1]> = {},
+) {
+  const relay = new TurnkeyRelay(name, { config, stack: 'dev', ...extra });
+  await Promise.all(Object.values(relay.containers).map((c) => resolved(c.id)));
+  const containers = ofType(TYPES.container, name);
+  const byRole = (role: string) => containers.find((c) => c.name === `${name}-${role}`);
+  return {
+    relay,
+    containers,
+    images: ofType(TYPES.image, name),
+    passwords: ofType(TYPES.password, name),
+    byRole,
+  };
+}
+
+type Upload = { file: string; content: string; owner: string; group: string; permissions: string };
+const uploads = (c: { inputs: Record<string, unknown> } | undefined) =>
+  plain<Upload[]>(c?.inputs.uploads ?? []);
+const upload = (c: { inputs: Record<string, unknown> } | undefined, file: string) =>
+  uploads(c).find((u) => u.file === file)?.content;
+const envs = (c: { inputs: Record<string, unknown> } | undefined) =>
+  (c?.inputs.envs ?? []) as string[];
+
+describe('provider=coturn', () => {
+  let d: Awaited<ReturnType<typeof deploy>>;
+  beforeAll(async () => {
+    d = await deploy('cot', stackConfig({ publicHost: 'turn.example.com' }));
+  });
+
+  it('creates a TURN secret, an API token, both images and both containers', () => {
+    expect(d.passwords.map((p) => p.name).sort()).toEqual([
+      'cot-api-token',
+      'cot-turn-secret-gen1',
+    ]);
+    expect(d.images.map((i) => i.name).sort()).toEqual(['cot-coturn', 'cot-service']);
+    expect(d.containers.map((c) => c.name).sort()).toEqual(['cot-coturn', 'cot-service']);
+  });
+
+  it('runs both containers on host networking from the images just built', () => {
+    for (const role of ['coturn', 'service']) {
+      expect(d.byRole(role)?.inputs.networkMode).toBe('host');
+      expect(d.byRole(role)?.inputs.image).toBe(mockImageId(`cot-${role}`));
+    }
+  });
+
+  it('gives Coturn and the service the same TURN secret, as files', () => {
+    const secret = mockPassword('cot-turn-secret-gen1');
+    expect(upload(d.byRole('coturn'), '/run/secrets/turn-secret')).toBe(secret);
+    expect(upload(d.byRole('service'), '/run/secrets/turn-secret')).toBe(secret);
+    expect(upload(d.byRole('service'), '/run/secrets/api-tokens')).toBe(
+      mockPassword('cot-api-token'),
+    );
+    expect(envs(d.byRole('coturn'))).toContain('TURN_SECRET_FILE=/run/secrets/turn-secret');
+    expect(envs(d.byRole('service'))).toContain('TURN_SECRET_FILE=/run/secrets/turn-secret');
+  });
+
+  it('puts no secret in any env or command (docker inspect shows those)', () => {
+    const secrets = [mockPassword('cot-turn-secret-gen1'), mockPassword('cot-api-token')];
+    for (const c of d.containers) {
+      const visible = JSON.stringify({
+        envs: c.inputs.envs,
+        command: c.inputs.command,
+        entrypoints: c.inputs.entrypoints,
+      });
+      for (const s of secrets) expect(visible).not.toContain(s);
+    }
+  });
+
+  it('passes the secret files to Docker as secret inputs', () => {
+    for (const c of d.containers) {
+      expect(isSecretInput(c.inputs.uploads)).toBe(true);
+      expect(isSecretInput(c.inputs.envs)).toBe(false);
+    }
+  });
+
+  it('keeps every secret a Pulumi secret (encrypted in state)', async () => {
+    expect(Object.keys(d.relay.secrets).sort()).toEqual(['apiToken', 'turnSecret']);
+    for (const s of Object.values(d.relay.secrets)) expect(await pulumi.isSecret(s)).toBe(true);
+    expect(await pulumi.isSecret(d.relay.apiToken)).toBe(true);
+  });
+
+  it('secret files are 0400 and owned by each image’s user', () => {
+    for (const u of uploads(d.byRole('coturn')))
+      expect(u).toMatchObject({ owner: '65534', group: '65534', permissions: '0400' });
+    for (const u of uploads(d.byRole('service')))
+      expect(u).toMatchObject({ owner: '10001', group: '10001', permissions: '0400' });
+  });
+
+  it('sets restart, healthchecks, bounded logs and least privilege', () => {
+    for (const c of d.containers) {
+      expect(c.inputs.restart).toBe('unless-stopped');
+      expect((c.inputs.healthcheck as { tests: string[] }).tests.length).toBeGreaterThan(1);
+      expect(c.inputs.logOpts).toEqual({ 'max-size': '10m', 'max-file': '3' });
+      expect((c.inputs.capabilities as { drops: string[] }).drops).toEqual(['ALL']);
+      expect(c.inputs.wait).toBe(true);
+    }
+  });
+
+  it('exports the endpoint and URIs browsers use', async () => {
+    expect(await resolved(d.relay.iceServersUrl)).toBe(
+      'http://turn.example.com:8080/v1/ice-servers',
+    );
+    expect(await resolved(d.relay.provider)).toBe('coturn');
+    expect(await resolved(d.relay.turnUris)).toEqual([
+      'turn:turn.example.com:3478?transport=udp',
+      'turn:turn.example.com:3478?transport=tcp',
+    ]);
+    expect(await resolved(d.relay.stunUris)).toEqual(['stun:turn.example.com:3478']);
+    expect(envs(d.byRole('service'))).toContain(
+      `TURN_URLS=${(await resolved(d.relay.turnUris)).join(',')}`,
+    );
+  });
+
+  it('builds only from Dockerfiles and contexts that exist', () => {
+    for (const image of d.images) {
+      const build = image.inputs.build as { context: string; dockerfile: string };
+      expect(statSync(build.context).isDirectory()).toBe(true);
+      expect(existsSync(build.dockerfile)).toBe(true);
+      expect(image.inputs.skipPush).toBe(true);
+    }
+  });
+});
+
+describe('the plain-data plan is what the program registers', () => {
+  it('matches images and containers field by field', async () => {
+    const config = stackConfig({
+      publicHost: '203.0.113.7',
+      secretGeneration: '3',
+      externalIp: '203.0.113.7/10.0.0.4',
+      coturnImage: 'mirror.example/coturn:4.18.0',
+    });
+    const d = await deploy('plan', config);
+    const plan = d.relay.plan;
+    expect(d.images).toHaveLength(plan.images.length);
+    for (const image of plan.images) {
+      const r = d.images.find((i) => i.name === `plan-${image.role}`);
+      expect(r?.inputs).toMatchObject({
+        imageName: image.imageName,
+        build: { context: image.context, dockerfile: image.dockerfile, args: image.buildArgs },
+      });
+    }
+    expect(d.containers).toHaveLength(plan.containers.length);
+    for (const c of plan.containers) {
+      const r = d.byRole(c.role);
+      expect(r?.inputs).toMatchObject({
+        name: c.name,
+        networkMode: c.networkMode,
+        restart: c.restart,
+        logDriver: c.logDriver,
+        logOpts: c.logOptions,
+        healthcheck: {
+          tests: c.healthcheck.test,
+          interval: c.healthcheck.interval,
+          retries: c.healthcheck.retries,
+        },
+      });
+      expect(new Set(envs(r))).toEqual(new Set(Object.entries(c.env).map(([k, v]) => `${k}=${v}`)));
+      expect(uploads(r).map((u) => [u.file, u.owner, u.permissions])).toEqual(
+        c.files.map((f) => [f.path, f.owner, f.mode]),
+      );
+      expect((r?.inputs.tmpfs ?? {}) as object).toEqual(c.tmpfs);
+    }
+  });
+});
+
+describe('provider=metered', () => {
+  it('deploys the service only, with the Metered key as a secret file and no TURN secret', async () => {
+    const config = stackConfig(
+      {
+        provider: 'metered',
+        publicHost: 'creds.example.com',
+        meteredApiUrl: 'https://app.metered.live',
+      },
+      ['meteredApiKey'],
+    );
+    const d = await deploy('met', config, { meteredApiKey: 'metered-secret-key' });
+    expect(d.images.map((i) => i.name)).toEqual(['met-service']);
+    expect(d.containers.map((c) => c.name)).toEqual(['met-service']);
+    expect(d.passwords.map((p) => p.name)).toEqual(['met-api-token']);
+    const svc = d.byRole('service');
+    expect(envs(svc)).toEqual(
+      expect.arrayContaining([
+        'TURN_PROVIDER=metered',
+        'TURN_API_URL=https://app.metered.live',
+        'TURN_API_KEY_FILE=/run/secrets/metered-api-key',
+      ]),
+    );
+    expect(envs(svc).join('\n')).not.toContain('metered-secret-key');
+    expect(envs(svc).join('\n')).not.toMatch(/TURN_SECRET/);
+    expect(upload(svc, '/run/secrets/metered-api-key')).toBe('metered-secret-key');
+    expect(await pulumi.isSecret(d.relay.secrets.meteredApiKey as pulumi.Output<string>)).toBe(
+      true,
+    );
+    expect(await resolved(d.relay.turnUris)).toEqual([]);
+    expect(await resolved(d.relay.provider)).toBe('metered');
+  });
+
+  it('refuses to build without the key', () => {
+    const config = stackConfig(
+      {
+        provider: 'metered',
+        publicHost: 'x.example.com',
+        meteredApiUrl: 'https://app.metered.live',
+      },
+      ['meteredApiKey'],
+    );
+    expect(() => new TurnkeyRelay('met-nokey', { config, stack: 'dev' })).toThrow(
+      /args\.meteredApiKey is required/,
+    );
+  });
+});
+
+describe('provider=stun', () => {
+  it('deploys the service only, with the configured STUN servers and no TURN secret', async () => {
+    const d = await deploy(
+      'stn',
+      stackConfig({
+        provider: 'stun',
+        publicHost: 'creds.example.com',
+        stunUrls: 'stun:stun.example.com:3478',
+      }),
+    );
+    expect(d.containers.map((c) => c.name)).toEqual(['stn-service']);
+    expect(d.images.map((i) => i.name)).toEqual(['stn-service']);
+    expect(d.passwords.map((p) => p.name)).toEqual(['stn-api-token']);
+    expect(envs(d.byRole('service'))).toEqual(
+      expect.arrayContaining(['TURN_PROVIDER=stun', 'STUN_URLS=stun:stun.example.com:3478']),
+    );
+    expect(await resolved(d.relay.stunUris)).toEqual(['stun:stun.example.com:3478']);
+  });
+});
+
+describe('secret rotation', () => {
+  it('after bumping the generation, Coturn gets the new and previous secrets, the service only the new', async () => {
+    const d = await deploy(
+      'rot',
+      stackConfig({ publicHost: 'turn.example.com', secretGeneration: '2' }),
+    );
+    const gen2 = mockPassword('rot-turn-secret-gen2');
+    const gen1 = mockPassword('rot-turn-secret-gen1');
+    expect(d.passwords.map((p) => p.name).sort()).toEqual([
+      'rot-api-token',
+      'rot-turn-secret-gen1',
+      'rot-turn-secret-gen2',
+    ]);
+    expect(upload(d.byRole('coturn'), '/run/secrets/turn-secret')).toBe(gen2);
+    expect(upload(d.byRole('coturn'), '/run/secrets/turn-secret-previous')).toBe(gen1);
+    expect(envs(d.byRole('coturn'))).toContain(
+      'TURN_SECRET_PREVIOUS_FILE=/run/secrets/turn-secret-previous',
+    );
+    expect(uploads(d.byRole('service')).map((u) => u.content)).not.toContain(gen1);
+    expect(upload(d.byRole('service'), '/run/secrets/turn-secret')).toBe(gen2);
+  });
+});
+
+describe('TLS', () => {
+  it('adds turns: and hands Coturn the certificate and key as secret files', async () => {
+    const config = stackConfig({ publicHost: 'turn.example.com', tlsPort: '443' }, [
+      'tlsCert',
+      'tlsKey',
+    ]);
+    const d = await deploy('tls', config, { tlsCert: 'CERT PEM', tlsKey: 'KEY PEM' });
+    expect(await resolved(d.relay.turnUris)).toContain('turns:turn.example.com:443?transport=tcp');
+    expect(upload(d.byRole('coturn'), '/run/secrets/tls-key.pem')).toBe('KEY PEM');
+    expect(envs(d.byRole('coturn'))).toEqual(
+      expect.arrayContaining(['TURN_TLS_PORT=443', 'TURN_TLS_KEY_FILE=/run/secrets/tls-key.pem']),
+    );
+    expect(await pulumi.isSecret(d.relay.secrets.tlsKey as pulumi.Output<string>)).toBe(true);
+  });
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { readStackConfig, StackConfigError } from '../../infra/config';
+
+const read = (values: Record<string, string>, secrets: string[] = []) =>
+  readStackConfig({ get: (k) => values[k], has: (k) => k in values || secrets.includes(k) });
+
+function error(values: Record<string, string>, secrets: string[] = []): string {
+  try {
+    read(values, secrets);
+  } catch (err) {
+    expect(err).toBeInstanceOf(StackConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a StackConfigError');
+}
+
+const HOST = { publicHost: 'turn.example.com' };
+
+describe('readStackConfig', () => {
+  it('defaults to coturn with the standard ports and a realm from the host name', () => {
+    expect(read(HOST)).toEqual({
+      provider: 'coturn',
+      publicHost: 'turn.example.com',
+      realm: 'turn.example.com',
+      servicePort: 8080,
+      turnPort: 3478,
+      tlsPort: 5349,
+      relayPorts: { min: 49152, max: 65535 },
+      credentialTtl: 86_400,
+      stunUrls: [],
+      secretGeneration: 1,
+      tls: false,
+    });
+  });
+
+  it('uses realm "turnkey" for an IP address host', () => {
+    expect(read({ publicHost: '127.0.0.1' }).realm).toBe('turnkey');
+  });
+
+  it('enables TLS for coturn when both tlsCert and tlsKey are set', () => {
+    expect(read(HOST, ['tlsCert', 'tlsKey']).tls).toBe(true);
+  });
+
+  it.each([
+    [
+      {},
+      'publicHost',
+      /^turnkey:publicHost is required.*: run `pulumi config set turnkey:publicHost turn\.example\.com`$/,
+    ],
+    [{ publicHost: 'not a host!' }, 'publicHost', /must be a host name or IP address/],
+    [
+      { ...HOST, provider: 'twilio' },
+      'provider',
+      /^turnkey:provider must be one of coturn, metered, stun, got "twilio": run `pulumi config set turnkey:provider coturn`$/,
+    ],
+    [
+      { ...HOST, provider: 'metered' },
+      'meteredApiUrl',
+      /^turnkey:meteredApiUrl is required when turnkey:provider is metered/,
+    ],
+    [
+      { ...HOST, provider: 'metered', meteredApiUrl: 'http://app.metered.live' },
+      'meteredApiUrl',
+      /must use https/,
+    ],
+    [
+      { ...HOST, provider: 'metered', meteredApiUrl: 'https://app.metered.live' },
+      'meteredApiKey',
+      /^turnkey:meteredApiKey is required when turnkey:provider is metered: run `pulumi config set --secret turnkey:meteredApiKey/,
+    ],
+    [{ ...HOST, turnPort: '0' }, 'turnPort', /must be a port from 1 to 65535, got "0"/],
+    [{ ...HOST, servicePort: 'http' }, 'servicePort', /must be a port/],
+    [
+      { ...HOST, relayPorts: '60000-50000' },
+      'relayPorts',
+      /must be a range MIN-MAX within 1024-65535/,
+    ],
+    [{ ...HOST, relayPorts: '49152' }, 'relayPorts', /must be a range/],
+    [
+      { ...HOST, servicePort: '50000' },
+      'servicePort',
+      /\(50000\) lies inside turnkey:relayPorts \(49152-65535\)/,
+    ],
+    [
+      { ...HOST, servicePort: '3478' },
+      'servicePort',
+      /is the same port as turnkey:turnPort|same port/,
+    ],
+    [{ ...HOST, credentialTtl: '30' }, 'credentialTtl', /must be a whole number from 60 to 604800/],
+    [{ ...HOST, secretGeneration: '0' }, 'secretGeneration', /must be a whole number from 1/],
+    [{ ...HOST, externalIp: 'my-nat' }, 'externalIp', /must be an IP address, or PUBLIC\/PRIVATE/],
+    [{ ...HOST, realm: 'bad realm' }, 'realm', /must be a domain-like name/],
+    [{ ...HOST, stunUrls: 'stun.example.com' }, 'stunUrls', /not a stun: URI/],
+    [{ ...HOST, coturnImage: 'Bad Image' }, 'coturnImage', /is not an image reference/],
+  ])('%j → names turnkey:%s and the fix', (values, key, message) => {
+    const msg = error(values as Record<string, string>);
+    expect(msg).toMatch(message);
+    expect(msg).toContain(`turnkey:${key}`);
+    expect(msg).toMatch(/pulumi config set/);
+  });
+
+  it('names the missing half of a TLS pair', () => {
+    expect(error(HOST, ['tlsCert'])).toMatch(
+      /^turnkey:tlsKey is required when turnkey:tlsCert is set: run `cat key\.pem \| pulumi config set --secret turnkey:tlsKey`$/,
+    );
+  });
+});
