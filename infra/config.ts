@@ -130,8 +130,15 @@ function meteredApiUrl(src: ConfigSource): string {
   } catch {
     fail('meteredApiUrl', `is not a URL: "${raw}"`, 'https://yourapp.metered.live');
   }
-  if (url.protocol !== 'https:')
-    fail('meteredApiUrl', 'must use https://', 'https://yourapp.metered.live');
+  // The service accepts plain http only where the key cannot leave the host; so does this.
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    fail(
+      'meteredApiUrl',
+      'must use https:// (http only for a loopback test server)',
+      'https://yourapp.metered.live',
+    );
+  }
   return url.origin;
 }
 

@@ -37,6 +37,11 @@ describe('readStackConfig', () => {
     expect(read({ publicHost: '127.0.0.1' }).realm).toBe('turnkey');
   });
 
+  it('accepts plain http for Metered only on loopback', () => {
+    const metered = { ...HOST, provider: 'metered', meteredApiUrl: 'http://127.0.0.1:18080' };
+    expect(read(metered, ['meteredApiKey']).meteredApiUrl).toBe('http://127.0.0.1:18080');
+  });
+
   it('enables TLS for coturn when both tlsCert and tlsKey are set', () => {
     expect(read(HOST, ['tlsCert', 'tlsKey']).tls).toBe(true);
   });
