@@ -18,6 +18,11 @@ export interface StackConfig {
   realm: string;
   /** Public IP (or PUBLIC/PRIVATE) when the Docker host sits behind 1:1 NAT. */
   externalIp?: string;
+  /**
+   * Addresses Coturn listens and relays on, and the service binds (the first); empty means
+   * all interfaces. The dev stack uses 127.0.0.1 so nothing is exposed beyond the machine.
+   */
+  listeningIps: string[];
   servicePort: number;
   turnPort: number;
   tlsPort: number;
@@ -116,6 +121,20 @@ function externalIp(src: ConfigSource): string | undefined {
   return raw;
 }
 
+function listeningIps(src: ConfigSource): string[] {
+  const raw = src.get('listeningIps');
+  if (raw === undefined) return [];
+  const ips = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = ips.find((ip) => isIP(ip) === 0);
+  if (bad !== undefined || ips.length === 0) {
+    fail('listeningIps', `must be IP addresses, comma-separated, got "${raw}"`, '127.0.0.1');
+  }
+  return ips;
+}
+
 function meteredApiUrl(src: ConfigSource): string {
   const raw = src.get('meteredApiUrl');
   if (raw === undefined)
@@ -162,6 +181,7 @@ export function readStackConfig(src: ConfigSource): StackConfig {
     relayPorts: relayPorts(src),
     credentialTtl: wholeNumber(src, 'credentialTtl', 86_400, 60, 604_800),
     stunUrls: [],
+    listeningIps: listeningIps(src),
     secretGeneration: wholeNumber(src, 'secretGeneration', 1, 1, 1_000_000),
     tls: false,
   };

@@ -87,6 +87,9 @@ const HEALTH_TIMING = { interval: '10s', timeout: '3s', startPeriod: '10s', retr
 
 const hostInUri = (host: string) => (host.includes(':') ? `[${host}]` : host);
 
+/** Where a process on the same host reaches the listeners: loopback, unless bound elsewhere. */
+const probeHost = (config: StackConfig) => config.listeningIps[0] ?? '127.0.0.1';
+
 function secretFile(secret: SecretName, fileName: string, uid: string): SecretFilePlan {
   return { path: `${SECRETS_DIR}/${fileName}`, secret, owner: uid, group: uid, mode: '0400' };
 }
@@ -133,6 +136,10 @@ function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
     });
   }
   if (config.externalIp) env.EXTERNAL_IP = config.externalIp;
+  if (config.listeningIps.length > 0) {
+    env.TURN_LISTENING_IPS = config.listeningIps.join(',');
+    env.TURN_RELAY_IPS = config.listeningIps.join(',');
+  }
   return {
     role: 'coturn',
     name: `turnkey-${stack}-coturn`,
@@ -163,7 +170,7 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
     TURN_PROVIDER: config.provider,
     TURN_TTL: String(config.credentialTtl),
     API_TOKENS_FILE: `${SECRETS_DIR}/api-tokens`,
-    HOST: '0.0.0.0',
+    HOST: config.listeningIps[0] ?? '0.0.0.0',
     PORT: String(config.servicePort),
   };
   if (config.provider === 'coturn') {
@@ -173,7 +180,7 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
       TURN_URLS: turnUris(config).join(','),
       STUN_URLS: stunUris(config).join(','),
       // Same host network as the relay: probe it directly, not through the public address.
-      TURN_PROBE_URL: `turn:127.0.0.1:${config.turnPort}`,
+      TURN_PROBE_URL: `turn:${hostInUri(probeHost(config))}:${config.turnPort}`,
     });
   } else if (config.provider === 'metered') {
     files.push(secretFile('meteredApiKey', 'metered-api-key', SERVICE_UID));
@@ -184,7 +191,7 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
   } else if (config.stunUrls.length > 0) {
     env.STUN_URLS = config.stunUrls.join(',');
   }
-  const healthz = `fetch('http://127.0.0.1:${config.servicePort}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+  const healthz = `fetch('http://${hostInUri(probeHost(config))}:${config.servicePort}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
   return {
     role: 'service',
     name: `turnkey-${stack}-credentials`,

@@ -297,3 +297,24 @@ describe('TLS', () => {
     expect(await pulumi.isSecret(d.relay.secrets.tlsKey as pulumi.Output<string>)).toBe(true);
   });
 });
+
+describe('turnkey:listeningIps', () => {
+  it('binds Coturn (listening and relay) and the service there, and probes them there', async () => {
+    const d = await deploy(
+      'lip',
+      stackConfig({ publicHost: '127.0.0.1', listeningIps: '127.0.0.1' }),
+    );
+    expect(envs(d.byRole('coturn'))).toEqual(
+      expect.arrayContaining(['TURN_LISTENING_IPS=127.0.0.1', 'TURN_RELAY_IPS=127.0.0.1']),
+    );
+    expect(envs(d.byRole('service'))).toEqual(
+      expect.arrayContaining(['HOST=127.0.0.1', 'TURN_PROBE_URL=turn:127.0.0.1:3478']),
+    );
+  });
+
+  it('leaves everything on all interfaces by default', async () => {
+    const d = await deploy('all', stackConfig({ publicHost: 'turn.example.com' }));
+    expect(envs(d.byRole('coturn')).join('\n')).not.toMatch(/TURN_LISTENING_IPS|TURN_RELAY_IPS/);
+    expect(envs(d.byRole('service'))).toContain('HOST=0.0.0.0');
+  });
+});

@@ -28,6 +28,7 @@ describe('readStackConfig', () => {
       relayPorts: { min: 49152, max: 65535 },
       credentialTtl: 86_400,
       stunUrls: [],
+      listeningIps: [],
       secretGeneration: 1,
       tls: false,
     });
@@ -97,6 +98,7 @@ describe('readStackConfig', () => {
     [{ ...HOST, realm: 'bad realm' }, 'realm', /must be a domain-like name/],
     [{ ...HOST, stunUrls: 'stun.example.com' }, 'stunUrls', /not a stun: URI/],
     [{ ...HOST, coturnImage: 'Bad Image' }, 'coturnImage', /is not an image reference/],
+    [{ ...HOST, listeningIps: 'eth0' }, 'listeningIps', /must be IP addresses/],
   ])('%j → names turnkey:%s and the fix', (values, key, message) => {
     const msg = error(values as Record<string, string>);
     expect(msg).toMatch(message);
