@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Client } from 'undici';
+
+const exec = promisify(execFile);
+
+/** The Docker CLI, as a user would run it (inspect, history, logs, build). */
+export async function dockerCli(args: string[], env: Record<string, string> = {}): Promise<string> {
+  try {
+    const { stdout, stderr } = await exec('docker', args, {
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, ...env },
+    });
+    return `${stdout}${stderr}`;
+  } catch (err) {
+    const e = err as { stderr?: string; stdout?: string; message: string };
+    throw new Error(
+      `docker ${args.slice(0, 3).join(' ')} failed: ${e.stderr || e.stdout || e.message}`,
+    );
+  }
+}
+
+/**
+ * The Docker Engine API over its unix socket: the same calls the Pulumi Docker provider makes
+ * (create with the exact healthcheck array, archive upload, start), which the CLI cannot all
+ * express (it has no exec-form --health-cmd).
+ */
+export class DockerApi {
+  private readonly client = new Client('http://localhost', { socketPath: '/var/run/docker.sock' });
+
+  async call(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+  ) {
+    const res = await this.client.request({
+      method,
+      path,
+      headers: body === undefined ? {} : { 'content-type': contentType },
+      body:
+        body === undefined
+          ? undefined
+          : contentType === 'application/json'
+            ? JSON.stringify(body)
+            : (body as Buffer),
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 300)
+      throw new Error(`Docker API ${method} ${path}: ${res.statusCode} ${text}`);
+    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+/** Go duration strings as the provider takes them ("10s", "500ms") in nanoseconds. */
+export function nanoseconds(duration: string): number {
+  const m = /^(\d+)(ms|s|m)$/.exec(duration);
+  if (!m) throw new Error(`unsupported duration ${duration}`);
+  const unit = { ms: 1e6, s: 1e9, m: 60e9 }[m[2] as 'ms' | 's' | 'm'];
+  return Number(m[1]) * unit;
+}
