@@ -11,10 +11,10 @@ import {
   startCoturn,
   startPeer,
 } from '../helpers/coturn';
+import { escapeRegExp } from '../helpers/regexp';
 
 const secret = () => randomBytes(32).toString('hex');
 const uid = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
-const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Credentials exactly as the service would hand them out. */
 async function mint(
@@ -36,7 +36,7 @@ async function mint(
 
 /** The server's verbose log line for one request outcome of one user. */
 const outcome = (username: string, what: string) =>
-  new RegExp(`user <${esc(username)}>: incoming packet ${what} processed, `);
+  new RegExp(`user <${escapeRegExp(username)}>: incoming packet ${what} processed, `);
 
 async function expectRelayed(
   server: RunningCoturn,
@@ -237,7 +237,7 @@ describe('the shipped config', () => {
     // uclient sends this peer as IPv4; 4.18 refuses the family mismatch before the deny list.
     const cred = await mint(key, uid('mapped'));
     const refused = new RegExp(
-      `user <${esc(cred.username)}>: .*error (403|440|443)|error (403|440|443)`,
+      `user <${escapeRegExp(cred.username)}>: .*error (403|440|443)|error (403|440|443)`,
     );
     const r = await runUclient(
       server,

@@ -21,6 +21,7 @@ import {
   runContainer,
   waitHealthy,
 } from '../helpers/realise';
+import { escapeRegExp } from '../helpers/regexp';
 import { get } from '../helpers/service';
 import { REPO_ROOT, stackConfig } from '../helpers/stack';
 
@@ -174,9 +175,7 @@ describe('provider=coturn: relay and credential service containers', () => {
 
     for (const server of [wrong, expired]) {
       expect(await firstRelayCandidate(page, [server])).toBeNull();
-      const line = new RegExp(
-        `user <${(server.username as string).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}>.*error 401`,
-      );
+      const line = new RegExp(`user <${escapeRegExp(server.username as string)}>.*error 401`);
       await expect
         .poll(async () => line.test(await logsOf(coturnId)), { timeout: 5000 })
         .toBe(true);
@@ -201,7 +200,7 @@ describe('the shipped relay config (no test overlay)', () => {
     const servers = onlyTurn(body.iceServers, 'udp');
     const result = await relayConnect(page, servers, 6000);
     expect(result.opened).toBe(false);
-    const user = (servers[0]?.username as string).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const user = escapeRegExp(String(servers[0]?.username));
     expect(await logsOf(coturnId)).toMatch(
       new RegExp(
         `user <${user}>: incoming packet (CREATE_PERMISSION|CHANNEL_BIND) processed, error 403`,
