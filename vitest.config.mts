@@ -25,6 +25,17 @@ export default defineConfig({
         },
       },
       {
+        // Fuzzing, the service as a real process (secrets, SIGTERM under load), a bounded soak.
+        test: {
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 60_000,
+          // Prints the table of what was tried once all files have run.
+          globalSetup: ['test/reliability/global-setup.ts'],
+        },
+      },
+      {
         // A real Docker engine and Debian's Chromium (npm run test:e2e installs both); needs root.
         test: {
           name: 'e2e',

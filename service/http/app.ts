@@ -9,7 +9,7 @@ import Fastify, {
 import { InvalidInputError } from '../providers/errors';
 import type { TurnProvider } from '../providers/types';
 import { createTokenChecker } from './auth';
-import { classify, sendError, UPSTREAM_RETRY_AFTER_SECONDS } from './errors';
+import { classify, clientErrorResponse, sendError, UPSTREAM_RETRY_AFTER_SECONDS } from './errors';
 import type { Metrics } from './metrics';
 
 export interface AppOptions {
@@ -73,6 +73,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // e.g. a path with a broken percent-escape, which the router cannot even decode.
+    frameworkErrors: (_err, _request, reply) =>
+      sendError(reply, 400, 'malformed URL: check its percent-encoding'),
+    clientErrorHandler: (err, socket) => {
+      if ((err as { code?: string }).code === 'ECONNRESET' || !socket.writable) return;
+      socket.end(clientErrorResponse(err as { code?: string }));
+    },
   });
 
   app.decorateRequest('tokenIndex', -1);

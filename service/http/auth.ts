@@ -12,7 +12,10 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  * and always against every token, keeps the time independent of how much of a guess was right.
  * Several tokens at once allow rotation without downtime.
  */
-export function createTokenChecker(tokens: string[]) {
+export function createTokenChecker(
+  tokens: string[],
+  equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual,
+) {
   const digests = tokens.map(digest);
   return (authorization: string | undefined, query: Record<string, unknown>): AuthResult => {
     if (QUERY_TOKEN_NAMES.some((name) => name in query)) {
@@ -34,7 +37,7 @@ export function createTokenChecker(tokens: string[]) {
     const presented = digest(m[1] as string);
     let match = -1;
     for (const [i, d] of digests.entries()) {
-      if (timingSafeEqual(d, presented) && match === -1) match = i;
+      if (equal(d, presented) && match === -1) match = i;
     }
     return match === -1
       ? { ok: false, message: 'invalid API token' }

@@ -51,3 +51,34 @@ export function classify(err: unknown): { status: number; message: string; log: 
   }
   return { status: 500, message: 'internal error; see the service log', log: true };
 }
+
+/**
+ * The raw response for a request Node's HTTP parser rejected before Fastify saw it (bad request
+ * line, oversized headers, a stalled client), in the same JSON shape as every other error.
+ * Nothing from the request is reflected.
+ */
+export function clientErrorResponse(err: { code?: string }): string {
+  const [status, reason, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request was not received in time']
+        : [
+            400,
+            'Bad Request',
+            'malformed HTTP request: check the request line, headers and encoding',
+          ];
+  const body = JSON.stringify({
+    error: CODES[status] ?? 'invalid_request',
+    message,
+  } satisfies ErrorBody);
+  return [
+    `HTTP/1.1 ${status} ${reason}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Cache-Control: no-store',
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n');
+}
