@@ -412,3 +412,53 @@ describe('entrypoint refuses bad input with one clear line', () => {
     expect(out).not.toContain(key);
   });
 });
+
+describe('per-user quota (user-quota=12 in the shipped config)', () => {
+  it('allows 12 allocations for one username and refuses the rest with 486', async () => {
+    const key = secret();
+    // Relay ports for all 14 clients, so only the quota can refuse them.
+    const server = await startCoturn({
+      env: { TURN_SECRET: key },
+      overlay: LOOPBACK_OVERLAY,
+      args: ['-v'],
+      relayPortCount: 60,
+    });
+    const peer = await startPeer();
+    try {
+      const cred = await mint(key, uid('quota'));
+      const quota = new RegExp(
+        `${outcome(cred.username, 'ALLOCATE').source}error 486: Allocation Quota Reached`,
+        'g',
+      );
+      await runUclient(
+        server,
+        [
+          '-u',
+          cred.username,
+          '-w',
+          cred.credential,
+          '-e',
+          '127.0.0.1',
+          '-r',
+          String(peer.port),
+          '-n',
+          '1',
+          '-m',
+          '14',
+          '-c',
+          '127.0.0.1',
+        ],
+        { timeoutMs: 8000 },
+      );
+      const successes =
+        server
+          .log()
+          .match(new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`, 'g')) ?? [];
+      expect(successes).toHaveLength(12);
+      expect((server.log().match(quota) ?? []).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await peer.stop();
+      await server.stop();
+    }
+  });
+});

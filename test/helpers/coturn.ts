@@ -39,6 +39,8 @@ export interface CoturnOptions {
   args?: string[];
   /** Wait for a STUN answer before resolving (default true). */
   waitReady?: boolean;
+  /** How many relay ports turnserver gets (default 10; each allocation takes one or two). */
+  relayPortCount?: number;
 }
 
 export interface RunningCoturn {
@@ -85,13 +87,14 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
   copyFileSync(join(REPO, 'coturn/turnserver.conf'), join(host, 'turnserver.conf'));
   chmodSync(join(host, 'turnserver.conf'), 0o644);
 
-  const base = await freePortBlock(12);
+  const relayCount = opts.relayPortCount ?? 10;
+  const base = await freePortBlock(relayCount + 2);
   const env: Record<string, string> = {
     PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
     TURN_BASE_CONFIG: `${inside}/turnserver.conf`,
     TURN_RUNTIME_DIR: `${inside}/run`,
     TURN_PORT: String(base),
-    TURN_RELAY_PORTS: `${base + 2}-${base + 11}`,
+    TURN_RELAY_PORTS: `${base + 2}-${base + 1 + relayCount}`,
     TURN_LISTENING_IPS: '127.0.0.1,::1',
     TURN_RELAY_IPS: '127.0.0.1,::1',
   };
@@ -141,7 +144,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
 
   const running: RunningCoturn = {
     port,
-    relayPorts: [base + 2, base + 11],
+    relayPorts: [base + 2, base + 1 + relayCount],
     process: child,
     log: () => output,
     exited,
