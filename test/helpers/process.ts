@@ -1,0 +1,71 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSync } from 'esbuild';
+import { REPO_ROOT } from './stack';
+
+/**
+ * The service as the image runs it: the same esbuild bundle, a separate process with its own
+ * environment, stdout and exit code, so SIGTERM, the process list and real logs can be tested.
+ */
+
+let bundled: string | undefined;
+
+export function serviceBundle(): string {
+  if (!bundled) {
+    bundled = join(mkdtempSync(join(tmpdir(), 'turnkey-bundle-')), 'main.js');
+    buildSync({
+      entryPoints: [join(REPO_ROOT, 'service/main.ts')],
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      outfile: bundled,
+      logLevel: 'warning',
+    });
+  }
+  return bundled;
+}
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  url: string;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+}
+
+export async function spawnService(
+  env: Record<string, string>,
+  port: number,
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [serviceBundle()], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 10_000;
+  while (!output.includes('listening on')) {
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`service did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    output: () => output,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
