@@ -153,7 +153,7 @@ describe('Metered upstream faults under concurrent load', () => {
     recordOutcome(
       `Metered faults (${modes.map(([m]) => m).join(', ')}), ${CONCURRENCY} concurrent requests each`,
       modes.length * CONCURRENCY * 2,
-      `every request answered within ${BOUND_MS} ms (slowest batch ${Math.round(slowest)} ms) with 502/503 JSON; all ${CONCURRENCY} succeed after the upstream heals, with at most one new mint`,
+      `every request answered within ${BOUND_MS} ms (slowest batch ${Math.round(slowest)} ms) with 502/503 JSON; all ${CONCURRENCY} succeed after the upstream heals, with exactly one new mint`,
     );
   });
 });
