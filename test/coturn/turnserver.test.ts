@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoturnProvider } from '../../service/providers/coturn';
+import { allocate, TurnError } from '../../service/turn-client';
 import {
   COTURN_ROOT,
   LOOPBACK_OVERLAY,
@@ -459,6 +460,42 @@ describe('per-user quota (user-quota=12 in the shipped config)', () => {
     } finally {
       await peer.stop();
       await server.stop();
+    }
+  });
+});
+
+describe('the project’s own TURN client (service/turn-client.ts) against the real turnserver', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  beforeAll(async () => {
+    server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'] });
+  });
+  afterAll(async () => server?.stop());
+
+  it('allocates with minted credentials, gets a relayed address in the relay range, and releases it', async () => {
+    const cred = await mint(key, uid('client'));
+    const allocation = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      username: cred.username,
+      credential: cred.credential,
+    });
+    expect(allocation.relayed.address).toBe('127.0.0.1');
+    expect(allocation.relayed.port).toBeGreaterThanOrEqual(server.relayPorts[0]);
+    expect(allocation.relayed.port).toBeLessThanOrEqual(server.relayPorts[1]);
+    await allocation.release();
+    const released = new RegExp(`${outcome(cred.username, 'REFRESH').source}success`);
+    await expect.poll(() => released.test(server.log())).toBe(true);
+  });
+
+  it('reports 401 for a wrong credential and for a foreign secret', async () => {
+    const cred = await mint(key, uid('client'));
+    for (const bad of [{ ...cred, credential: 'wrong' }, await mint(secret(), uid('foreign'))]) {
+      const err = await allocate({ host: '127.0.0.1', port: server.port, ...bad }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TurnError);
+      expect((err as TurnError).code).toBe(401);
     }
   });
 });

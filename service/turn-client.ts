@@ -1,0 +1,199 @@
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+
+/**
+ * A minimal TURN client over UDP (RFC 8656): Allocate with long-term credentials, then
+ * release. Enough to prove that a relay accepts the credentials the service mints (a stronger
+ * readiness signal than a STUN binding) and to measure allocations in bench/.
+ */
+
+const MAGIC_COOKIE = 0x2112a442;
+const METHOD = { allocate: 0x003, refresh: 0x004 } as const;
+const CLASS_SUCCESS = 0x100;
+const CLASS_ERROR = 0x110;
+const ATTR = {
+  username: 0x0006,
+  messageIntegrity: 0x0008,
+  errorCode: 0x0009,
+  lifetime: 0x000d,
+  realm: 0x0014,
+  nonce: 0x0015,
+  xorRelayedAddress: 0x0016,
+  requestedTransport: 0x0019,
+} as const;
+const UDP = 17;
+
+export class TurnError extends Error {
+  override readonly name = 'TurnError';
+  constructor(
+    readonly code: number,
+    reason: string,
+  ) {
+    super(`TURN error ${code}${reason ? `: ${reason}` : ''}`);
+  }
+}
+
+interface Message {
+  type: number;
+  attrs: Map<number, Buffer>;
+}
+
+function attribute(type: number, value: Buffer): Buffer {
+  const padded = Buffer.alloc(4 + Math.ceil(value.length / 4) * 4);
+  padded.writeUInt16BE(type, 0);
+  padded.writeUInt16BE(value.length, 2);
+  value.copy(padded, 4);
+  return padded;
+}
+
+/** A request; with `key`, MESSAGE-INTEGRITY (HMAC-SHA1 over the message so far) goes last. */
+function encode(
+  method: number,
+  attrs: [number, Buffer][],
+  key?: Buffer,
+): { packet: Buffer; id: Buffer } {
+  const id = randomBytes(12);
+  const body = Buffer.concat(attrs.map(([t, v]) => attribute(t, v)));
+  const header = Buffer.alloc(20);
+  header.writeUInt16BE(method, 0);
+  header.writeUInt16BE(body.length + (key ? 24 : 0), 2);
+  header.writeUInt32BE(MAGIC_COOKIE, 4);
+  id.copy(header, 8);
+  const unsigned = Buffer.concat([header, body]);
+  if (!key) return { packet: unsigned, id };
+  const mac = createHmac('sha1', key).update(unsigned).digest();
+  return { packet: Buffer.concat([unsigned, attribute(ATTR.messageIntegrity, mac)]), id };
+}
+
+function decode(buf: Buffer): { id: Buffer; message: Message } | undefined {
+  if (buf.length < 20 || buf.readUInt32BE(4) !== MAGIC_COOKIE) return undefined;
+  const attrs = new Map<number, Buffer>();
+  for (let off = 20; off + 4 <= buf.length; ) {
+    const type = buf.readUInt16BE(off);
+    const len = buf.readUInt16BE(off + 2);
+    attrs.set(type, buf.subarray(off + 4, off + 4 + len));
+    off += 4 + Math.ceil(len / 4) * 4;
+  }
+  return { id: buf.subarray(8, 20), message: { type: buf.readUInt16BE(0), attrs } };
+}
+
+function errorOf(m: Message): TurnError {
+  const v = m.attrs.get(ATTR.errorCode);
+  if (!v || v.length < 4) return new TurnError(0, 'error response without ERROR-CODE');
+  return new TurnError(
+    (v[2] as number & 7) * 100 + (v[3] as number),
+    v.subarray(4).toString('utf8'),
+  );
+}
+
+export interface AllocateOptions {
+  host: string;
+  port: number;
+  username: string;
+  credential: string;
+  timeoutMs?: number;
+}
+
+export interface Allocation {
+  /** The relayed transport address the server assigned. */
+  relayed: { address: string; port: number };
+  /** Deletes the allocation (Refresh with lifetime 0) and closes the socket. */
+  release(): Promise<void>;
+}
+
+export async function allocate(opts: AllocateOptions): Promise<Allocation> {
+  const { address, family } = await lookup(opts.host);
+  const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+  const timeoutMs = opts.timeoutMs ?? 3000;
+  await new Promise<void>((resolve) => socket.bind(0, resolve));
+
+  const transact = (packet: Buffer, id: Buffer) =>
+    new Promise<Message>((resolve, reject) => {
+      const onMessage = (buf: Buffer) => {
+        const decoded = decode(buf);
+        if (!decoded?.id.equals(id)) return;
+        done();
+        resolve(decoded.message);
+      };
+      const send = () => socket.send(packet, opts.port, address);
+      const resend = setInterval(send, 250);
+      const timer = setTimeout(() => {
+        done();
+        reject(new TurnError(0, `no answer from ${opts.host}:${opts.port} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = () => {
+        clearInterval(resend);
+        clearTimeout(timer);
+        socket.off('message', onMessage);
+      };
+      socket.on('message', onMessage);
+      send();
+    });
+
+  const transport = Buffer.from([UDP, 0, 0, 0]);
+  try {
+    // The first request is refused with 401 and carries the realm and nonce to sign with.
+    const first = encode(METHOD.allocate, [[ATTR.requestedTransport, transport]]);
+    const challenge = await transact(first.packet, first.id);
+    if (challenge.type !== (METHOD.allocate | CLASS_ERROR))
+      throw new TurnError(0, 'expected a 401 challenge');
+    const realm = challenge.attrs.get(ATTR.realm);
+    let nonce = challenge.attrs.get(ATTR.nonce);
+    if (!realm || !nonce) throw errorOf(challenge);
+    const key = createHash('md5')
+      .update(`${opts.username}:${realm.toString('utf8')}:${opts.credential}`)
+      .digest();
+    const signed = (method: number, extra: [number, Buffer][]) =>
+      encode(
+        method,
+        [
+          ...extra,
+          [ATTR.username, Buffer.from(opts.username)],
+          [ATTR.realm, realm],
+          [ATTR.nonce, nonce as Buffer],
+        ],
+        key,
+      );
+
+    let answer: Message | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const req = signed(METHOD.allocate, [[ATTR.requestedTransport, transport]]);
+      answer = await transact(req.packet, req.id);
+      if (answer.type !== (METHOD.allocate | CLASS_ERROR) || errorOf(answer).code !== 438) break;
+      nonce = answer.attrs.get(ATTR.nonce) ?? nonce; // stale nonce: once more with the new one
+    }
+    if (answer?.type !== (METHOD.allocate | CLASS_SUCCESS)) throw errorOf(answer as Message);
+    const xor = answer.attrs.get(ATTR.xorRelayedAddress);
+    if (xor?.[1] !== 0x01)
+      throw new TurnError(0, 'no IPv4 XOR-RELAYED-ADDRESS in the answer');
+    const relayed = {
+      port: xor.readUInt16BE(2) ^ (MAGIC_COOKIE >>> 16),
+      address: [0, 1, 2, 3]
+        .map((i) => (xor[4 + i] as number) ^ ((MAGIC_COOKIE >>> (24 - 8 * i)) & 0xff))
+        .join('.'),
+    };
+    return {
+      relayed,
+      release: async () => {
+        try {
+          const req = signed(METHOD.refresh, [[ATTR.lifetime, Buffer.from([0, 0, 0, 0])]]);
+          await transact(req.packet, req.id);
+        } finally {
+          closeQuietly(socket);
+        }
+      },
+    };
+  } catch (err) {
+    closeQuietly(socket);
+    throw err;
+  }
+}
+
+function closeQuietly(socket: Socket): void {
+  try {
+    socket.close();
+  } catch {
+    // already closed
+  }
+}
