@@ -165,8 +165,7 @@ export async function allocate(opts: AllocateOptions): Promise<Allocation> {
     }
     if (answer?.type !== (METHOD.allocate | CLASS_SUCCESS)) throw errorOf(answer as Message);
     const xor = answer.attrs.get(ATTR.xorRelayedAddress);
-    if (xor?.[1] !== 0x01)
-      throw new TurnError(0, 'no IPv4 XOR-RELAYED-ADDRESS in the answer');
+    if (xor?.[1] !== 0x01) throw new TurnError(0, 'no IPv4 XOR-RELAYED-ADDRESS in the answer');
     const relayed = {
       port: xor.readUInt16BE(2) ^ (MAGIC_COOKIE >>> 16),
       address: [0, 1, 2, 3]

@@ -107,10 +107,12 @@ describe('credentials from the coturn provider (test overlay allows loopback pee
   let peer: Awaited<ReturnType<typeof startPeer>>;
 
   beforeAll(async () => {
+    // Allocations outlive the uclient runs that made them: room for every case in this block.
     server = await startCoturn({
       files: { TURN_SECRET_FILE: `${key}\n` },
       overlay: LOOPBACK_OVERLAY,
       args: ['-v'],
+      relayPortCount: 40,
     });
     peer = await startPeer();
   });
@@ -172,7 +174,8 @@ describe('the shipped config', () => {
   let peer: Awaited<ReturnType<typeof startPeer>>;
 
   beforeAll(async () => {
-    server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'] });
+    // Allocations outlive the uclient runs that made them: room for every case in this block.
+    server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'], relayPortCount: 40 });
     peer = await startPeer();
   });
   afterAll(async () => {
@@ -468,7 +471,7 @@ describe('the project’s own TURN client (service/turn-client.ts) against the r
   const key = secret();
   let server: RunningCoturn;
   beforeAll(async () => {
-    server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'] });
+    server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'], relayPortCount: 40 });
   });
   afterAll(async () => server?.stop());
 
