@@ -103,6 +103,17 @@ export interface Allocation {
 }
 
 export async function allocate(opts: AllocateOptions): Promise<Allocation> {
+  try {
+    return await allocateFrom(opts);
+  } catch (err) {
+    // 437: the server still holds an allocation for this 5-tuple (the OS reused a local port
+    // whose allocation was just released). RFC 8656 §7.2: retry from another local address.
+    if (err instanceof TurnError && err.code === 437) return allocateFrom(opts);
+    throw err;
+  }
+}
+
+async function allocateFrom(opts: AllocateOptions): Promise<Allocation> {
   const { address, family } = await lookup(opts.host);
   const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
   const timeoutMs = opts.timeoutMs ?? 3000;
@@ -117,7 +128,8 @@ export async function allocate(opts: AllocateOptions): Promise<Allocation> {
         resolve(decoded.message);
       };
       const send = () => socket.send(packet, opts.port, address);
-      const resend = setInterval(send, 250);
+      // RFC 8489 starts retransmitting at 500 ms; sooner, a slow answer meets a duplicate request.
+      const resend = setInterval(send, 500);
       const timer = setTimeout(() => {
         done();
         reject(new TurnError(0, `no answer from ${opts.host}:${opts.port} within ${timeoutMs} ms`));

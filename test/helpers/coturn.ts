@@ -41,6 +41,8 @@ export interface CoturnOptions {
   waitReady?: boolean;
   /** How many relay ports turnserver gets (default 10; each allocation takes one or two). */
   relayPortCount?: number;
+  /** A base config instead of the shipped coturn/turnserver.conf (benchmarks compare the two). */
+  baseConfig?: string;
 }
 
 export interface RunningCoturn {
@@ -84,7 +86,9 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
   assertReady();
   const [host, inside] = workDir();
   copyFileSync(join(REPO, 'coturn/entrypoint.sh'), join(host, 'entrypoint.sh'));
-  copyFileSync(join(REPO, 'coturn/turnserver.conf'), join(host, 'turnserver.conf'));
+  if (opts.baseConfig === undefined)
+    copyFileSync(join(REPO, 'coturn/turnserver.conf'), join(host, 'turnserver.conf'));
+  else writeFileSync(join(host, 'turnserver.conf'), opts.baseConfig);
   chmodSync(join(host, 'turnserver.conf'), 0o644);
 
   const relayCount = opts.relayPortCount ?? 10;
