@@ -54,9 +54,11 @@ async function run(config: 'hardened' | 'default', total: number, concurrency: n
 }
 
 export async function turnAllocations(): Promise<void> {
-  const TOTAL = Number(process.env.BENCH_ALLOCATIONS ?? 2000);
+  // Under the shipped total-quota (1200): turnserver counts a UDP session until it times out,
+  // not only while its allocation lives, so a faster churn is refused with 486 by design.
+  const TOTAL = Number(process.env.BENCH_ALLOCATIONS ?? 1000);
   const CONCURRENCY = 32;
-  const ROUNDS = 3;
+  const ROUNDS = 5;
   const results: Record<'hardened' | 'default', Awaited<ReturnType<typeof run>>[]> = {
     hardened: [],
     default: [],
@@ -85,11 +87,13 @@ export async function turnAllocations(): Promise<void> {
     [
       table(['config', 'success (target 100%)', 'allocations/s', 'errors'], rows),
       '',
-      `hardened/default: ${ratio.toFixed(2)} (target ≥ 0.95: ${ratio >= 0.95 ? 'yes' : 'no'})`,
+      `hardened/default: ${ratio.toFixed(3)} (target ≥ 0.95: ${ratio >= 0.95 ? 'yes' : 'no'})`,
     ].join('\n'),
     [
       `Debian's turnserver 4.18 on loopback; each round ${TOTAL} allocations at ${CONCURRENCY} at a time, each with credentials minted by the project's provider for a distinct user, allocated and released by service/turn-client.ts; ${ROUNDS} rounds in alternating order, median rate.`,
       'The shipped config logs every request (verbose), enforces quotas and checks each peer against its deny list.',
+      'A round lasts well under a second (the quota below caps a round on one server), so single rounds vary by ±30% on this machine: read the ratio from the median, not a single run.',
+      'Its total-quota (1200) counts a UDP client session until the session times out, not only while its allocation lives: churning more than 1200 allocations within that time is refused with 486. Each round here stays below it; size total-quota to the churn you expect.',
     ],
   );
 }

@@ -103,13 +103,14 @@ export interface Allocation {
 }
 
 export async function allocate(opts: AllocateOptions): Promise<Allocation> {
-  try {
-    return await allocateFrom(opts);
-  } catch (err) {
-    // 437: the server still holds an allocation for this 5-tuple (the OS reused a local port
-    // whose allocation was just released). RFC 8656 §7.2: retry from another local address.
-    if (err instanceof TurnError && err.code === 437) return allocateFrom(opts);
-    throw err;
+  // 437: the server still holds an allocation for this 5-tuple (the OS reused a local port
+  // whose allocation was just released). RFC 8656 §7.2: retry from another local address.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await allocateFrom(opts);
+    } catch (err) {
+      if (!(err instanceof TurnError && err.code === 437) || attempt >= 3) throw err;
+    }
   }
 }
 
