@@ -39,29 +39,45 @@ async function mint(
 const outcome = (username: string, what: string) =>
   new RegExp(`user <${escapeRegExp(username)}>: incoming packet ${what} processed, `);
 
+/**
+ * uclient's arguments: allocate with `cred` on the server at 127.0.0.1, relay `messages` to
+ * `peerIp:peerPort` from each of `clients` clients, without RTCP allocations.
+ */
+function uclientArgs(
+  cred: { username: string; credential: string },
+  peerIp: string,
+  peerPort: number,
+  { messages = 1, clients = 1, flags = [] as string[] } = {},
+): string[] {
+  return [
+    ...flags,
+    '-u',
+    cred.username,
+    '-w',
+    cred.credential,
+    '-e',
+    peerIp,
+    '-r',
+    String(peerPort),
+    '-n',
+    String(messages),
+    '-m',
+    String(clients),
+    '-c',
+    '127.0.0.1',
+  ];
+}
+
 async function expectRelayed(
   server: RunningCoturn,
   peerPort: number,
   cred: { username: string; credential: string },
   extra: string[] = [],
 ) {
-  const r = await runUclient(server, [
-    ...extra,
-    '-u',
-    cred.username,
-    '-w',
-    cred.credential,
-    '-e',
-    '127.0.0.1',
-    '-r',
-    String(peerPort),
-    '-n',
-    '3',
-    '-m',
-    '1',
-    '-c',
-    '127.0.0.1',
-  ]);
+  const r = await runUclient(
+    server,
+    uclientArgs(cred, '127.0.0.1', peerPort, { messages: 3, flags: extra }),
+  );
   expect(r.output).toMatch(/tot_send_msgs=3, tot_recv_msgs=3/);
   expect(r.code).toBe(0);
   expect(server.log()).toMatch(new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`));
@@ -74,26 +90,7 @@ async function expectUnauthorized(
 ) {
   // A refused Allocate is logged as a "message", not as ALLOCATE.
   const refused = new RegExp(`${outcome(cred.username, '\\w+').source}error 401: Unauthorized`);
-  const r = await runUclient(
-    server,
-    [
-      '-u',
-      cred.username,
-      '-w',
-      cred.credential,
-      '-e',
-      '127.0.0.1',
-      '-r',
-      String(peerPort),
-      '-n',
-      '1',
-      '-m',
-      '1',
-      '-c',
-      '127.0.0.1',
-    ],
-    { until: refused },
-  );
+  const r = await runUclient(server, uclientArgs(cred, '127.0.0.1', peerPort), { until: refused });
   expect(server.log()).toMatch(refused);
   expect(server.log()).not.toMatch(
     new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`),
@@ -205,27 +202,9 @@ describe('the shipped config', () => {
       const forbidden = new RegExp(
         `${outcome(cred.username, '(CREATE_PERMISSION|CHANNEL_BIND)').source}error 403: Forbidden IP`,
       );
-      const r = await runUclient(
-        server,
-        [
-          ...flags,
-          '-u',
-          cred.username,
-          '-w',
-          cred.credential,
-          '-e',
-          peerIp,
-          '-r',
-          String(peer.port),
-          '-n',
-          '1',
-          '-m',
-          '1',
-          '-c',
-          '127.0.0.1',
-        ],
-        { until: forbidden },
-      );
+      const r = await runUclient(server, uclientArgs(cred, peerIp, peer.port, { flags }), {
+        until: forbidden,
+      });
       expect(server.log()).toMatch(forbidden);
       expect(server.log()).toMatch(
         new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`),
@@ -245,23 +224,7 @@ describe('the shipped config', () => {
     );
     const r = await runUclient(
       server,
-      [
-        '-x',
-        '-u',
-        cred.username,
-        '-w',
-        cred.credential,
-        '-e',
-        '::ffff:127.0.0.1',
-        '-r',
-        String(peer.port),
-        '-n',
-        '1',
-        '-m',
-        '1',
-        '-c',
-        '127.0.0.1',
-      ],
+      uclientArgs(cred, '::ffff:127.0.0.1', peer.port, { flags: ['-x'] }),
       { timeoutMs: 4000 },
     );
     expect(`${r.output}\n${server.log()}`).toMatch(refused);
@@ -434,26 +397,9 @@ describe('per-user quota (user-quota=12 in the shipped config)', () => {
         `${outcome(cred.username, 'ALLOCATE').source}error 486: Allocation Quota Reached`,
         'g',
       );
-      await runUclient(
-        server,
-        [
-          '-u',
-          cred.username,
-          '-w',
-          cred.credential,
-          '-e',
-          '127.0.0.1',
-          '-r',
-          String(peer.port),
-          '-n',
-          '1',
-          '-m',
-          '14',
-          '-c',
-          '127.0.0.1',
-        ],
-        { timeoutMs: 8000 },
-      );
+      await runUclient(server, uclientArgs(cred, '127.0.0.1', peer.port, { clients: 14 }), {
+        timeoutMs: 8000,
+      });
       const successes =
         server
           .log()
