@@ -59,29 +59,24 @@ function fail(key: string, problem: string, example: string, secret = false): ne
   throw new StackConfigError(`turnkey:${key} ${problem}: run \`${set(key, example, secret)}\``);
 }
 
-function port(src: ConfigSource, key: string, fallback: number): number {
-  const raw = src.get(key);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) {
-    fail(key, `must be a port from 1 to 65535, got "${raw}"`, String(fallback));
-  }
-  return Number(raw);
-}
-
 function wholeNumber(
   src: ConfigSource,
   key: string,
   fallback: number,
   min: number,
   max: number,
+  what = `a whole number from ${min} to ${max}`,
 ): number {
   const raw = src.get(key);
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    fail(key, `must be a whole number from ${min} to ${max}, got "${raw}"`, String(fallback));
+    fail(key, `must be ${what}, got "${raw}"`, String(fallback));
   }
   return Number(raw);
 }
+
+const port = (src: ConfigSource, key: string, fallback: number) =>
+  wholeNumber(src, key, fallback, 1, 65535, 'a port from 1 to 65535');
 
 function relayPorts(src: ConfigSource): { min: number; max: number } {
   const raw = src.get('relayPorts') ?? '49152-65535';

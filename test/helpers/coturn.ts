@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { probeStun } from '../../service/stun-probe';
+import { collectOutput } from './child-output';
 import { freePortBlock } from './ports';
 
 /**
@@ -128,13 +129,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
+  const output = collectOutput(child);
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   let stopped = false;
   const stop = async () => {
@@ -150,7 +145,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
     port,
     relayPorts: [base + 2, base + 1 + relayCount],
     process: child,
-    log: () => output,
+    log: output,
     exited,
     stop,
   };
@@ -160,7 +155,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
   for (;;) {
     if (child.exitCode !== null) {
       await stop();
-      throw new Error(`turnserver exited (${child.exitCode}) before answering:\n${output}`);
+      throw new Error(`turnserver exited (${child.exitCode}) before answering:\n${output()}`);
     }
     try {
       await probeStun({ host: '127.0.0.1', port, transport: 'udp', timeoutMs: 300 });
@@ -168,7 +163,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
     } catch {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`turnserver did not answer STUN within 10 s:\n${output}`);
+        throw new Error(`turnserver did not answer STUN within 10 s:\n${output()}`);
       }
     }
   }
@@ -195,13 +190,7 @@ export function runUclient(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
+  const output = collectOutput(child);
   return new Promise((resolvePromise) => {
     const poll = setInterval(() => {
       if (opts.until?.test(server.log())) child.kill('SIGKILL');
@@ -214,7 +203,7 @@ export function runUclient(
       for (let i = 0; i < 40 && opts.until && !opts.until.test(server.log()); i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      resolvePromise({ code, output });
+      resolvePromise({ code, output: output() });
     });
   });
 }

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
+import { collectOutput } from './child-output';
 import { REPO_ROOT } from './stack';
 
 /**
@@ -44,24 +45,18 @@ export async function spawnService(
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
+  const output = collectOutput(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const deadline = Date.now() + 10_000;
-  while (!output.includes('listening on')) {
+  while (!output().includes('listening on')) {
     if (child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`service did not start:\n${output}`);
+      throw new Error(`service did not start:\n${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
     child,
     url: `http://127.0.0.1:${port}`,
-    output: () => output,
+    output,
     exited,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
