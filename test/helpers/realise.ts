@@ -11,11 +11,6 @@ import { type DockerApi, dockerCli, nanoseconds } from './docker';
 
 export const E2E_LABEL = 'turnkey-e2e';
 
-export interface Realised {
-  images: Record<Role, string>;
-  containers: Partial<Record<Role, string>>;
-}
-
 export async function buildImages(plan: DeploymentPlan): Promise<Partial<Record<Role, string>>> {
   const ids: Partial<Record<Role, string>> = {};
   for (const image of plan.images) {
