@@ -1,6 +1,12 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
+import {
+  encodeStun as encode,
+  exchangeUdp,
+  MAGIC_COOKIE,
+  type StunMessage as Message,
+} from './stun-message';
 
 /**
  * A minimal TURN client over UDP (RFC 8656): Allocate with long-term credentials, then
@@ -8,13 +14,11 @@ import { lookup } from 'node:dns/promises';
  * readiness signal than a STUN binding) and to measure allocations in bench/.
  */
 
-const MAGIC_COOKIE = 0x2112a442;
 const METHOD = { allocate: 0x003, refresh: 0x004 } as const;
 const CLASS_SUCCESS = 0x100;
 const CLASS_ERROR = 0x110;
 const ATTR = {
   username: 0x0006,
-  messageIntegrity: 0x0008,
   errorCode: 0x0009,
   lifetime: 0x000d,
   realm: 0x0014,
@@ -34,55 +38,11 @@ export class TurnError extends Error {
   }
 }
 
-interface Message {
-  type: number;
-  attrs: Map<number, Buffer>;
-}
-
-function attribute(type: number, value: Buffer): Buffer {
-  const padded = Buffer.alloc(4 + Math.ceil(value.length / 4) * 4);
-  padded.writeUInt16BE(type, 0);
-  padded.writeUInt16BE(value.length, 2);
-  value.copy(padded, 4);
-  return padded;
-}
-
-/** A request; with `key`, MESSAGE-INTEGRITY (HMAC-SHA1 over the message so far) goes last. */
-function encode(
-  method: number,
-  attrs: [number, Buffer][],
-  key?: Buffer,
-): { packet: Buffer; id: Buffer } {
-  const id = randomBytes(12);
-  const body = Buffer.concat(attrs.map(([t, v]) => attribute(t, v)));
-  const header = Buffer.alloc(20);
-  header.writeUInt16BE(method, 0);
-  header.writeUInt16BE(body.length + (key ? 24 : 0), 2);
-  header.writeUInt32BE(MAGIC_COOKIE, 4);
-  id.copy(header, 8);
-  const unsigned = Buffer.concat([header, body]);
-  if (!key) return { packet: unsigned, id };
-  const mac = createHmac('sha1', key).update(unsigned).digest();
-  return { packet: Buffer.concat([unsigned, attribute(ATTR.messageIntegrity, mac)]), id };
-}
-
-function decode(buf: Buffer): { id: Buffer; message: Message } | undefined {
-  if (buf.length < 20 || buf.readUInt32BE(4) !== MAGIC_COOKIE) return undefined;
-  const attrs = new Map<number, Buffer>();
-  for (let off = 20; off + 4 <= buf.length; ) {
-    const type = buf.readUInt16BE(off);
-    const len = buf.readUInt16BE(off + 2);
-    attrs.set(type, buf.subarray(off + 4, off + 4 + len));
-    off += 4 + Math.ceil(len / 4) * 4;
-  }
-  return { id: buf.subarray(8, 20), message: { type: buf.readUInt16BE(0), attrs } };
-}
-
 function errorOf(m: Message): TurnError {
   const v = m.attrs.get(ATTR.errorCode);
   if (!v || v.length < 4) return new TurnError(0, 'error response without ERROR-CODE');
   return new TurnError(
-    (v[2] as number & 7) * 100 + (v[3] as number),
+    ((v[2] as number) & 7) * 100 + (v[3] as number),
     v.subarray(4).toString('utf8'),
   );
 }
@@ -121,27 +81,15 @@ async function allocateFrom(opts: AllocateOptions): Promise<Allocation> {
   await new Promise<void>((resolve) => socket.bind(0, resolve));
 
   const transact = (packet: Buffer, id: Buffer) =>
-    new Promise<Message>((resolve, reject) => {
-      const onMessage = (buf: Buffer) => {
-        const decoded = decode(buf);
-        if (!decoded?.id.equals(id)) return;
-        done();
-        resolve(decoded.message);
-      };
-      const send = () => socket.send(packet, opts.port, address);
-      // RFC 8489 starts retransmitting at 500 ms; sooner, a slow answer meets a duplicate request.
-      const resend = setInterval(send, 500);
-      const timer = setTimeout(() => {
-        done();
-        reject(new TurnError(0, `no answer from ${opts.host}:${opts.port} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = () => {
-        clearInterval(resend);
-        clearTimeout(timer);
-        socket.off('message', onMessage);
-      };
-      socket.on('message', onMessage);
-      send();
+    exchangeUdp(packet, id, {
+      socket,
+      address,
+      port: opts.port,
+      timeoutMs,
+      // RFC 8489's 500 ms: sooner, a slow answer meets a duplicate request.
+      retransmitMs: 500,
+      timeoutError: () =>
+        new TurnError(0, `no answer from ${opts.host}:${opts.port} within ${timeoutMs} ms`),
     });
 
   const transport = Buffer.from([UDP, 0, 0, 0]);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeStun } from '../../service/stun-probe';
 import { type RunningCoturn, startCoturn } from '../helpers/coturn';
 import { get, randomToken, startTestService } from '../helpers/service';
 
@@ -20,6 +21,18 @@ describe('/readyz against the real turnserver', () => {
   afterAll(async () => {
     await svc?.service.close();
     await coturn?.stop();
+  });
+
+  it('gets a STUN binding answer over UDP and over TCP', async () => {
+    for (const transport of ['udp', 'tcp'] as const) {
+      const rtt = await probeStun({
+        host: '127.0.0.1',
+        port: coturn.port,
+        transport,
+        timeoutMs: 2000,
+      });
+      expect(rtt).toBeGreaterThanOrEqual(0);
+    }
   });
 
   it('is ready while Coturn answers, 503 while it is down, ready again when it is back', async () => {
