@@ -149,7 +149,10 @@ function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
     files,
     restart: 'unless-stopped',
     healthcheck: {
-      test: ['CMD-SHELL', `turnutils_stunclient -p ${config.turnPort} 127.0.0.1 >/dev/null`],
+      test: [
+        'CMD-SHELL',
+        `turnutils_stunclient -p ${config.turnPort} ${probeHost(config)} >/dev/null`,
+      ],
       ...HEALTH_TIMING,
     },
     logDriver: 'json-file',

@@ -312,6 +312,17 @@ describe('turnkey:listeningIps', () => {
     );
   });
 
+  it('points both healthchecks at the bound address, where the listeners are', async () => {
+    const d = await deploy(
+      'lip6',
+      stackConfig({ publicHost: 'turn.example.com', listeningIps: '203.0.113.7' }),
+    );
+    const tests = (role: string) =>
+      (d.byRole(role)?.inputs.healthcheck as { tests: string[] }).tests.join(' ');
+    expect(tests('coturn')).toContain('turnutils_stunclient -p 3478 203.0.113.7');
+    expect(tests('service')).toContain('http://203.0.113.7:8080/healthz');
+  });
+
   it('leaves everything on all interfaces by default', async () => {
     const d = await deploy('all', stackConfig({ publicHost: 'turn.example.com' }));
     expect(envs(d.byRole('coturn')).join('\n')).not.toMatch(/TURN_LISTENING_IPS|TURN_RELAY_IPS/);
