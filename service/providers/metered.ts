@@ -95,6 +95,7 @@ export class MeteredProvider implements TurnProvider {
   /** Everything minted and not yet deleted, oldest first (the served one included). */
   private minted: Minted[] = [];
   private cleanup: Promise<void> | undefined;
+  private closed = false;
 
   constructor(opts: MeteredOptions) {
     const keys = [opts.secretKey, opts.credentialApiKey].filter((k) => k !== undefined);
@@ -150,6 +151,7 @@ export class MeteredProvider implements TurnProvider {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.cleanup;
     await this.api.close();
   }
@@ -269,7 +271,7 @@ export class MeteredProvider implements TurnProvider {
    * failed delete is retried at the next sweep.
    */
   private deleteExpired(): void {
-    if (this.cleanup || !('secretKey' in this.key)) return;
+    if (this.cleanup || this.closed || !('secretKey' in this.key)) return;
     const now = this.now();
     const keep = new Set([this.cached?.username, this.pending?.username]);
     const due = this.minted.filter((m) => m.expiresAt <= now && !keep.has(m.username));
