@@ -390,7 +390,9 @@ function parseMinted(json: unknown, expiryInSeconds: number): MintedCredential {
     const got =
       echoed === undefined || echoed === null
         ? 'none, which Metered documents as never expiring'
-        : `${typeof echoed === 'number' || typeof echoed === 'string' ? String(echoed).slice(0, 20) : typeof echoed}`;
+        : typeof seconds === 'number'
+          ? String(seconds)
+          : `a ${typeof echoed}`;
     throw new UnusableMintError(
       `Metered minted a credential with another expiry than asked for (asked ${expiryInSeconds} s, got ${got}); turnkey deletes it and does not hand it out`,
       username,
