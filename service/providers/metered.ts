@@ -216,6 +216,7 @@ export class MeteredProvider implements TurnProvider {
     // life; re-minting on every failed list is what left orphans on the account.
     let minted = this.pending;
     if (!minted || minted.expiresAt - started < ttlMs / 2) {
+      if (minted) this.abandon(minted);
       minted = await this.mint(this.key.secretKey, started, signal);
     }
     let iceServers: IceServer[];
@@ -223,7 +224,7 @@ export class MeteredProvider implements TurnProvider {
       iceServers = await this.api.list({ minted }, this.region, signal);
     } catch (err) {
       // Metered refusing the minted apiKey means that credential is unusable: mint anew.
-      if (err instanceof UpstreamError && err.failure === 'auth') this.pending = undefined;
+      if (err instanceof UpstreamError && err.failure === 'auth') this.abandon(minted);
       throw err;
     }
     this.pending = undefined;
@@ -260,14 +261,20 @@ export class MeteredProvider implements TurnProvider {
     }
   }
 
+  /** A minted credential that was never handed out and never will be: delete it at once. */
+  private abandon(minted: Minted): void {
+    minted.expiresAt = 0;
+    if (this.pending === minted) this.pending = undefined;
+  }
+
   private track(minted: Minted): void {
     this.minted.push(minted);
     if (this.minted.length > MAX_TRACKED) this.minted.shift();
   }
 
   /**
-   * Deletes, in the background, every credential this process minted that has expired,
-   * except the one being served and the one awaiting its list. One sweep at a time; a
+   * Deletes, in the background, every credential this process minted that has expired (or
+   * was abandoned unserved), except the one being served and the one awaiting its list. One sweep at a time; a
    * failed delete is retried at the next sweep.
    */
   private deleteExpired(): void {
