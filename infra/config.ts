@@ -29,6 +29,14 @@ export interface StackConfig {
   relayPorts: { min: number; max: number };
   credentialTtl: number;
   meteredApiUrl?: string;
+  /**
+   * Which secret key holds the Metered key (provider=metered): `meteredApiKey`, the account's
+   * secret key (the service mints expiring credentials), or `meteredCredentialApiKey`, one
+   * dashboard credential's apiKey (nothing minted). Unset means `meteredApiKey`.
+   */
+  meteredKey?: 'meteredApiKey' | 'meteredCredentialApiKey';
+  /** Metered relay region for the ICE server list, e.g. `europe`. */
+  meteredRegion?: string;
   /** STUN URIs for provider=stun (coturn derives its own; Metered lists its own). */
   stunUrls: string[];
   /** Bump to rotate the TURN secret; Coturn keeps accepting the previous generation. */
@@ -47,7 +55,12 @@ export interface ConfigSource {
   has(key: string): boolean;
 }
 
-export const SECRET_KEYS = ['meteredApiKey', 'tlsCert', 'tlsKey'] as const;
+export const SECRET_KEYS = [
+  'meteredApiKey',
+  'meteredCredentialApiKey',
+  'tlsCert',
+  'tlsKey',
+] as const;
 const PROVIDERS: Provider[] = ['coturn', 'metered', 'stun'];
 const HOSTNAME =
   /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -156,6 +169,26 @@ function meteredApiUrl(src: ConfigSource): string {
   return url.origin;
 }
 
+/** Metered's two kinds of key, each in its own secret key so they cannot be mixed up. */
+function meteredKey(src: ConfigSource): 'meteredApiKey' | 'meteredCredentialApiKey' {
+  const secret = src.has('meteredApiKey');
+  const credential = src.has('meteredCredentialApiKey');
+  if (secret && credential) {
+    throw new StackConfigError(
+      "turnkey:meteredApiKey and turnkey:meteredCredentialApiKey are both set: keep meteredApiKey for Metered's Secret Key (Dashboard → Developers; the service mints expiring credentials) or meteredCredentialApiKey for one credential's API Key (Dashboard → TURN Server; nothing minted): run `pulumi config rm turnkey:meteredCredentialApiKey` or `pulumi config rm turnkey:meteredApiKey`",
+    );
+  }
+  if (credential) return 'meteredCredentialApiKey';
+  if (!secret)
+    fail(
+      'meteredApiKey',
+      "is required when turnkey:provider is metered (Metered's Secret Key, Dashboard → Developers; or set turnkey:meteredCredentialApiKey to one credential's API Key, Dashboard → TURN Server)",
+      '<your Metered secret key>',
+      true,
+    );
+  return 'meteredApiKey';
+}
+
 export function readStackConfig(src: ConfigSource): StackConfig {
   const provider = (src.get('provider') ?? 'coturn') as Provider;
   if (!PROVIDERS.includes(provider))
@@ -203,13 +236,14 @@ export function readStackConfig(src: ConfigSource): StackConfig {
 
   if (provider === 'metered') {
     config.meteredApiUrl = meteredApiUrl(src);
-    if (!src.has('meteredApiKey'))
-      fail(
-        'meteredApiKey',
-        'is required when turnkey:provider is metered',
-        '<your Metered secret key>',
-        true,
-      );
+    const region = src.get('meteredRegion');
+    if (region !== undefined) {
+      // The service checks the same (TURN_REGION).
+      if (!/^[a-z][a-z0-9_]{0,39}$/.test(region))
+        fail('meteredRegion', `must be a Metered region name, got "${region}"`, 'europe');
+      config.meteredRegion = region;
+    }
+    config.meteredKey = meteredKey(src);
   }
 
   const hasCert = src.has('tlsCert');

@@ -12,6 +12,7 @@ export type SecretName =
   | 'previousTurnSecret'
   | 'apiToken'
   | 'meteredApiKey'
+  | 'meteredCredentialApiKey'
   | 'tlsCert'
   | 'tlsKey';
 export type Role = 'coturn' | 'service';
@@ -167,6 +168,13 @@ function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
   };
 }
 
+/** The service's variable and the secret file for the configured kind of Metered key. */
+function meteredKeyFile(config: StackConfig): [string, string] {
+  return config.meteredKey === 'meteredCredentialApiKey'
+    ? ['TURN_CREDENTIAL_API_KEY', 'metered-credential-api-key']
+    : ['TURN_API_KEY', 'metered-api-key'];
+}
+
 function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
   const files = [secretFile('apiToken', 'api-tokens', SERVICE_UID)];
   const env: Record<string, string> = {
@@ -186,11 +194,15 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
       TURN_PROBE_URL: `turn:${hostInUri(probeHost(config))}:${config.turnPort}`,
     });
   } else if (config.provider === 'metered') {
-    files.push(secretFile('meteredApiKey', 'metered-api-key', SERVICE_UID));
+    const [name, file] = meteredKeyFile(config);
+    files.push(secretFile(config.meteredKey ?? 'meteredApiKey', file, SERVICE_UID));
     Object.assign(env, {
       TURN_API_URL: config.meteredApiUrl as string,
-      TURN_API_KEY_FILE: `${SECRETS_DIR}/metered-api-key`,
+      [`${name}_FILE`]: `${SECRETS_DIR}/${file}`,
     });
+    // Minted credentials carry the stack's name, telling deployments on one account apart.
+    if (name === 'TURN_API_KEY') env.TURN_LABEL = `turnkey-${stack}`.slice(0, 99);
+    if (config.meteredRegion) env.TURN_REGION = config.meteredRegion;
   } else if (config.stunUrls.length > 0) {
     env.STUN_URLS = config.stunUrls.join(',');
   }
@@ -238,7 +250,7 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
     if (config.secretGeneration > 1) secrets.push('previousTurnSecret');
     if (config.tls) secrets.push('tlsCert', 'tlsKey');
   }
-  if (config.provider === 'metered') secrets.push('meteredApiKey');
+  if (config.provider === 'metered') secrets.push(config.meteredKey ?? 'meteredApiKey');
   containers.push(serviceContainer(config, stack));
 
   return {

@@ -21,13 +21,22 @@ export type ProviderConfig =
       ttl: number;
       probeUrl?: string;
     }
-  | {
+  | ({
       provider: 'metered';
       apiUrl: string;
-      apiKey: string;
       ttl: number;
       timeoutMs: number;
-    };
+      /** Metered region for the ICE server list (TURN_REGION); Metered's default if unset. */
+      region?: string;
+      /** Label on minted credentials (TURN_LABEL). */
+      label: string;
+    } & MeteredKey);
+
+/**
+ * Metered's two kinds of key, never interchangeable: the account's secret key (mints and
+ * deletes credentials) or one credential's apiKey (only lists that credential's ICE servers).
+ */
+export type MeteredKey = { secretKey: string } | { credentialApiKey: string };
 
 export interface ServiceConfig {
   providerConfig: ProviderConfig;
@@ -140,7 +149,7 @@ function meteredApiUrl(env: Env): string {
       `TURN_API_URL is not a URL: "${raw}" (expected e.g. https://yourapp.metered.live)`,
     );
   }
-  // The secret key travels in this URL's query string; plain HTTP only where it cannot leave the host.
+  // Both keys travel in this URL's query string; plain HTTP only where they cannot leave the host.
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw new ConfigError(
@@ -151,6 +160,48 @@ function meteredApiUrl(env: Env): string {
     throw new ConfigError('TURN_API_URL must not carry credentials: put the key in TURN_API_KEY');
   }
   return url.origin;
+}
+
+const SECRET_KEY_HELP =
+  "TURN_API_KEY (or TURN_API_KEY_FILE) for Metered's Secret Key (Dashboard → Developers: turnkey mints expiring credentials)";
+const CREDENTIAL_KEY_HELP =
+  'TURN_CREDENTIAL_API_KEY (or TURN_CREDENTIAL_API_KEY_FILE) for the API Key of one credential (Dashboard → TURN Server: nothing is minted)';
+
+function meteredKey(env: Env): MeteredKey {
+  const secretKey = readSecret(env, 'TURN_API_KEY');
+  const credentialApiKey = readSecret(env, 'TURN_CREDENTIAL_API_KEY');
+  if (secretKey !== undefined && credentialApiKey !== undefined) {
+    throw new ConfigError(
+      `TURN_API_KEY and TURN_CREDENTIAL_API_KEY are both set: keep one, ${SECRET_KEY_HELP}, or ${CREDENTIAL_KEY_HELP}`,
+    );
+  }
+  if (secretKey !== undefined) return { secretKey };
+  if (credentialApiKey !== undefined) return { credentialApiKey };
+  throw new ConfigError(
+    `TURN_API_KEY is required when TURN_PROVIDER=metered: set ${SECRET_KEY_HELP}, or instead ${CREDENTIAL_KEY_HELP}`,
+  );
+}
+
+/** Metered's region names (global, europe, us_east, …); new ones need no change here. */
+function meteredRegion(env: Env): string | undefined {
+  const raw = present(env, 'TURN_REGION');
+  if (raw !== undefined && !/^[a-z][a-z0-9_]{0,39}$/.test(raw)) {
+    throw new ConfigError(
+      `TURN_REGION must be a Metered region name such as global, europe or us_east, got "${raw}"`,
+    );
+  }
+  return raw;
+}
+
+function meteredLabel(env: Env): string {
+  const raw = present(env, 'TURN_LABEL') ?? 'turnkey';
+  // Metered: "a string of less than 100 characters".
+  if (raw.length > 99 || !/^[\x20-\x7e]+$/.test(raw)) {
+    throw new ConfigError(
+      `TURN_LABEL must be 1-99 printable ASCII characters, e.g. turnkey-prod, got "${raw.slice(0, 120)}"`,
+    );
+  }
+  return raw;
 }
 
 function apiTokens(env: Env, provider: ProviderName): string[] {
@@ -201,14 +252,19 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
     }
     case 'metered': {
       const apiUrl = meteredApiUrl(env);
-      const apiKey = readSecret(env, 'TURN_API_KEY');
-      if (apiKey === undefined) {
-        throw new ConfigError(
-          'TURN_API_KEY is required when TURN_PROVIDER=metered: set TURN_API_KEY (or TURN_API_KEY_FILE) to your Metered secret key',
-        );
-      }
+      const key = meteredKey(env);
       const timeoutMs = wholeNumber(env, 'TURN_API_TIMEOUT_MS', 5000, 60_000);
-      return { provider, apiUrl, apiKey, ttl, timeoutMs };
+      const region = meteredRegion(env);
+      const label = meteredLabel(env);
+      return {
+        provider,
+        apiUrl,
+        ttl,
+        timeoutMs,
+        ...(region ? { region } : {}),
+        label,
+        ...key,
+      };
     }
   }
 }

@@ -9,7 +9,7 @@ import Fastify, {
 import { InvalidInputError } from '../providers/errors';
 import type { TurnProvider } from '../providers/types';
 import { createTokenChecker } from './auth';
-import { classify, clientErrorResponse, sendError, UPSTREAM_RETRY_AFTER_SECONDS } from './errors';
+import { classify, clientErrorResponse, sendError } from './errors';
 import type { Metrics } from './metrics';
 
 export interface AppOptions {
@@ -112,13 +112,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const { status, message, log } = classify(err);
+    const { status, message, log, retryAfter } = classify(err);
     if (log) {
       // Not under `err`: pino's error serializer would add stacks and own properties.
       const e = err as { name?: string; reason?: string };
       request.log.error({ error: e.name, reason: e.reason, detail: message }, 'request failed');
     }
-    if (status === 503) reply.header('retry-after', String(UPSTREAM_RETRY_AFTER_SECONDS));
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
     return sendError(reply, status, message);
   });
 

@@ -22,9 +22,13 @@ export function createProvider(
     case 'metered':
       return new MeteredProvider({
         apiUrl: config.apiUrl,
-        secretKey: config.apiKey,
+        ...('secretKey' in config
+          ? { secretKey: config.secretKey }
+          : { credentialApiKey: config.credentialApiKey }),
         credentialTtl: config.ttl,
         timeoutMs: config.timeoutMs,
+        ...(config.region ? { region: config.region } : {}),
+        label: config.label,
         ...hooks,
       });
   }

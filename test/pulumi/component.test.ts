@@ -214,14 +214,43 @@ describe('provider=metered', () => {
         'TURN_API_KEY_FILE=/run/secrets/metered-api-key',
       ]),
     );
+    expect(envs(svc)).toContain('TURN_LABEL=turnkey-dev');
     expect(envs(svc).join('\n')).not.toContain('metered-secret-key');
-    expect(envs(svc).join('\n')).not.toMatch(/TURN_SECRET/);
+    expect(envs(svc).join('\n')).not.toMatch(/TURN_SECRET|TURN_CREDENTIAL_API_KEY|TURN_REGION/);
     expect(upload(svc, '/run/secrets/metered-api-key')).toBe('metered-secret-key');
     expect(await pulumi.isSecret(d.relay.secrets.meteredApiKey as pulumi.Output<string>)).toBe(
       true,
     );
     expect(await resolved(d.relay.turnUris)).toEqual([]);
     expect(await resolved(d.relay.provider)).toBe('metered');
+  });
+
+  it('with a credential apiKey: hands it over as its own secret file, with the region, and no label or secret key', async () => {
+    const config = stackConfig(
+      {
+        provider: 'metered',
+        publicHost: 'creds.example.com',
+        meteredApiUrl: 'https://app.metered.live',
+        meteredRegion: 'europe',
+      },
+      ['meteredCredentialApiKey'],
+    );
+    const d = await deploy('metc', config, { meteredCredentialApiKey: 'credential-api-key' });
+    const svc = d.byRole('service');
+    expect(envs(svc)).toEqual(
+      expect.arrayContaining([
+        'TURN_PROVIDER=metered',
+        'TURN_CREDENTIAL_API_KEY_FILE=/run/secrets/metered-credential-api-key',
+        'TURN_REGION=europe',
+      ]),
+    );
+    expect(envs(svc).filter((e) => /^(TURN_API_KEY|TURN_LABEL)/.test(e))).toEqual([]);
+    expect(envs(svc).join('\n')).not.toContain('=credential-api-key');
+    expect(upload(svc, '/run/secrets/metered-credential-api-key')).toBe('credential-api-key');
+    expect(uploads(svc).map((u) => u.file)).not.toContain('/run/secrets/metered-api-key');
+    expect(
+      await pulumi.isSecret(d.relay.secrets.meteredCredentialApiKey as pulumi.Output<string>),
+    ).toBe(true);
   });
 
   it('refuses to build without the key', () => {
