@@ -62,7 +62,7 @@ describe('service with provider=metered', () => {
     expect((await ice()).status).toBe(200);
     expect((await get(`${svc.url}/readyz`)).status).toBe(200);
 
-    const metrics = (await get(`${svc.url}/metrics`)).text;
+    const metrics = (await get(`${svc.service.metricsUrl}/metrics`)).text;
     expect(metrics).toMatch(
       /turnkey_upstream_errors_total\{operation="mint",reason="[a-z0-9_A-Z]+"\} [1-9]/,
     );
