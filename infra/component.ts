@@ -10,7 +10,7 @@ export interface TurnkeyRelayArgs {
   config: StackConfig;
   /** Required with provider metered. */
   meteredApiKey?: pulumi.Input<string>;
-  /** PEM certificate chain and key for turns:, when config.tls is set. */
+  /** PEM certificate chain and key for turns: and the service's HTTPS, when config.tls is set. */
   tlsCert?: pulumi.Input<string>;
   tlsKey?: pulumi.Input<string>;
   /** Names containers and image tags; defaults to the Pulumi stack. */
