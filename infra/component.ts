@@ -12,7 +12,7 @@ export interface TurnkeyRelayArgs {
   meteredApiKey?: pulumi.Input<string>;
   /** One Metered credential's apiKey: required when config.meteredKey is `meteredCredentialApiKey`. */
   meteredCredentialApiKey?: pulumi.Input<string>;
-  /** PEM certificate chain and key for turns:, when config.tls is set. */
+  /** PEM certificate chain and key for turns: and the service's HTTPS, when config.tls is set. */
   tlsCert?: pulumi.Input<string>;
   tlsKey?: pulumi.Input<string>;
   /** Names containers and image tags; defaults to the Pulumi stack. */

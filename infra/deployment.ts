@@ -91,6 +91,29 @@ const hostInUri = (host: string) => (host.includes(':') ? `[${host}]` : host);
 /** Where a process on the same host reaches the listeners: loopback, unless bound elsewhere. */
 const probeHost = (config: StackConfig) => config.listeningIps[0] ?? '127.0.0.1';
 
+/**
+ * Where the credential service listens. With TLS, where Coturn does (all interfaces unless
+ * turnkey:listeningIps); without, only loopback, unless turnkey:serviceHost names another
+ * (private) address: never plain HTTP on a public address by default.
+ */
+function serviceBindHost(config: StackConfig): string {
+  if (config.serviceHost) return config.serviceHost;
+  return config.tls ? (config.listeningIps[0] ?? '0.0.0.0') : '127.0.0.1';
+}
+
+const isUnspecified = (ip: string) => ip === '0.0.0.0' || ip === '::';
+
+/**
+ * The endpoint apps call: https on the public host (the certificate's name) with TLS; else
+ * plain http at the address the service is bound to, reachable from that host or network.
+ */
+function iceServersUrl(config: StackConfig): string {
+  const bound = serviceBindHost(config);
+  const host = config.tls || isUnspecified(bound) ? config.publicHost : bound;
+  const scheme = config.tls ? 'https' : 'http';
+  return `${scheme}://${hostInUri(host)}:${config.servicePort}/v1/ice-servers`;
+}
+
 function secretFile(secret: SecretName, fileName: string, uid: string): SecretFilePlan {
   return { path: `${SECRETS_DIR}/${fileName}`, secret, owner: uid, group: uid, mode: '0400' };
 }
@@ -111,6 +134,9 @@ export function stunUris(config: StackConfig): string[] {
     return [`stun:${hostInUri(config.publicHost)}:${config.turnPort}`];
   return config.provider === 'stun' ? [...config.stunUrls] : [];
 }
+
+const relayBindsPrivilegedPort = (config: StackConfig) =>
+  config.turnPort < 1024 || (config.tls && config.tlsPort < 1024);
 
 function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
   const files = [secretFile('turnSecret', 'turn-secret', COTURN_UID)];
@@ -137,6 +163,9 @@ function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
     });
   }
   if (config.externalIp) env.EXTERNAL_IP = config.externalIp;
+  if (config.userQuota) env.TURN_USER_QUOTA = String(config.userQuota);
+  if (config.totalQuota) env.TURN_TOTAL_QUOTA = String(config.totalQuota);
+  if (config.maxBps) env.TURN_MAX_BPS = String(config.maxBps);
   if (config.listeningIps.length > 0) {
     env.TURN_LISTENING_IPS = config.listeningIps.join(',');
     env.TURN_RELAY_IPS = config.listeningIps.join(',');
@@ -163,8 +192,12 @@ function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
       '/run/turnkey': `rw,noexec,nosuid,size=1m,mode=0700,uid=${COTURN_UID},gid=${COTURN_UID}`,
     },
     // turnserver carries CAP_NET_BIND_SERVICE as a file capability (for :443); nothing else.
+    // The kernel refuses to exec a file whose capability is outside the bounding set, so the
+    // capability stays even when no port needs it.
     capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
-    securityOpts: [],
+    // no-new-privileges makes exec ignore file capabilities (turnserver then runs with none),
+    // which costs only the bind below 1024; relay ports are always >= 1024.
+    securityOpts: relayBindsPrivilegedPort(config) ? [] : ['no-new-privileges'],
   };
 }
 
@@ -181,9 +214,22 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
     TURN_PROVIDER: config.provider,
     TURN_TTL: String(config.credentialTtl),
     API_TOKENS_FILE: `${SECRETS_DIR}/api-tokens`,
-    HOST: config.listeningIps[0] ?? '0.0.0.0',
+    HOST: serviceBindHost(config),
     PORT: String(config.servicePort),
   };
+  if (config.metricsHost) env.METRICS_HOST = config.metricsHost;
+  if (config.metricsPort) env.METRICS_PORT = String(config.metricsPort);
+  if (config.tls) {
+    // The relay's certificate: the same name serves turns: and the API.
+    files.push(
+      secretFile('tlsCert', 'tls-cert.pem', SERVICE_UID),
+      secretFile('tlsKey', 'tls-key.pem', SERVICE_UID),
+    );
+    Object.assign(env, {
+      TLS_CERT_FILE: `${SECRETS_DIR}/tls-cert.pem`,
+      TLS_KEY_FILE: `${SECRETS_DIR}/tls-key.pem`,
+    });
+  }
   if (config.provider === 'coturn') {
     files.push(secretFile('turnSecret', 'turn-secret', SERVICE_UID));
     Object.assign(env, {
@@ -193,6 +239,7 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
       // Same host network as the relay: probe it directly, not through the public address.
       TURN_PROBE_URL: `turn:${hostInUri(probeHost(config))}:${config.turnPort}`,
     });
+    if (config.hashUserIds) env.TURN_HASH_USER_IDS = 'true';
   } else if (config.provider === 'metered') {
     const [name, file] = meteredKeyFile(config);
     files.push(secretFile(config.meteredKey ?? 'meteredApiKey', file, SERVICE_UID));
@@ -206,7 +253,13 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
   } else if (config.stunUrls.length > 0) {
     env.STUN_URLS = config.stunUrls.join(',');
   }
-  const healthz = `fetch('http://${hostInUri(probeHost(config))}:${config.servicePort}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+  const bound = serviceBindHost(config);
+  const target = `${hostInUri(isUnspecified(bound) ? '127.0.0.1' : bound)}:${config.servicePort}`;
+  // With TLS the certificate names the public host, not this address; /healthz sends nothing
+  // secret, so the check skips verification rather than fail on a private CA.
+  const healthz = config.tls
+    ? `require('node:https').get('https://${target}/healthz',{rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`
+    : `fetch('http://${target}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
   return {
     role: 'service',
     name: `turnkey-${stack}-credentials`,
@@ -248,8 +301,8 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
     containers.push(coturnContainer(config, stack));
     secrets.push('turnSecret');
     if (config.secretGeneration > 1) secrets.push('previousTurnSecret');
-    if (config.tls) secrets.push('tlsCert', 'tlsKey');
   }
+  if (config.tls) secrets.push('tlsCert', 'tlsKey');
   if (config.provider === 'metered') secrets.push(config.meteredKey ?? 'meteredApiKey');
   containers.push(serviceContainer(config, stack));
 
@@ -260,7 +313,7 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
     images,
     containers,
     outputs: {
-      iceServersUrl: `http://${hostInUri(config.publicHost)}:${config.servicePort}/v1/ice-servers`,
+      iceServersUrl: iceServersUrl(config),
       provider: config.provider,
       turnUris: turnUris(config),
       stunUris: stunUris(config),

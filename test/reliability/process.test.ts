@@ -69,7 +69,8 @@ describe('secrets stay out of logs, error bodies, /metrics and the process list'
         else errorBodies.push(res.text);
       }
     }
-    const metrics = (await get(`${svc.url}/metrics`)).text;
+    const metrics = (await get(`${svc.metricsUrl}/metrics`)).text;
+    expect(metrics).toMatch(/turnkey_credentials_issued_total/);
     const cmdline = readFileSync(`/proc/${svc.child.pid}/cmdline`, 'utf8');
     await svc.stop();
 
