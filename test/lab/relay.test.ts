@@ -149,7 +149,7 @@ describe.each<RelayHost>(['relay', 'cloud'])('refusals on the %s host, by attemp
           server,
           user,
           ['-e', lab.cloud.ip, '-r', String(PORT + 1), '-n', '3', '-c'],
-          { timeoutMs: 5000 },
+          { until: () => exposed.received().length > 0, timeoutMs: 20_000 },
         );
         expect(server.log()).toMatch(outcome(user, '(CREATE_PERMISSION|CHANNEL_BIND)', 'success'));
         expect(exposed.received().length).toBeGreaterThan(0);
