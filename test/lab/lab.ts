@@ -328,17 +328,21 @@ table ip lab {
       return new Promise((resolve) => {
         const child = spawnChild('ip', ['netns', 'exec', n, ...argv], {
           env: { ...process.env, ...opts.env },
-          stdio: ['pipe', 'pipe', 'pipe'],
+          stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         });
         let stdout = '';
         let stderr = '';
-        child.stdout.on('data', (d) => {
+        child.stdout?.on('data', (d) => {
           stdout += d;
         });
-        child.stderr.on('data', (d) => {
+        child.stderr?.on('data', (d) => {
           stderr += d;
         });
-        child.stdin.end(opts.input ?? '');
+        if (child.stdin) {
+          // A command that exits without reading its input must not fail the run with EPIPE.
+          child.stdin.on('error', () => {});
+          child.stdin.end(opts.input);
+        }
         const timer = opts.timeoutMs
           ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
           : undefined;
