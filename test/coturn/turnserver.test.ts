@@ -448,3 +448,90 @@ describe('the project’s own TURN client (service/turn-client.ts) against the r
     }
   });
 });
+
+describe('the TURN client relays between two allocations (test overlay allows loopback peers)', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  beforeAll(async () => {
+    server = await startCoturn({
+      env: { TURN_SECRET: key },
+      overlay: LOOPBACK_OVERLAY,
+      relayPortCount: 20,
+    });
+  });
+  afterAll(async () => server?.stop());
+
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`over ${transport}: permissions, Send and Data indications both ways, refresh, release`, async () => {
+      const open = async () =>
+        allocate({
+          host: '127.0.0.1',
+          port: server.port,
+          transport,
+          ...(await mint(key, uid(transport))),
+        });
+      const [a, b] = [await open(), await open()];
+      try {
+        expect(a.mapped?.address).toBe('127.0.0.1');
+        expect(a.lifetime).toBeGreaterThan(0);
+        await a.createPermission(b.relayed.address);
+        await b.createPermission(a.relayed.address);
+        const atB = new Promise<[Buffer, string]>((res) =>
+          b.onData((data, from) => res([data, `${from.address}:${from.port}`])),
+        );
+        const atA = new Promise<Buffer>((res) => a.onData((data) => res(data)));
+        a.send(b.relayed, Buffer.from('ping'));
+        const [data, from] = await atB;
+        expect(data.toString()).toBe('ping');
+        expect(from).toBe(`${a.relayed.address}:${a.relayed.port}`);
+        b.send(a.relayed, Buffer.from('pong'));
+        expect((await atA).toString()).toBe('pong');
+        expect(await a.refresh(1200)).toBe(1200); // within Coturn's 600-3600 s bounds
+      } finally {
+        await a.release();
+        await b.release();
+      }
+    });
+  }
+});
+
+describe('the TURN client against the shipped config', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  beforeAll(async () => {
+    server = await startCoturn({ env: { TURN_SECRET: key }, relayPortCount: 6 });
+  });
+  afterAll(async () => server?.stop());
+
+  it('reports a denied peer (loopback) as 403 on CreatePermission', async () => {
+    const a = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...(await mint(key, uid('deny'))),
+    });
+    try {
+      const err = await a.createPermission('127.0.0.1').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TurnError);
+      expect(err).toMatchObject({ code: 403, kind: 'refused', operation: 'permission' });
+    } finally {
+      await a.release();
+    }
+  });
+
+  it('reports a closed TCP port as unreachable and a silent UDP port as a timeout', async () => {
+    const cred = await mint(key, uid('closed'));
+    const port = server.relayPorts[1] + 1;
+    const tcp = await allocate({ host: '127.0.0.1', port, transport: 'tcp', ...cred }).catch(
+      (e: unknown) => e,
+    );
+    expect(tcp).toMatchObject({
+      kind: 'unreachable',
+      systemCode: 'ECONNREFUSED',
+      operation: 'connect',
+    });
+    const udp = await allocate({ host: '127.0.0.1', port, timeoutMs: 700, ...cred }).catch(
+      (e: unknown) => e,
+    );
+    expect(udp).toMatchObject({ kind: 'timeout', operation: 'allocate' });
+  });
+});
