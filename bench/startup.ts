@@ -5,7 +5,7 @@ import { freePortBlock } from '../test/helpers/ports';
 import { serviceBundle } from '../test/helpers/process';
 import { median, publish, table } from './report';
 
-/** Process start to the first 200 from /readyz (which includes a real STUN binding). */
+/** Process start to the first 200 from /readyz (which includes a real TURN allocation). */
 export async function startup(): Promise<void> {
   const RUNS = 10;
   const relay = await startFakeTurn();
@@ -57,7 +57,7 @@ export async function startup(): Promise<void> {
       ],
     ),
     [
-      'The bundled service (coturn provider), spawned with node and polled every 5 ms until /readyz answers 200, which needs a STUN binding answered by a loopback responder.',
+      'The bundled service (coturn provider), spawned with node and polled every 5 ms until /readyz answers 200, which needs a TURN allocation answered by a loopback stand-in (test/helpers/fake-turn.ts).',
     ],
   );
 }
