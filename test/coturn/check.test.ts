@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../service/check/cli';
 import { type RunningCoturn, startCoturn } from '../helpers/coturn';
 import { unusedUdpPort } from '../helpers/fake-turn';
+import { makeTestPki } from '../helpers/pki';
 import { freePortBlock } from '../helpers/ports';
 import { randomToken, startTestService } from '../helpers/service';
 
@@ -125,5 +129,60 @@ describe('turnkey check on loopback', () => {
     ]);
     expect(gone.code).toBe(1);
     expect(gone.text).toMatch(/could not fetch ICE servers.*ECONNREFUSED.*iceServersUrl/);
+  });
+});
+
+describe('TURN over TLS on loopback: certificate checks', () => {
+  const secret = newSecret();
+  let coturn: RunningCoturn;
+  let pki: ReturnType<typeof makeTestPki>;
+  let tlsPort: number;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'turnkey-pki-'));
+    pki = makeTestPki(dir, { ips: ['127.0.0.1'], names: ['relay.test'] });
+    tlsPort = await freePortBlock(1);
+    coturn = await startCoturn({
+      env: { TURN_SECRET: secret, TURN_TLS_PORT: String(tlsPort) },
+      files: { TURN_TLS_CERT_FILE: pki.certPem, TURN_TLS_KEY_FILE: pki.keyPem },
+      relayPortCount: 10,
+    });
+  });
+  afterAll(async () => {
+    await coturn?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('allocates over TLS with the CA given, and names the chain or the name when it fails', async () => {
+    const svc = await service(
+      secret,
+      `turn:127.0.0.1:${coturn.port},turns:127.0.0.1:${tlsPort}?transport=tcp,turns:localhost:${tlsPort}?transport=tcp`,
+    );
+    try {
+      const trusted = JSON.parse(
+        (await check(['--url', svc.iceUrl, '--token', svc.token, '--ca', pki.caFile, '--json']))
+          .text,
+      );
+      const [byIp, byName] = trusted.results.filter(
+        (r: { scheme: string }) => r.scheme === 'turns',
+      );
+      // The TLS handshake and Allocate succeeded; loopback peers are then denied (403).
+      expect(byIp).toMatchObject({ transport: 'tls', relayed: { address: '127.0.0.1' } });
+      expect(byIp.diagnosis.problem).toMatch(/permission refused \(403/);
+      // The certificate names 127.0.0.1 and relay.test, not localhost.
+      expect(byName.diagnosis.problem).toBe('TLS certificate does not name localhost');
+      expect(byName.diagnosis.fix).toMatch(/turnkey:tlsCert/);
+
+      const untrusted = await check(['--url', svc.iceUrl, '--token', svc.token]);
+      expect(untrusted.code).toBe(1);
+      expect(untrusted.text).toMatch(
+        new RegExp(
+          `turns:127\\.0\\.0\\.1:${tlsPort}\\?transport=tcp: TLS certificate chain .* is not trusted`,
+        ),
+      );
+      expect(untrusted.text).toMatch(/fullchain\.pem.*--ca <file>/);
+    } finally {
+      await svc.service.close();
+    }
   });
 });
