@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { TurnError } from './turn-error';
 
 /**
@@ -37,6 +38,30 @@ const CHAIN_CODES = new Set([
   'CERT_UNTRUSTED',
   'CERT_SIGNATURE_FAILURE',
 ]);
+
+/** Addresses a relay must never announce to browsers: private, shared, loopback, link-local. */
+const NON_PUBLIC = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+] as const)
+  NON_PUBLIC.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 127],
+  ['fc00::', 7],
+  ['fe80::', 10],
+] as const)
+  NON_PUBLIC.addSubnet(net, bits, 'ipv6');
+
+export function isPublicAddress(ip: string): boolean {
+  const family = isIP(ip);
+  return family !== 0 && !NON_PUBLIC.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+}
 
 /** The wrong-external-IP fault: the relay announces an address other than the one it is reached at. */
 export function relayedAddressMismatch(ctx: FailureContext): boolean {
@@ -113,10 +138,17 @@ function refused(err: TurnError, ctx: FailureContext): Diagnosis {
       };
     case 403:
       if (err.operation === 'permission' || err.operation === 'relay') {
+        if (ctx.relayed !== undefined && !isPublicAddress(ctx.relayed)) {
+          return {
+            problem,
+            cause: `the relay announces the private or reserved relayed address ${ctx.relayed}, which its own deny list forbids as a peer: it runs behind NAT without an external IP mapping`,
+            fix: 'set turnkey:externalIp (EXTERNAL_IP) to PUBLIC/PRIVATE (e.g. 203.0.113.7/10.0.0.5), so relayed addresses are public; never add allowed-peer-ip for private ranges',
+          };
+        }
         return {
           problem,
-          cause: `the relay's deny list covers the peer${ctx.relayed ? ` ${ctx.relayed}` : ''}: it announces a private or reserved relayed address (no or wrong external IP mapping behind NAT), or a denied-peer-ip range covers it`,
-          fix: 'behind 1:1 NAT set turnkey:externalIp (EXTERNAL_IP) to the public IP, so relayed addresses are public; never add allowed-peer-ip for private ranges',
+          cause: `the relay's denied-peer-ip list covers a public peer address${ctx.relayed ? ` (its relayed addresses are ${ctx.relayed})` : ''}: a range in its config is wider than meant (in Coturn an IPv6 range that starts at :: matches every IPv4 peer)`,
+          fix: "find the range in the relay's log ('A peer IP … denied in the range: …') and narrow it in turnserver.conf (e.g. ::1-::ffff:ffff instead of ::-::ffff:ffff)",
         };
       }
       return {

@@ -10,6 +10,7 @@ const COLUMNS: [string, (r: Row) => string][] = [
   ['outcome', (r) => r.outcome],
   ['allocate ms', (r) => (r.allocateMs === undefined ? '-' : String(r.allocateMs))],
   ['relay RTT ms', (r) => (r.relayRttMs === undefined ? '-' : String(r.relayRttMs))],
+  ['from outside ms', (r) => (r.outsideRttMs === undefined ? '-' : String(r.outsideRttMs))],
   ['relayed', (r) => (r.relayed ? `${fmt(r.relayed)}${r.relayedElsewhere ? ' (!)' : ''}` : '-')],
   ['server-reflexive', (r) => (r.mapped ? fmt(r.mapped) : '-')],
   [

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
+import { isIPv6 } from 'node:net';
 import { Agent, request } from 'undici';
 import { type IceUri, parseIceUri } from '../ice-uris';
 import type { IceServers } from '../providers/types';
@@ -40,6 +42,8 @@ export interface UriResult {
   allocateMs?: number;
   /** Round trip of data relayed from one allocation to the other and back. */
   relayRttMs?: number;
+  /** Round trip of data this machine sent straight to a relayed address, echoed back through the relay. */
+  outsideRttMs?: number;
   relayed?: TransportAddress;
   /** This machine's address as the server saw it. */
   mapped?: TransportAddress;
@@ -268,6 +272,7 @@ async function checkUri(
       const b = await allocate(cred);
       try {
         result.relayRttMs = await relayBothWays(a, b, opts.timeoutMs);
+        result.outsideRttMs = await relayFromOutside(a, opts.timeoutMs);
         result.outcome = 'relayed';
       } finally {
         await b.release().catch(() => {});
@@ -284,49 +289,92 @@ async function checkUri(
 /**
  * Permissions both ways, then `a` sends to `b`'s relayed address and `b` echoes to `a`'s:
  * data crosses the relay twice, as between two browsers that both relay. Resolves with the
- * round trip in ms; a lost echo is retried (UDP), silence until `timeoutMs` is a TurnError
- * with operation 'relay'.
+ * round trip in ms.
  */
 async function relayBothWays(a: Allocation, b: Allocation, timeoutMs: number): Promise<number> {
   await a.createPermission(b.relayed.address);
   await b.createPermission(a.relayed.address);
-  const unsubscribeB = b.onData((data, from) => b.send(from, data));
-  // Each (re)sent probe is distinct, so a late echo of an earlier one is timed from its own send.
-  const sentAt = new Map<string, number>();
+  const stopEcho = b.onData((data, from) => b.send(from, data));
   try {
-    return await new Promise<number>((resolve, reject) => {
-      const send = () => {
-        const probe = randomBytes(16);
-        sentAt.set(probe.toString('hex'), performance.now());
-        a.send(b.relayed, probe);
-      };
-      const unsubscribeA = a.onData((data) => {
-        const at = sentAt.get(data.toString('hex'));
-        if (at === undefined) return;
-        finish();
-        resolve(Math.round(performance.now() - at));
-      });
-      const resend = setInterval(send, 500);
-      const deadline = setTimeout(() => {
-        finish();
-        const err = new TurnError(
-          0,
-          `no data relayed between ${fmt(a.relayed)} and ${fmt(b.relayed)} within ${timeoutMs} ms`,
-          'timeout',
-        );
-        err.operation = 'relay';
-        reject(err);
-      }, timeoutMs);
-      const finish = () => {
-        clearInterval(resend);
-        clearTimeout(deadline);
-        unsubscribeA();
-      };
-      send();
-    });
+    return await echoRoundTrip(
+      (probe) => a.send(b.relayed, probe),
+      (onData) => a.onData(onData),
+      timeoutMs,
+      `no data relayed between ${fmt(a.relayed)} and ${fmt(b.relayed)} within ${timeoutMs} ms`,
+    );
   } finally {
-    unsubscribeB();
+    stopEcho();
   }
+}
+
+/**
+ * A plain UDP socket of this machine sends to `a`'s relayed address, as a browser's peer
+ * would, and `a` echoes it back through the relay. Unlike two allocations on one relay (which
+ * Coturn connects internally, mapping its external IP back to its own address), this fails
+ * when the relayed address is not reachable from outside: a wrong external IP, or a firewall
+ * in front of the relay port range. Resolves with the round trip in ms.
+ */
+async function relayFromOutside(a: Allocation, timeoutMs: number): Promise<number> {
+  // Through a NAT the socket leaves from the same public IP as the TURN connection did.
+  if (a.mapped) await a.createPermission(a.mapped.address);
+  const socket = createSocket(isIPv6(a.relayed.address) ? 'udp6' : 'udp4');
+  const stopEcho = a.onData((data, from) => a.send(from, data));
+  try {
+    await new Promise<void>((resolve) => socket.bind(0, resolve));
+    return await echoRoundTrip(
+      (probe) => socket.send(probe, a.relayed.port, a.relayed.address),
+      (onData) => {
+        const listener = (data: Buffer) => onData(data);
+        socket.on('message', listener);
+        return () => socket.off('message', listener);
+      },
+      timeoutMs,
+      `nothing sent from outside to the relayed address ${fmt(a.relayed)} came back within ${timeoutMs} ms`,
+    );
+  } finally {
+    stopEcho();
+    socket.close();
+  }
+}
+
+/**
+ * Sends a fresh 16-byte probe every 500 ms (UDP may lose one) until one comes back; each
+ * probe is timed from its own send. Silence until `timeoutMs` is a TurnError with operation
+ * 'relay'.
+ */
+async function echoRoundTrip(
+  send: (probe: Buffer) => void,
+  subscribe: (onData: (data: Buffer) => void) => () => void,
+  timeoutMs: number,
+  timeoutMessage: string,
+): Promise<number> {
+  const sentAt = new Map<string, number>();
+  return new Promise<number>((resolve, reject) => {
+    const sendProbe = () => {
+      const probe = randomBytes(16);
+      sentAt.set(probe.toString('hex'), performance.now());
+      send(probe);
+    };
+    const unsubscribe = subscribe((data) => {
+      const at = sentAt.get(data.toString('hex'));
+      if (at === undefined) return;
+      finish();
+      resolve(Math.round(performance.now() - at));
+    });
+    const resend = setInterval(sendProbe, 500);
+    const deadline = setTimeout(() => {
+      finish();
+      const err = new TurnError(0, timeoutMessage, 'timeout');
+      err.operation = 'relay';
+      reject(err);
+    }, timeoutMs);
+    const finish = () => {
+      clearInterval(resend);
+      clearTimeout(deadline);
+      unsubscribe();
+    };
+    sendProbe();
+  });
 }
 
 export const fmt = (a: TransportAddress): string =>

@@ -87,6 +87,7 @@ describe('turnkey check on loopback', () => {
         expect(t).toMatchObject({ outcome: 'failed', relayed: { address: '127.0.0.1' } });
         expect(t.allocateMs).toBeGreaterThanOrEqual(0);
         expect(t.diagnosis.problem).toMatch(/permission refused \(403/);
+        expect(t.diagnosis.cause).toMatch(/private or reserved relayed address 127\.0\.0\.1/);
         expect(t.diagnosis.fix).toMatch(/turnkey:externalIp/);
         expect(Math.abs(t.credentialExpiresInS - report.ttl)).toBeLessThanOrEqual(5);
       }

@@ -535,3 +535,32 @@ describe('the TURN client against the shipped config', () => {
     expect(udp).toMatchObject({ kind: 'timeout', operation: 'allocate' });
   });
 });
+
+describe('the shipped deny list and public IPv4 peers', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  beforeAll(async () => {
+    server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'], relayPortCount: 4 });
+  });
+  afterAll(async () => server?.stop());
+
+  // A permission sends nothing to the peer: only the relay's peer check is exercised.
+  it('lets a client create a permission for a public IPv4 peer', async () => {
+    const a = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...(await mint(key, uid('pub'))),
+    });
+    try {
+      const err = await a.createPermission('11.0.0.50').catch((e: unknown) => e);
+      await expect.poll(() => server.log()).toMatch(/CREATE_PERMISSION processed/);
+      const denial = /A peer IP 11\.0\.0\.50 denied in the range: (\S+)/.exec(server.log());
+      expect(denial?.[1] ?? 'no range', 'the range that denied a public IPv4 peer').toBe(
+        'no range',
+      );
+      expect(err).toBeUndefined();
+    } finally {
+      await a.release();
+    }
+  });
+});

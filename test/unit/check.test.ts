@@ -26,12 +26,18 @@ describe('diagnoses', () => {
     expect(d.fix).toMatch(/TURN_SECRET/);
   });
 
-  it('403 on CreatePermission: a denied peer, fixed by the external IP mapping', () => {
+  it('403 on CreatePermission with a private relayed address: the missing external IP mapping', () => {
     const d = diagnose(failed(403, 'permission'), ctx({ relayed: '10.0.1.10' }));
-    expect(d.cause).toMatch(/deny list covers the peer 10\.0\.1\.10/);
-    expect(d.fix).toMatch(/turnkey:externalIp \(EXTERNAL_IP\)/);
+    expect(d.cause).toMatch(/private or reserved relayed address 10\.0\.1\.10/);
+    expect(d.fix).toMatch(/turnkey:externalIp \(EXTERNAL_IP\) to PUBLIC\/PRIVATE/);
     // A 403 on Allocate is a refused client, not a denied peer.
     expect(diagnose(failed(403, 'allocate'), ctx()).cause).toMatch(/refuses this client/);
+  });
+
+  it('403 on CreatePermission with a public relayed address: a deny list wider than meant', () => {
+    const d = diagnose(failed(403, 'permission'), ctx({ relayed: '11.0.0.10' }));
+    expect(d.cause).toMatch(/denied-peer-ip list covers a public peer address/);
+    expect(d.fix).toMatch(/narrow it in turnserver\.conf/);
   });
 
   it('486 and 508 name the quota and the relay port range', () => {
@@ -122,6 +128,7 @@ describe('the report', () => {
         outcome: 'relayed',
         allocateMs: 12,
         relayRttMs: 4,
+        outsideRttMs: 6,
         relayed: { address: '11.0.0.10', port: 50000 },
         mapped: { address: '11.0.0.31', port: 40001 },
         hostAddress: '11.0.0.10',
@@ -135,10 +142,10 @@ describe('the report', () => {
   it('prints one row per URI with times and addresses, and exits 0 when all work', () => {
     const text = formatReport(base);
     expect(text).toMatch(
-      /turn:turn\.example\.com:3478\?transport=udp\s+relayed\s+12\s+4\s+11\.0\.0\.10:50000\s+11\.0\.0\.31:40001\s+in 600 s \/ ttl 600 s/,
+      /turn:turn\.example\.com:3478\?transport=udp\s+relayed\s+12\s+4\s+6\s+11\.0\.0\.10:50000\s+11\.0\.0\.31:40001\s+in 600 s \/ ttl 600 s/,
     );
     expect(text).toMatch(
-      /stun:turn\.example\.com:3478\s+answered\s+3\s+-\s+-\s+11\.0\.0\.31:40000/,
+      /stun:turn\.example\.com:3478\s+answered\s+3\s+-\s+-\s+-\s+11\.0\.0\.31:40000/,
     );
     expect(text).toMatch(/OK: every URI works \(2\)/);
     expect(exitCode(base)).toBe(0);
