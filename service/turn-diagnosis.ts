@@ -221,7 +221,7 @@ function relayLost(err: TurnError, ctx: FailureContext): Diagnosis {
       problem: `relayed data never arrived: the relay announces ${ctx.relayed} but is reached at ${ctx.hostAddress}`,
       cause:
         'wrong external IP: the relay tells peers to send to an address that is not its public one (a stale or mistyped external IP)',
-      fix: `set turnkey:externalIp (EXTERNAL_IP) to ${ctx.hostAddress}, or PUBLIC/PRIVATE behind 1:1 NAT, then pulumi up`,
+      fix: `behind 1:1 NAT set turnkey:externalIp (EXTERNAL_IP) to ${ctx.hostAddress}/<private IP>; on a host that has ${ctx.hostAddress} itself, unset it; then pulumi up`,
     };
   }
   return {

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../service/check/cli';
 import { type RunningCoturn, startCoturn } from '../helpers/coturn';
 import { unusedUdpPort } from '../helpers/fake-turn';
-import { makeTestPki } from '../helpers/pki';
 import { freePortBlock } from '../helpers/ports';
 import { randomToken, startTestService } from '../helpers/service';
+import { makeTestPki } from '../lab/pki';
 
 /**
  * `turnkey check` against the real turnserver on loopback: the diagnoses that need no

@@ -48,8 +48,6 @@ export interface CoturnOptions {
   relayPortCount?: number;
   /** A base config instead of the shipped coturn/turnserver.conf (benchmarks compare the two). */
   baseConfig?: string;
-  /** Run inside this network namespace (a lab host) instead of the machine's own network. */
-  netns?: string;
 }
 
 export interface RunningCoturn {
@@ -121,20 +119,20 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
   const port = Number(env.TURN_PORT);
 
   // chroot, env and sh each exec the next, so this child's pid ends up being turnserver's.
-  const chroot = [
+  const child = spawn(
     'chroot',
-    '--userspec=nobody:nogroup',
-    COTURN_ROOT,
-    'env',
-    '-i',
-    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    '/bin/sh',
-    `${inside}/entrypoint.sh`,
-    ...(opts.args ?? []),
-  ];
-  // `ip netns exec` execs its command too, so the pid is still turnserver's.
-  const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...chroot] : chroot;
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    [
+      '--userspec=nobody:nogroup',
+      COTURN_ROOT,
+      'env',
+      '-i',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      '/bin/sh',
+      `${inside}/entrypoint.sh`,
+      ...(opts.args ?? []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const output = collectOutput(child);
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   let stopped = false;
@@ -157,8 +155,6 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
   };
   if (opts.waitReady === false) return running;
 
-  // In a namespace this process cannot send a probe; the listener's log line has to do.
-  const listening = new RegExp(`UDP listener opened on: ?\\S+:${port}\\b`);
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) {
@@ -166,11 +162,6 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
       throw new Error(`turnserver exited (${child.exitCode}) before answering:\n${output()}`);
     }
     try {
-      if (opts.netns) {
-        if (listening.test(output())) return running;
-        await new Promise((r) => setTimeout(r, 100));
-        throw new Error('not listening yet');
-      }
       await probeStun({ host: '127.0.0.1', port, transport: 'udp', timeoutMs: 300 });
       return running;
     } catch {

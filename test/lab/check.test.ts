@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConfigSource, readStackConfig } from '../../infra/config';
+import { readStackConfig } from '../../infra/config';
 import { type ContainerPlan, planDeployment } from '../../infra/deployment';
 import type { CheckReport, UriResult } from '../../service/check/run';
 import { collectOutput } from '../helpers/child-output';
-import { type RunningCoturn, startCoturn } from '../helpers/coturn';
-import { makeTestPki } from '../helpers/pki';
+import { COTURN_ROOT } from '../helpers/coturn';
 import { bundle } from '../helpers/process';
 import { REPO_ROOT } from '../helpers/stack';
+import { type LabCoturn, type LabCoturnOptions, type RelayHost, startLabCoturn } from './coturn';
 import { createLab, type Lab } from './lab';
 
 /**
@@ -19,20 +19,14 @@ import { createLab, type Lab } from './lab';
  * shipped Coturn config and entrypoint unmodified (no allow-loopback-peers, no allowed-peer-ip),
  * and the credential service as a process on the same host. Then the faults operators hit:
  * a secret mismatch, a blocked port, a wrong external IP, a relay behind 1:1 NAT without one.
- *
- * The relay runs in the lab host's namespace through test/helpers/coturn.ts (`netns`), with the
- * plan's env. With coturn/turnserver.conf as of this commit, every case that needs data relayed
- * to a public IPv4 peer fails: its `denied-peer-ip=::-::ffff:ffff` matches every IPv4 address
- * in Coturn (see "the shipped deny list and public IPv4 peers" in test/coturn/turnserver.test.ts).
+
+ * The relay is startLabCoturn's (the plan's Coturn container in the host's namespace).
  */
 
-type Host = 'relay' | 'cloud';
 interface Deployment {
   iceServersUrl: string;
   token: string;
-  coturn: RunningCoturn;
-  stopService(): void;
-  serviceOutput(): string;
+  coturn: LabCoturn;
   stop(): Promise<void>;
 }
 
@@ -45,15 +39,12 @@ const byScheme = (report: CheckReport, uri: RegExp): UriResult => {
 describe('turnkey check in the lab', () => {
   let lab: Lab;
   let dir: string;
-  let pki: ReturnType<typeof makeTestPki>;
-  const secret = randomBytes(32).toString('hex');
   const checkCli = () => bundle('service/check/cli.ts');
   const serviceMain = () => bundle('service/main.ts');
 
   beforeAll(async () => {
     lab = await createLab('chk');
     dir = mkdtempSync(join(tmpdir(), 'turnkey-lab-check-'));
-    pki = makeTestPki(dir, { ips: [lab.relay.ip] });
     checkCli();
     serviceMain();
   });
@@ -62,71 +53,58 @@ describe('turnkey check in the lab', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** What `pulumi up` would deploy for these turnkey:* values, run on a lab host. */
+  /**
+   * The relay (startLabCoturn: the plan's Coturn container) and the credential service as
+   * the plan's service container on the same host, sharing the relay's secret file unless
+   * `serviceSecret` says otherwise.
+   */
   async function deploy(
-    host: Host,
-    values: Record<string, string>,
-    opts: { serviceSecret?: string; tls?: boolean } = {},
+    host: RelayHost,
+    opts: LabCoturnOptions & { serviceSecret?: string } = {},
   ): Promise<Deployment> {
-    const source: ConfigSource = {
-      get: (key) => values[key],
-      has: (key) => key in values || (opts.tls === true && (key === 'tlsCert' || key === 'tlsKey')),
+    const coturn = await startLabCoturn(lab, host, opts);
+    const values: Record<string, string> = {
+      publicHost: coturn.publicIp,
+      ...(host === 'cloud' ? { externalIp: `${lab.cloud.publicIp}/${lab.cloud.ip}` } : {}),
+      ...opts.stack,
     };
-    const plan = planDeployment(readStackConfig(source), { stack: 'lab', projectRoot: REPO_ROOT });
-    const container = (role: ContainerPlan['role']) =>
-      plan.containers.find((c) => c.role === role) as ContainerPlan;
-    const ns = lab[host].ns;
-
-    // The relay container's env, with its secret files made by the test helper instead.
-    const {
-      TURN_SECRET_FILE,
-      TURN_RUNTIME_DIR,
-      TURN_TLS_CERT_FILE,
-      TURN_TLS_KEY_FILE,
-      ...relayEnv
-    } = container('coturn').env;
-    const coturn = await startCoturn({
-      netns: ns,
-      // The plan sets no listening or relay IPs (all interfaces); the helper's loopback
-      // defaults must not apply.
-      env: { ...relayEnv, TURN_LISTENING_IPS: '', TURN_RELAY_IPS: '' },
-      files: {
-        TURN_SECRET_FILE: secret,
-        ...(opts.tls ? { TURN_TLS_CERT_FILE: pki.certPem, TURN_TLS_KEY_FILE: pki.keyPem } : {}),
-      },
-    });
+    const config = readStackConfig({ get: (key) => values[key], has: (key) => key in values });
+    config.tls = opts.tls === true;
+    const plan = planDeployment(config, { stack: 'lab', projectRoot: REPO_ROOT });
+    const service = plan.containers.find((c) => c.role === 'service') as ContainerPlan;
 
     const token = randomBytes(32).toString('hex');
     const secrets = mkdtempSync(join(dir, 'svc-'));
-    writeFileSync(join(secrets, 'turn-secret'), opts.serviceSecret ?? secret, { mode: 0o400 });
+    const relaySecret = readFileSync(
+      join(COTURN_ROOT, coturn.env.TURN_SECRET_FILE as string),
+      'utf8',
+    );
+    writeFileSync(join(secrets, 'turn-secret'), opts.serviceSecret ?? relaySecret, {
+      mode: 0o400,
+    });
     writeFileSync(join(secrets, 'api-tokens'), token, { mode: 0o400 });
-    const service = lab.spawn(ns, [process.execPath, serviceMain()], {
+    const child = lab.spawn(coturn.ns, [process.execPath, serviceMain()], {
       env: {
-        ...container('service').env,
+        ...service.env,
         TURN_SECRET_FILE: join(secrets, 'turn-secret'),
         API_TOKENS_FILE: join(secrets, 'api-tokens'),
       },
     });
-    const output = collectOutput(service);
+    const output = collectOutput(child);
     const deadline = Date.now() + 15_000;
     while (!output().includes('listening on')) {
-      if (service.exitCode !== null || Date.now() > deadline) {
+      if (child.exitCode !== null || Date.now() > deadline) {
         await coturn.stop();
         throw new Error(`service did not start:\n${output()}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    const stopService = () => {
-      if (service.exitCode === null) service.kill('SIGKILL');
-    };
     return {
       iceServersUrl: plan.outputs.iceServersUrl,
       token,
       coturn,
-      stopService,
-      serviceOutput: output,
       stop: async () => {
-        stopService();
+        if (child.exitCode === null) child.kill('SIGKILL');
         await coturn.stop();
       },
     };
@@ -155,8 +133,8 @@ describe('turnkey check in the lab', () => {
     return { code: r.code, report: JSON.parse(r.stdout) as CheckReport, stderr: r.stderr };
   };
   /** /readyz of the service, asked on its own host. */
-  const readyz = async (host: Host) => {
-    const r = await lab.exec(lab[host].ns, [
+  const readyz = async (d: Deployment) => {
+    const r = await lab.exec(d.coturn.ns, [
       process.execPath,
       '-e',
       "fetch('http://127.0.0.1:8080/readyz').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.json() })))",
@@ -164,14 +142,15 @@ describe('turnkey check in the lab', () => {
     return JSON.parse(r.stdout) as { status: number; body: { detail: string } };
   };
 
-  const relayValues = { publicHost: '11.0.0.10', relayPorts: '31000-31099', credentialTtl: '3600' };
-
   it('passes from behind both NATs: every URI (STUN, TURN over UDP, TCP and TLS) relays', async () => {
-    const d = await deploy('relay', relayValues, { tls: true });
+    const d = await deploy('relay', { tls: true });
     try {
-      expect((await readyz('relay')).status).toBe(200);
+      expect((await readyz(d)).status).toBe(200);
       for (const site of [lab.siteA, lab.siteB]) {
-        const { code, report, stderr } = await checkJson(site.ns, d, ['--ca', pki.caFile]);
+        const { code, report, stderr } = await checkJson(site.ns, d, [
+          '--ca',
+          d.coturn.pki?.caFile as string,
+        ]);
         expect(stderr).toBe('');
         expect(report.results.map((r) => [r.uri, r.outcome])).toEqual([
           ['stun:11.0.0.10:3478', 'answered'],
@@ -187,11 +166,13 @@ describe('turnkey check in the lab', () => {
           expect(r.relayedElsewhere).toBe(false);
           expect(r.relayRttMs).toBeGreaterThanOrEqual(0);
           expect(r.outsideRttMs).toBeGreaterThanOrEqual(0);
-          expect(Math.abs((r.credentialExpiresInS as number) - 3600)).toBeLessThanOrEqual(5);
+          expect(
+            Math.abs((r.credentialExpiresInS as number) - (report.ttl as number)),
+          ).toBeLessThanOrEqual(5);
         }
         expect(code).toBe(0);
       }
-      const human = await check(lab.siteA.ns, d, ['--ca', pki.caFile]);
+      const human = await check(lab.siteA.ns, d, ['--ca', d.coturn.pki?.caFile as string]);
       expect(human.stdout).toMatch(
         /turn:11\.0\.0\.10:3478\?transport=udp\s+relayed\s+\d+\s+\d+\s+\d+\s+11\.0\.0\.10:\d+\s+11\.0\.0\.31:\d+/,
       );
@@ -205,11 +186,9 @@ describe('turnkey check in the lab', () => {
   });
 
   it('diagnoses a secret mismatch, and /readyz says so too', async () => {
-    const d = await deploy('relay', relayValues, {
-      serviceSecret: randomBytes(32).toString('hex'),
-    });
+    const d = await deploy('relay', { serviceSecret: randomBytes(32).toString('hex') });
     try {
-      const ready = await readyz('relay');
+      const ready = await readyz(d);
       expect(ready.status).toBe(503);
       expect(ready.body.detail).toMatch(/allocate refused \(401 Unauthorized\).*another secret/);
       const { code, report } = await checkJson(lab.siteA.ns, d);
@@ -227,7 +206,7 @@ describe('turnkey check in the lab', () => {
   });
 
   it('diagnoses a blocked port (the relay host drops 3478) as firewall or port', async () => {
-    const d = await deploy('relay', relayValues, { tls: true });
+    const d = await deploy('relay', { tls: true });
     const table = `${lab.prefix}block`;
     try {
       const nft = await lab.exec(lab.relay.ns, ['nft', '-f', '-'], {
@@ -241,7 +220,10 @@ describe('turnkey check in the lab', () => {
 `,
       });
       expect(nft.code).toBe(0);
-      const { code, report } = await checkJson(lab.siteA.ns, d, ['--ca', pki.caFile]);
+      const { code, report } = await checkJson(lab.siteA.ns, d, [
+        '--ca',
+        d.coturn.pki?.caFile as string,
+      ]);
       expect(code).toBe(1);
       const udp = byScheme(report, /transport=udp$/);
       expect(udp.outcome).toBe('failed');
@@ -260,7 +242,8 @@ describe('turnkey check in the lab', () => {
   });
 
   it('diagnoses a wrong external IP: allocations succeed, the relayed address is elsewhere, nothing arrives', async () => {
-    const d = await deploy('relay', { ...relayValues, externalIp: '11.0.0.99' });
+    // A stale public half: the host's address changed (or was mistyped), the private half is right.
+    const d = await deploy('relay', { stack: { externalIp: `11.0.0.99/${lab.relay.ip}` } });
     try {
       const { code, report } = await checkJson(lab.siteA.ns, d);
       expect(code).toBe(1);
@@ -274,7 +257,9 @@ describe('turnkey check in the lab', () => {
         expect(r.relayRttMs).toBeGreaterThanOrEqual(0);
         expect(r.outsideRttMs).toBeUndefined();
         expect(r.diagnosis?.cause).toMatch(/wrong external IP/);
-        expect(r.diagnosis?.fix).toMatch(/turnkey:externalIp \(EXTERNAL_IP\) to 11\.0\.0\.10/);
+        expect(r.diagnosis?.fix).toMatch(
+          /turnkey:externalIp \(EXTERNAL_IP\) to 11\.0\.0\.10\/<private IP>/,
+        );
       }
       const human = await check(lab.siteA.ns, d);
       expect(human.stdout).toMatch(/11\.0\.0\.99:\d+ \(!\)/);
@@ -287,12 +272,8 @@ describe('turnkey check in the lab', () => {
   });
 
   it('behind 1:1 NAT: 403 peer denied without externalIp, passes with PUBLIC/PRIVATE', async () => {
-    const cloud = {
-      publicHost: lab.cloud.publicIp,
-      relayPorts: '31000-31099',
-      credentialTtl: '3600',
-    };
-    const without = await deploy('cloud', cloud);
+    // The operator forgot turnkey:externalIp: the relay announces its private address.
+    const without = await deploy('cloud', { env: { EXTERNAL_IP: '' } });
     try {
       const { code, report } = await checkJson(lab.siteB.ns, without);
       expect(code).toBe(1);
@@ -304,10 +285,7 @@ describe('turnkey check in the lab', () => {
     } finally {
       await without.stop();
     }
-    const mapped = await deploy('cloud', {
-      ...cloud,
-      externalIp: `${lab.cloud.publicIp}/${lab.cloud.ip}`,
-    });
+    const mapped = await deploy('cloud');
     try {
       const { code, report } = await checkJson(lab.siteB.ns, mapped);
       expect(report.results.map((r) => r.outcome)).toEqual(['answered', 'relayed', 'relayed']);

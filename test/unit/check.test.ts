@@ -83,7 +83,7 @@ describe('diagnoses', () => {
     );
     expect(wrong.problem).toMatch(/announces 11\.0\.0\.99 but is reached at 11\.0\.0\.10/);
     expect(wrong.cause).toMatch(/wrong external IP/);
-    expect(wrong.fix).toMatch(/turnkey:externalIp \(EXTERNAL_IP\) to 11\.0\.0\.10/);
+    expect(wrong.fix).toMatch(/turnkey:externalIp \(EXTERNAL_IP\) to 11\.0\.0\.10\/<private IP>/);
     const blocked = diagnose(
       failed(0, 'relay', 'timeout'),
       ctx({ hostAddress: '11.0.0.10', relayed: '11.0.0.10' }),
