@@ -100,7 +100,10 @@ export async function openStunChannel(target: ChannelTarget): Promise<StunChanne
     socket.on('error', (err) =>
       failAll(new TurnError(0, `${where}: ${err.message}`, 'unreachable', errnoOf(err))),
     );
-    write = (packet) => socket.send(packet, target.port, address);
+    // After close() a send would throw; late retransmissions and indications are dropped.
+    write = (packet) => {
+      if (!closed) socket.send(packet, target.port, address);
+    };
     close = () => closeQuietly(socket);
   } else {
     const socket = await connectStream(target, address, where);
