@@ -136,7 +136,7 @@ function turnUrls(env: Env): string[] {
   }
   if (!urls.some((u) => u.startsWith('turn:'))) {
     throw new ConfigError(
-      'TURN_URLS needs at least one plain turn: URI (readiness probes it with STUN)',
+      'TURN_URLS needs at least one plain turn: URI (readiness allocates on it)',
     );
   }
   return urls;

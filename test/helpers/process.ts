@@ -11,22 +11,27 @@ import { REPO_ROOT } from './stack';
  * environment, stdout and exit code, so SIGTERM, the process list and real logs can be tested.
  */
 
-let bundled: string | undefined;
+const bundled = new Map<string, string>();
 
-export function serviceBundle(): string {
-  if (!bundled) {
-    bundled = join(mkdtempSync(join(tmpdir(), 'turnkey-bundle-')), 'main.js');
+/** One file with everything `entry` (relative to the repository) needs, as the image has it. */
+export function bundle(entry: string): string {
+  let file = bundled.get(entry);
+  if (!file) {
+    file = join(mkdtempSync(join(tmpdir(), 'turnkey-bundle-')), 'main.js');
     buildSync({
-      entryPoints: [join(REPO_ROOT, 'service/main.ts')],
+      entryPoints: [join(REPO_ROOT, entry)],
       bundle: true,
       platform: 'node',
       target: 'node20',
-      outfile: bundled,
+      outfile: file,
       logLevel: 'warning',
     });
+    bundled.set(entry, file);
   }
-  return bundled;
+  return file;
 }
+
+export const serviceBundle = (): string => bundle('service/main.ts');
 
 export interface ServiceProcess {
   child: ChildProcess;
