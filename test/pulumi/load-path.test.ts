@@ -85,6 +85,17 @@ describe('the load path of pulumi up (the SDK’s cmd/run, ts-node, type-checked
     );
   }, 180_000);
 
+  it('refuses a secret key the CLI stored in plaintext (set without --secret), with the command', async () => {
+    const tls = { ...devStackConfig(), 'turnkey:tlsCert': 'CERT', 'turnkey:tlsKey': 'KEY' };
+    const err = (await pulumiUp(tls, ['turnkey:tlsCert']).catch((e: unknown) => e)) as {
+      stderr: string;
+    };
+    expect(err.stderr).toContain(
+      'turnkey:tlsKey is stored in plaintext in Pulumi.<stack>.yaml: set it again encrypted: run `cat privkey.pem | pulumi config set --secret turnkey:tlsKey`',
+    );
+    expect(err.stderr).not.toContain('KEY\n');
+  }, 180_000);
+
   it('after `npm run build` (dist/ present): still runs infra/, never the service library', async () => {
     await run('npm', ['run', 'build'], { cwd: checkout, timeout: 180_000 });
     expectTheDevStack(await pulumiUp(devStackConfig()));
