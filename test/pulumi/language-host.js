@@ -16,7 +16,9 @@
 //   exports/main when that file exists; registers ts-node with the project's typescript.
 //
 // Usage: node language-host.js <projectRoot> <stack> '<config JSON>' ['<secret keys JSON>']
-// On success prints one JSON line: { registered: [{type, name}], outputs: {name: {value, secret}} }.
+// On success prints one JSON line: { registered: [{type, name, build?}], outputs: {name:
+// {value, secret}} }, with each image's build input (context, dockerfile: where the provider,
+// running in the program directory, will look).
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -53,7 +55,11 @@ async function main() {
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        registered.push({ type: args.type, name: args.name });
+        registered.push({
+          type: args.type,
+          name: args.name,
+          ...(args.type === 'docker:index/image:Image' ? { build: args.inputs.build } : {}),
+        });
         const state = { ...args.inputs };
         if (args.type === 'random:index/randomPassword:RandomPassword')
           state.result = 'x'.repeat(48);

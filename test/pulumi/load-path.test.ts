@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT as REPO, stackConfigValues } from '../helpers/stack';
+import { copyCheckout } from '../helpers/checkout';
+import { stackConfigValues } from '../helpers/stack';
 
 /**
  * `pulumi up` as the CLI runs the program: Pulumi.yaml's `main` resolved as the engine resolves
@@ -21,19 +21,7 @@ const devStackConfig = () => stackConfigValues('dev');
 let checkout: string;
 
 beforeAll(() => {
-  checkout = mkdtempSync(join(tmpdir(), 'turnkey-checkout-'));
-  for (const entry of [
-    'Pulumi.yaml',
-    'Pulumi.dev.yaml',
-    'package.json',
-    'tsconfig.json',
-    'tsconfig.build.json',
-    'infra',
-    'service',
-    'coturn',
-  ])
-    cpSync(join(REPO, entry), join(checkout, entry), { recursive: true });
-  symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'), 'dir');
+  checkout = copyCheckout();
 });
 afterAll(() => rmSync(checkout, { recursive: true, force: true }));
 
