@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureServiceBundle, SERVICE_BUNDLE } from '../../infra/bundle';
 import { copyCheckout } from '../helpers/checkout';
-import { stackConfigValues } from '../helpers/stack';
+import { REPO_ROOT, stackConfigValues } from '../helpers/stack';
 
 /**
  * `pulumi up` as the CLI runs the program: Pulumi.yaml's `main` resolved as the engine resolves
@@ -64,6 +65,12 @@ describe('the load path of pulumi up (the SDK’s cmd/run, ts-node, type-checked
   it('on a fresh checkout: runs infra/ with the dev stack and registers the whole stack', async () => {
     expectTheDevStack(await pulumiUp(devStackConfig()));
   }, 180_000);
+
+  it('bundles the service byte for byte as on any other checkout path (so its image context is unchanged)', async () => {
+    ensureServiceBundle(REPO_ROOT);
+    const bundle = (root: string) => readFileSync(join(root, SERVICE_BUNDLE));
+    expect(bundle(checkout).equals(bundle(REPO_ROOT))).toBe(true);
+  });
 
   it('reports a config error as one message naming the key', async () => {
     const bad = { ...devStackConfig(), 'turnkey:relayPorts': '5-1' };
