@@ -104,6 +104,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await removeContainers(api, started);
+  // This run's tags (the stack name is random): untagged, the layers stay cached.
+  for (const image of plan?.images ?? [])
+    await api?.call('DELETE', `/images/${encodeURIComponent(image.imageName)}`).catch(() => {});
   await api?.close();
 }, 60_000);
 
