@@ -28,8 +28,9 @@ const PACKAGE_ROOT = [resolve(__dirname, '..'), resolve(__dirname, '../..')].fin
 
 /**
  * Relative to the working directory, where both this program and the Docker provider run (the
- * program directory): the provider records the paths as inputs, so absolute ones would make
- * every other checkout path look like a changed image.
+ * program directory: pulumi/pulumi pkg/engine ProjectInfoContext gives plugins the pwd of
+ * getPwdMain). The provider records the paths as inputs, so absolute ones would make every
+ * other checkout path look like a changed image.
  */
 const fromCwd = (path: string) => relative(process.cwd(), path) || '.';
 
