@@ -31,7 +31,13 @@ export async function startServer(
 ): Promise<BenchServer> {
   const port = await freePortBlock(1);
   const child = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      METRICS_PORT: '0',
+      ...env,
+    },
     // Production logging still formats and writes every line; only the reader is /dev/null.
     stdio: ['ignore', 'ignore', 'inherit'],
   });

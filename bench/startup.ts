@@ -19,6 +19,7 @@ export async function startup(): Promise<void> {
         PATH: process.env.PATH ?? '',
         HOST: '127.0.0.1',
         PORT: String(port),
+        METRICS_PORT: '0',
         TURN_PROVIDER: 'coturn',
         TURN_SECRET: randomBytes(24).toString('hex'),
         TURN_URLS: `turn:127.0.0.1:${stun.port}`,

@@ -10,9 +10,11 @@ import { type DeploymentPlan, planDeployment, type Role, type SecretName } from 
 export interface TurnkeyRelayArgs {
   /** Validated settings; build them with readStackConfig or by hand. */
   config: StackConfig;
-  /** Required with provider metered. */
+  /** Metered's secret key: required with provider metered, unless config.meteredKey says otherwise. */
   meteredApiKey?: pulumi.Input<string>;
-  /** PEM certificate chain and key for turns:, when config.tls is set. */
+  /** One Metered credential's apiKey: required when config.meteredKey is `meteredCredentialApiKey`. */
+  meteredCredentialApiKey?: pulumi.Input<string>;
+  /** PEM certificate chain and key for turns: and the service's HTTPS, when config.tls is set. */
   tlsCert?: pulumi.Input<string>;
   tlsKey?: pulumi.Input<string>;
   /** Names containers and image tags, with the component's name; defaults to the Pulumi stack. */
@@ -182,6 +184,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
           secrets.previousTurnSecret = password(`${name}-turn-secret-gen${generation - 1}`);
           break;
         case 'meteredApiKey':
+        case 'meteredCredentialApiKey':
         case 'tlsCert':
         case 'tlsKey': {
           const value = args[secret];

@@ -12,6 +12,7 @@ export type SecretName =
   | 'previousTurnSecret'
   | 'apiToken'
   | 'meteredApiKey'
+  | 'meteredCredentialApiKey'
   | 'tlsCert'
   | 'tlsKey';
 export type Role = 'coturn' | 'service';
@@ -112,6 +113,29 @@ const hostInUri = (host: string) => (host.includes(':') ? `[${host}]` : host);
 /** Where a process on the same host reaches the listeners: loopback, unless bound elsewhere. */
 const probeHost = (config: StackConfig) => config.listeningIps[0] ?? '127.0.0.1';
 
+/**
+ * Where the credential service listens. With TLS, where Coturn does (all interfaces unless
+ * turnkey:listeningIps); without, only loopback, unless turnkey:serviceHost names another
+ * (private) address: never plain HTTP on a public address by default.
+ */
+function serviceBindHost(config: StackConfig): string {
+  if (config.serviceHost) return config.serviceHost;
+  return config.tls ? (config.listeningIps[0] ?? '0.0.0.0') : '127.0.0.1';
+}
+
+const isUnspecified = (ip: string) => ip === '0.0.0.0' || ip === '::';
+
+/**
+ * The endpoint apps call: https on the public host (the certificate's name) with TLS; else
+ * plain http at the address the service is bound to, reachable from that host or network.
+ */
+function iceServersUrl(config: StackConfig): string {
+  const bound = serviceBindHost(config);
+  const host = config.tls || isUnspecified(bound) ? config.publicHost : bound;
+  const scheme = config.tls ? 'https' : 'http';
+  return `${scheme}://${hostInUri(host)}:${config.servicePort}/v1/ice-servers`;
+}
+
 function secretFile(secret: SecretName, fileName: string): SecretFilePlan {
   return { path: `${SECRETS_DIR}/${fileName}`, secret, mode: '0444' };
 }
@@ -132,6 +156,9 @@ export function stunUris(config: StackConfig): string[] {
     return [`stun:${hostInUri(config.publicHost)}:${config.turnPort}`];
   return config.provider === 'stun' ? [...config.stunUrls] : [];
 }
+
+const relayBindsPrivilegedPort = (config: StackConfig) =>
+  config.turnPort < 1024 || (config.tls && config.tlsPort < 1024);
 
 function coturnContainer(config: StackConfig, prefix: string): ContainerPlan {
   const files = [secretFile('turnSecret', 'turn-secret')];
@@ -155,6 +182,9 @@ function coturnContainer(config: StackConfig, prefix: string): ContainerPlan {
     });
   }
   if (config.externalIp) env.EXTERNAL_IP = config.externalIp;
+  if (config.userQuota) env.TURN_USER_QUOTA = String(config.userQuota);
+  if (config.totalQuota) env.TURN_TOTAL_QUOTA = String(config.totalQuota);
+  if (config.maxBps) env.TURN_MAX_BPS = String(config.maxBps);
   if (config.listeningIps.length > 0) {
     env.TURN_LISTENING_IPS = config.listeningIps.join(',');
     env.TURN_RELAY_IPS = config.listeningIps.join(',');
@@ -181,10 +211,21 @@ function coturnContainer(config: StackConfig, prefix: string): ContainerPlan {
       '/run/turnkey': `rw,noexec,nosuid,size=1m,mode=0700,uid=${COTURN_UID},gid=${COTURN_UID}`,
     },
     // turnserver carries CAP_NET_BIND_SERVICE as a file capability (for :443); nothing else.
+    // The kernel refuses to exec a file whose capability is outside the bounding set, so the
+    // capability stays even when no port needs it.
     capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
-    securityOpts: [],
+    // no-new-privileges makes exec ignore file capabilities (turnserver then runs with none),
+    // which costs only the bind below 1024; relay ports are always >= 1024.
+    securityOpts: relayBindsPrivilegedPort(config) ? [] : ['no-new-privileges'],
     stopGraceSeconds: STOP_GRACE_SECONDS,
   };
+}
+
+/** The service's variable and the secret file for the configured kind of Metered key. */
+function meteredKeyFile(config: StackConfig): [string, string] {
+  return config.meteredKey === 'meteredCredentialApiKey'
+    ? ['TURN_CREDENTIAL_API_KEY', 'metered-credential-api-key']
+    : ['TURN_API_KEY', 'metered-api-key'];
 }
 
 function serviceContainer(config: StackConfig, prefix: string): ContainerPlan {
@@ -193,9 +234,19 @@ function serviceContainer(config: StackConfig, prefix: string): ContainerPlan {
     TURN_PROVIDER: config.provider,
     TURN_TTL: String(config.credentialTtl),
     API_TOKENS_FILE: `${SECRETS_DIR}/api-tokens`,
-    HOST: config.listeningIps[0] ?? '0.0.0.0',
+    HOST: serviceBindHost(config),
     PORT: String(config.servicePort),
   };
+  if (config.metricsHost) env.METRICS_HOST = config.metricsHost;
+  if (config.metricsPort) env.METRICS_PORT = String(config.metricsPort);
+  if (config.tls) {
+    // The relay's certificate: the same name serves turns: and the API.
+    files.push(secretFile('tlsCert', 'tls-cert.pem'), secretFile('tlsKey', 'tls-key.pem'));
+    Object.assign(env, {
+      TLS_CERT_FILE: `${SECRETS_DIR}/tls-cert.pem`,
+      TLS_KEY_FILE: `${SECRETS_DIR}/tls-key.pem`,
+    });
+  }
   if (config.provider === 'coturn') {
     files.push(secretFile('turnSecret', 'turn-secret'));
     Object.assign(env, {
@@ -205,16 +256,28 @@ function serviceContainer(config: StackConfig, prefix: string): ContainerPlan {
       // Same host network as the relay: probe it directly, not through the public address.
       TURN_PROBE_URL: `turn:${hostInUri(probeHost(config))}:${config.turnPort}`,
     });
+    if (config.hashUserIds) env.TURN_HASH_USER_IDS = 'true';
   } else if (config.provider === 'metered') {
-    files.push(secretFile('meteredApiKey', 'metered-api-key'));
+    const [name, file] = meteredKeyFile(config);
+    files.push(secretFile(config.meteredKey ?? 'meteredApiKey', file));
     Object.assign(env, {
       TURN_API_URL: config.meteredApiUrl as string,
-      TURN_API_KEY_FILE: `${SECRETS_DIR}/metered-api-key`,
+      [`${name}_FILE`]: `${SECRETS_DIR}/${file}`,
     });
+    // Minted credentials carry the relay's and stack's name, telling deployments on one
+    // account apart (turnkey-<stack> for the stack's own relay).
+    if (name === 'TURN_API_KEY') env.TURN_LABEL = prefix.slice(0, 99);
+    if (config.meteredRegion) env.TURN_REGION = config.meteredRegion;
   } else if (config.stunUrls.length > 0) {
     env.STUN_URLS = config.stunUrls.join(',');
   }
-  const healthz = `fetch('http://${hostInUri(probeHost(config))}:${config.servicePort}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+  const bound = serviceBindHost(config);
+  const target = `${hostInUri(isUnspecified(bound) ? '127.0.0.1' : bound)}:${config.servicePort}`;
+  // With TLS the certificate names the public host, not this address; /healthz sends nothing
+  // secret, so the check skips verification rather than fail on a private CA.
+  const healthz = config.tls
+    ? `require('node:https').get('https://${target}/healthz',{rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`
+    : `fetch('http://${target}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
   return {
     role: 'service',
     name: `${prefix}-credentials`,
@@ -267,9 +330,9 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
     containers.push(coturnContainer(config, prefix));
     secrets.push('turnSecret');
     if (config.secretGeneration > 1) secrets.push('previousTurnSecret');
-    if (config.tls) secrets.push('tlsCert', 'tlsKey');
   }
-  if (config.provider === 'metered') secrets.push('meteredApiKey');
+  if (config.tls) secrets.push('tlsCert', 'tlsKey');
+  if (config.provider === 'metered') secrets.push(config.meteredKey ?? 'meteredApiKey');
   containers.push(serviceContainer(config, prefix));
 
   return {
@@ -279,7 +342,7 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
     images,
     containers,
     outputs: {
-      iceServersUrl: `http://${hostInUri(config.publicHost)}:${config.servicePort}/v1/ice-servers`,
+      iceServersUrl: iceServersUrl(config),
       provider: config.provider,
       turnUris: turnUris(config),
       stunUris: stunUris(config),

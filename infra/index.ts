@@ -28,7 +28,7 @@ function loadConfig() {
 const config = loadConfig();
 const relay = new TurnkeyRelay('turnkey', {
   config,
-  ...(config.provider === 'metered' ? { meteredApiKey: cfg.requireSecret('meteredApiKey') } : {}),
+  ...(config.meteredKey ? { [config.meteredKey]: cfg.requireSecret(config.meteredKey) } : {}),
   ...(config.tls
     ? { tlsCert: cfg.requireSecret('tlsCert'), tlsKey: cfg.requireSecret('tlsKey') }
     : {}),

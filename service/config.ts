@@ -1,3 +1,4 @@
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseIceUri, splitList, stunUrisFromTurn } from './ice-uris';
 import type { ProviderName } from './providers/types';
@@ -20,14 +21,25 @@ export type ProviderConfig =
       stunUrls: string[];
       ttl: number;
       probeUrl?: string;
+      /** TURN_HASH_USER_IDS: a keyed hash of the user id in the TURN username, not the id. */
+      hashUserIds: boolean;
     }
-  | {
+  | ({
       provider: 'metered';
       apiUrl: string;
-      apiKey: string;
       ttl: number;
       timeoutMs: number;
-    };
+      /** Metered region for the ICE server list (TURN_REGION); Metered's default if unset. */
+      region?: string;
+      /** Label on minted credentials (TURN_LABEL). */
+      label: string;
+    } & MeteredKey);
+
+/**
+ * Metered's two kinds of key, never interchangeable: the account's secret key (mints and
+ * deletes credentials) or one credential's apiKey (only lists that credential's ICE servers).
+ */
+export type MeteredKey = { secretKey: string } | { credentialApiKey: string };
 
 export interface ServiceConfig {
   providerConfig: ProviderConfig;
@@ -38,6 +50,11 @@ export interface ServiceConfig {
   /** Requests per minute per API token and user. */
   rateLimitPerMinute: number;
   logLevel: string;
+  /** PEM chain and key from TLS_CERT_FILE / TLS_KEY_FILE: then HTTPS only. */
+  tls?: { cert: string; key: string };
+  /** The Prometheus listener, never the API's. */
+  metricsHost: string;
+  metricsPort: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -140,7 +157,7 @@ function meteredApiUrl(env: Env): string {
       `TURN_API_URL is not a URL: "${raw}" (expected e.g. https://yourapp.metered.live)`,
     );
   }
-  // The secret key travels in this URL's query string; plain HTTP only where it cannot leave the host.
+  // Both keys travel in this URL's query string; plain HTTP only where they cannot leave the host.
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw new ConfigError(
@@ -151,6 +168,48 @@ function meteredApiUrl(env: Env): string {
     throw new ConfigError('TURN_API_URL must not carry credentials: put the key in TURN_API_KEY');
   }
   return url.origin;
+}
+
+const SECRET_KEY_HELP =
+  "TURN_API_KEY (or TURN_API_KEY_FILE) for Metered's Secret Key (Dashboard → Developers: turnkey mints expiring credentials)";
+const CREDENTIAL_KEY_HELP =
+  'TURN_CREDENTIAL_API_KEY (or TURN_CREDENTIAL_API_KEY_FILE) for the API Key of one credential (Dashboard → TURN Server: nothing is minted)';
+
+function meteredKey(env: Env): MeteredKey {
+  const secretKey = readSecret(env, 'TURN_API_KEY');
+  const credentialApiKey = readSecret(env, 'TURN_CREDENTIAL_API_KEY');
+  if (secretKey !== undefined && credentialApiKey !== undefined) {
+    throw new ConfigError(
+      `TURN_API_KEY and TURN_CREDENTIAL_API_KEY are both set: keep one, ${SECRET_KEY_HELP}, or ${CREDENTIAL_KEY_HELP}`,
+    );
+  }
+  if (secretKey !== undefined) return { secretKey };
+  if (credentialApiKey !== undefined) return { credentialApiKey };
+  throw new ConfigError(
+    `TURN_API_KEY is required when TURN_PROVIDER=metered: set ${SECRET_KEY_HELP}, or instead ${CREDENTIAL_KEY_HELP}`,
+  );
+}
+
+/** Metered's region names (global, europe, us_east, …); new ones need no change here. */
+function meteredRegion(env: Env): string | undefined {
+  const raw = present(env, 'TURN_REGION');
+  if (raw !== undefined && !/^[a-z][a-z0-9_]{0,39}$/.test(raw)) {
+    throw new ConfigError(
+      `TURN_REGION must be a Metered region name such as global, europe or us_east, got "${raw}"`,
+    );
+  }
+  return raw;
+}
+
+function meteredLabel(env: Env): string {
+  const raw = present(env, 'TURN_LABEL') ?? 'turnkey';
+  // Metered: "a string of less than 100 characters".
+  if (raw.length > 99 || !/^[\x20-\x7e]+$/.test(raw)) {
+    throw new ConfigError(
+      `TURN_LABEL must be 1-99 printable ASCII characters, e.g. turnkey-prod, got "${raw.slice(0, 120)}"`,
+    );
+  }
+  return raw;
 }
 
 function apiTokens(env: Env, provider: ProviderName): string[] {
@@ -197,20 +256,77 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
         stunUrls: stun,
         ttl,
         ...(probeUrl ? { probeUrl } : {}),
+        hashUserIds: flag(env, 'TURN_HASH_USER_IDS'),
       };
     }
     case 'metered': {
       const apiUrl = meteredApiUrl(env);
-      const apiKey = readSecret(env, 'TURN_API_KEY');
-      if (apiKey === undefined) {
-        throw new ConfigError(
-          'TURN_API_KEY is required when TURN_PROVIDER=metered: set TURN_API_KEY (or TURN_API_KEY_FILE) to your Metered secret key',
-        );
-      }
+      const key = meteredKey(env);
       const timeoutMs = wholeNumber(env, 'TURN_API_TIMEOUT_MS', 5000, 60_000);
-      return { provider, apiUrl, apiKey, ttl, timeoutMs };
+      const region = meteredRegion(env);
+      const label = meteredLabel(env);
+      return {
+        provider,
+        apiUrl,
+        ttl,
+        timeoutMs,
+        ...(region ? { region } : {}),
+        label,
+        ...key,
+      };
     }
   }
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = present(env, name)?.toLowerCase() ?? 'false';
+  if (raw !== 'true' && raw !== 'false') {
+    throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  }
+  return raw === 'true';
+}
+
+/**
+ * TLS_CERT_FILE and TLS_KEY_FILE, both or neither; parsed here so that a wrong file stops
+ * start-up with a line naming it instead of failing each handshake later.
+ */
+function tlsConfig(env: Env): { cert: string; key: string } | undefined {
+  const certFile = present(env, 'TLS_CERT_FILE');
+  const keyFile = present(env, 'TLS_KEY_FILE');
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    const [given, missing] = certFile
+      ? ['TLS_CERT_FILE', 'TLS_KEY_FILE']
+      : ['TLS_KEY_FILE', 'TLS_CERT_FILE'];
+    throw new ConfigError(
+      `${missing} is required when ${given} is set: set both (the PEM certificate chain and its private key) to serve HTTPS, or neither`,
+    );
+  }
+  // Only the _FILE forms: PEM text does not belong in the environment.
+  const cert = readSecret({ TLS_CERT_FILE: certFile }, 'TLS_CERT') as string;
+  const key = readSecret({ TLS_KEY_FILE: keyFile }, 'TLS_KEY') as string;
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch {
+    throw new ConfigError(
+      `TLS_CERT_FILE holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. fullchain.pem): ${certFile}`,
+    );
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new ConfigError(
+      `TLS_KEY_FILE holds no unencrypted PEM private key (e.g. privkey.pem; remove a passphrase with openssl pkey): ${keyFile}`,
+    );
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new ConfigError(
+      `TLS_KEY_FILE is not the key of the certificate in TLS_CERT_FILE: give the key the certificate was issued for (${keyFile})`,
+    );
+  }
+  return { cert, key };
 }
 
 export function loadConfig(env: Env): ServiceConfig {
@@ -227,13 +343,24 @@ export function loadConfig(env: Env): ServiceConfig {
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
+  // 0 picks a free port, for tests and benchmarks.
+  const port = wholeNumber(env, 'PORT', 8080, 65_535, 0);
+  const metricsPort = wholeNumber(env, 'METRICS_PORT', 9464, 65_535, 0);
+  if (metricsPort !== 0 && metricsPort === port) {
+    throw new ConfigError(
+      `METRICS_PORT must differ from PORT (${port}): metrics never share the API's listener`,
+    );
+  }
+  const tls = tlsConfig(env);
   return {
     providerConfig: providerConfig(env, provider, ttl),
     host: present(env, 'HOST') ?? '127.0.0.1',
-    // 0 picks a free port, for tests and benchmarks.
-    port: wholeNumber(env, 'PORT', 8080, 65_535, 0),
+    port,
     apiTokens: apiTokens(env, provider),
     rateLimitPerMinute: wholeNumber(env, 'RATE_LIMIT_PER_MINUTE', 60, 1_000_000),
     logLevel,
+    ...(tls ? { tls } : {}),
+    metricsHost: present(env, 'METRICS_HOST') ?? '127.0.0.1',
+    metricsPort,
   };
 }

@@ -60,6 +60,8 @@ export interface Allocation {
   relayed: { address: string; port: number };
   /** Deletes the allocation (Refresh with lifetime 0) and closes the socket. */
   release(): Promise<void>;
+  /** See refreshAllocation below. */
+  refresh(lifetimeSeconds: number): Promise<number>;
 }
 
 export async function allocate(opts: AllocateOptions): Promise<Allocation> {
@@ -135,6 +137,11 @@ async function allocateFrom(opts: AllocateOptions): Promise<Allocation> {
     };
     return {
       relayed,
+      refresh: (lifetime) =>
+        refreshAllocation((method, extra) => {
+          const req = signed(method, extra);
+          return transact(req.packet, req.id);
+        }, lifetime),
       release: async () => {
         try {
           const req = signed(METHOD.refresh, [[ATTR.lifetime, Buffer.from([0, 0, 0, 0])]]);
@@ -156,4 +163,27 @@ function closeQuietly(socket: Socket): void {
   } catch {
     // already closed
   }
+}
+
+/** Sends one request on an allocation's socket, signed with its credentials and nonce. */
+type SignedTransaction = (method: number, attrs: [number, Buffer][]) => Promise<Message>;
+
+/**
+ * Refresh (RFC 8656 §7): asks the server to keep the allocation for `lifetimeSeconds` more and
+ * resolves with the lifetime it granted. The request is signed with the credentials the
+ * allocation was made with; Coturn checks their expiry only when it first derives a session's
+ * key, so a refresh after expiry still succeeds (see README "Credential lifetime"). Errors,
+ * including 438 Stale Nonce (the nonce is not renewed here), reject with a TurnError.
+ */
+async function refreshAllocation(
+  send: SignedTransaction,
+  lifetimeSeconds: number,
+): Promise<number> {
+  const lifetime = Buffer.alloc(4);
+  lifetime.writeUInt32BE(lifetimeSeconds);
+  const answer = await send(METHOD.refresh, [[ATTR.lifetime, lifetime]]);
+  if (answer.type !== (METHOD.refresh | CLASS_SUCCESS)) throw errorOf(answer);
+  const granted = answer.attrs.get(ATTR.lifetime);
+  if (granted?.length !== 4) throw new TurnError(0, 'no LIFETIME in the Refresh answer');
+  return granted.readUInt32BE(0);
 }

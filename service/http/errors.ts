@@ -32,18 +32,26 @@ export function sendError(reply: FastifyReply, status: number, message: string):
   return reply.code(status).send(body);
 }
 
-/** Seconds a client should wait after an upstream outage before asking again. */
+/** Seconds a client should wait after an upstream outage, when the provider names no wait. */
 export const UPSTREAM_RETRY_AFTER_SECONDS = 2;
 
 /**
  * Maps any thrown error to a status and a message that is safe to show. Only errors we
- * authored (or Fastify's own 4xx, which describe the request) keep their message.
+ * authored (or Fastify's own 4xx, which describe the request) keep their message. A 503
+ * (upstream down, slow, overloaded or rate-limiting) carries `retryAfter` seconds; a 502
+ * (upstream refused our configuration or sent something unusable) needs an operator.
  */
-export function classify(err: unknown): { status: number; message: string; log: boolean } {
+export function classify(err: unknown): {
+  status: number;
+  message: string;
+  log: boolean;
+  retryAfter?: number;
+} {
   if (err instanceof InvalidInputError) return { status: 400, message: err.message, log: false };
   if (err instanceof UpstreamError) {
-    const status = err.failure === 'unavailable' ? 503 : 502;
-    return { status, message: err.message, log: true };
+    if (err.failure !== 'unavailable') return { status: 502, message: err.message, log: true };
+    const retryAfter = err.retryAfterSeconds ?? UPSTREAM_RETRY_AFTER_SECONDS;
+    return { status: 503, message: err.message, log: true, retryAfter };
   }
   const e = err as { statusCode?: number; message?: string };
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

@@ -23,6 +23,11 @@ export interface CoturnOptions {
   probeUrl?: string;
   /** Clock in milliseconds since the epoch; replaceable for tests. */
   now?: () => number;
+  /**
+   * Put hashedUserId(secret, userId) in the TURN username instead of the id itself, so the
+   * relay (whose verbose log names every username) never sees the app's user ids.
+   */
+  hashUserIds?: boolean;
 }
 
 /**
@@ -39,6 +44,19 @@ export function turnRestCredential(
   return { username, credential };
 }
 
+/**
+ * The stand-in for a user id in TURN usernames: HMAC-SHA256 keyed with the TURN secret, so a
+ * reader of the relay's log cannot confirm a guess (an e-mail address, say) without the secret;
+ * 128 bits in base64url. Stable per user and secret, so per-user quotas still hold.
+ */
+export function hashedUserId(secret: string, userId: string): string {
+  return createHmac('sha256', secret)
+    .update(`turnkey user id\0${userId}`)
+    .digest()
+    .subarray(0, 16)
+    .toString('base64url');
+}
+
 export class CoturnProvider implements TurnProvider {
   readonly name = 'coturn' as const;
   private readonly secret: string;
@@ -48,6 +66,7 @@ export class CoturnProvider implements TurnProvider {
   private readonly probeTarget: IceUri;
   private readonly probeTimeoutMs: number;
   private readonly now: () => number;
+  private readonly hashUserIds: boolean;
 
   constructor(opts: CoturnOptions) {
     if (opts.secret.length === 0) throw new Error('coturn provider needs a non-empty secret');
@@ -71,13 +90,18 @@ export class CoturnProvider implements TurnProvider {
     this.probeTarget = target;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 1000;
     this.now = opts.now ?? Date.now;
+    this.hashUserIds = opts.hashUserIds ?? false;
   }
 
   async getIceServers(userId: string, opts: GetIceServersOptions = {}): Promise<IceServers> {
     assertValidUserId(userId);
     const ttl = resolveTtl(opts.ttl, this.maxTtl);
     const expiresAtUnix = Math.floor(this.now() / 1000) + ttl;
-    const { username, credential } = turnRestCredential(this.secret, userId, expiresAtUnix);
+    const { username, credential } = turnRestCredential(
+      this.secret,
+      this.hashUserIds ? hashedUserId(this.secret, userId) : userId,
+      expiresAtUnix,
+    );
     const iceServers: IceServers['iceServers'] = [];
     if (this.stunUrls.length > 0) iceServers.push({ urls: [...this.stunUrls] });
     iceServers.push({ urls: [...this.turnUrls], username, credential });

@@ -16,11 +16,12 @@ export class InvalidInputError extends Error {
 }
 
 export type UpstreamFailure =
-  /** The upstream refused our key (401/403): an operator must fix the configuration. */
+  /** The upstream refused our key or account: an operator must fix the configuration. */
   | 'auth'
-  /** The upstream answered with an error status or a body we cannot use. */
+  /** The upstream answered with something we cannot use (its bug or ours): retrying won't help. */
   | 'bad_response'
-  /** The upstream did not answer in time, or the connection failed. */
+  /** The upstream did not answer in time, could not be reached, was overloaded (5xx) or
+   * rate-limited us (429): retrying later may help. */
   | 'unavailable';
 
 /** The provider's upstream (e.g. Metered's API) failed; retrying later may help. */
@@ -31,7 +32,14 @@ export class UpstreamError extends Error {
     message: string,
     /** A short machine-readable cause (status code, errno code), safe to log. */
     readonly reason: string,
+    /** When asking again makes sense, in seconds (for `Retry-After`); unset: the default. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
+  }
+
+  /** The same failure, with the wait that is left before the provider asks upstream again. */
+  withRetryAfter(seconds: number): UpstreamError {
+    return new UpstreamError(this.failure, this.message, this.reason, seconds);
   }
 }

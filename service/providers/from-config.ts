@@ -18,13 +18,18 @@ export function createProvider(
         stunUrls: config.stunUrls,
         maxTtl: config.ttl,
         ...(config.probeUrl ? { probeUrl: config.probeUrl } : {}),
+        hashUserIds: config.hashUserIds,
       });
     case 'metered':
       return new MeteredProvider({
         apiUrl: config.apiUrl,
-        secretKey: config.apiKey,
+        ...('secretKey' in config
+          ? { secretKey: config.secretKey }
+          : { credentialApiKey: config.credentialApiKey }),
         credentialTtl: config.ttl,
         timeoutMs: config.timeoutMs,
+        ...(config.region ? { region: config.region } : {}),
+        label: config.label,
         ...hooks,
       });
   }

@@ -1,5 +1,12 @@
-import { Agent, type Dispatcher, request, errors as undiciErrors } from 'undici';
+import type { Dispatcher } from 'undici';
 import { UpstreamError } from './errors';
+import {
+  type ListKey,
+  MeteredApi,
+  type MeteredOperation,
+  type MintedCredential,
+  UnusableMintError,
+} from './metered-api';
 import { resolveTtl } from './ttl';
 import type {
   GetIceServersOptions,
@@ -13,20 +20,30 @@ import { assertValidUserId } from './user-id';
 export interface MeteredOptions {
   /** Base URL of the Metered app, e.g. `https://yourapp.metered.live`. */
   apiUrl: string;
-  /** Metered secret key; goes only into the mint request, never into logs or errors. */
-  secretKey: string;
-  /** Lifetime of each minted credential, in seconds. */
+  /**
+   * Metered's secret key (Dashboard → Developers): turnkey mints one expiring credential at a
+   * time and deletes the expired ones. Exactly one of `secretKey` and `credentialApiKey`.
+   */
+  secretKey?: string;
+  /**
+   * The apiKey of one long-lived credential (Dashboard → TURN Server): turnkey only lists its
+   * ICE servers and creates nothing on the account.
+   */
+  credentialApiKey?: string;
+  /** Lifetime of each minted credential (and how long a listed one is cached), in seconds. */
   credentialTtl: number;
+  /** Metered region passed to the ICE server list (e.g. `europe`); Metered's default if unset. */
+  region?: string;
+  /** Label Metered shows for minted credentials; tells deployments apart on one account. */
+  label?: string;
   /** Upper bound for one refresh (mint + list), in milliseconds. */
   timeoutMs?: number;
   /** After a failed refresh, callers get that error without a new upstream call for this long. */
   failureBackoffMs?: number;
-  /** Label Metered shows for minted credentials. */
-  label?: string;
   dispatcher?: Dispatcher;
   now?: () => number;
   /** Called once per upstream HTTP call, for metrics. */
-  onUpstreamCall?: (operation: 'mint' | 'list', seconds: number, outcome: string) => void;
+  onUpstreamCall?: (operation: MeteredOperation, seconds: number, outcome: string) => void;
 }
 
 interface CachedCredential {
@@ -35,52 +52,82 @@ interface CachedCredential {
   expiresAt: number;
   /** After this, a background refresh starts; before expiry, the cached one is still served. */
   refreshAt: number;
+  /** The minted credential's username (secret-key mode). */
+  username?: string;
 }
 
-/** Upstream bodies are a few hundred bytes; anything far larger is not Metered talking. */
-const MAX_BODY_BYTES = 64 * 1024;
+/** A credential this process minted and has not deleted yet. */
+interface Minted extends MintedCredential {
+  mintedAt: number;
+  expiresAt: number;
+}
+
 /** Never hand out a credential that dies before the browser has even connected. */
 const MIN_REMAINING_MS = 30_000;
+/** Minted credentials remembered for deletion; beyond this the oldest are forgotten. */
+const MAX_TRACKED = 1000;
 
 /**
- * Metered's managed TURN. One credential is minted for the whole service
- * (`POST /api/v1/turn/credential`), its ICE servers fetched once
- * (`GET /api/v1/turn/credentials?apiKey=`), and then shared by all users until half its
- * lifetime is gone, so users always receive at least half a lifetime.
+ * Metered's managed TURN, with one credential shared by all users until half its lifetime
+ * is gone (so users always receive at least half a lifetime), concurrent callers coalesced
+ * into one upstream round trip, and a back-off after failures.
+ *
+ * With a secret key, a credential is minted, its ICE servers listed, and credentials this
+ * process minted are deleted once expired (never the one being served: Metered's
+ * delete-by-label would revoke that too). A mint whose list call fails is kept, and only the
+ * list is retried. With a credential apiKey nothing is minted: its ICE servers are listed.
  */
 export class MeteredProvider implements TurnProvider {
   readonly name = 'metered' as const;
-  private readonly opts: Required<Omit<MeteredOptions, 'dispatcher' | 'onUpstreamCall'>> &
-    Pick<MeteredOptions, 'onUpstreamCall'>;
-  private readonly dispatcher: Dispatcher;
-  private readonly ownsDispatcher: boolean;
+  private readonly api: MeteredApi;
+  private readonly key: { secretKey: string } | { credentialApiKey: string };
+  private readonly credentialTtl: number;
+  private readonly region: string | undefined;
+  private readonly label: string;
+  private readonly timeoutMs: number;
+  private readonly failureBackoffMs: number;
+  private readonly now: () => number;
   private cached: CachedCredential | undefined;
   private inflight: Promise<CachedCredential> | undefined;
-  private lastFailure: { error: UpstreamError; at: number } | undefined;
+  private lastFailure: { error: UpstreamError; at: number; until: number } | undefined;
+  /** Minted, not yet listed successfully: the next refresh retries only the list. */
+  private pending: Minted | undefined;
+  /** Everything minted and not yet deleted, oldest first (the served one included). */
+  private minted: Minted[] = [];
+  private cleanup: Promise<void> | undefined;
+  private closed = false;
 
   constructor(opts: MeteredOptions) {
-    const base = new URL(opts.apiUrl);
-    if (base.protocol !== 'https:' && base.protocol !== 'http:') {
-      throw new Error('Metered API URL must be http(s)');
+    const keys = [opts.secretKey, opts.credentialApiKey].filter((k) => k !== undefined);
+    if (keys.length !== 1) {
+      throw new Error(
+        'MeteredProvider needs exactly one of secretKey (Metered secret key) and credentialApiKey (a credential apiKey)',
+      );
     }
-    this.opts = {
-      timeoutMs: 5000,
-      failureBackoffMs: 2000,
-      label: 'turnkey',
-      now: Date.now,
-      ...opts,
-      apiUrl: base.origin,
-    };
-    this.ownsDispatcher = opts.dispatcher === undefined;
-    this.dispatcher = opts.dispatcher ?? new Agent({ connect: { timeout: this.opts.timeoutMs } });
+    this.key =
+      opts.secretKey !== undefined
+        ? { secretKey: opts.secretKey }
+        : { credentialApiKey: opts.credentialApiKey as string };
+    this.credentialTtl = opts.credentialTtl;
+    this.region = opts.region;
+    this.label = opts.label ?? 'turnkey';
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.failureBackoffMs = opts.failureBackoffMs ?? 2000;
+    this.now = opts.now ?? Date.now;
+    this.api = new MeteredApi({
+      apiUrl: opts.apiUrl,
+      timeoutMs: this.timeoutMs,
+      ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+      ...(opts.onUpstreamCall ? { onUpstreamCall: opts.onUpstreamCall } : {}),
+    });
   }
 
   async getIceServers(userId: string, opts: GetIceServersOptions = {}): Promise<IceServers> {
     assertValidUserId(userId);
     // The credential is shared, so a shorter ttl cannot be honoured; the value is still validated.
-    resolveTtl(opts.ttl, this.opts.credentialTtl);
+    resolveTtl(opts.ttl, this.credentialTtl);
     const cred = await this.credential();
-    const remaining = Math.floor((cred.expiresAt - this.opts.now()) / 1000);
+    const remaining = Math.floor((cred.expiresAt - this.now()) / 1000);
     return {
       iceServers: cred.iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
       ttl: remaining,
@@ -104,18 +151,22 @@ export class MeteredProvider implements TurnProvider {
   }
 
   async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
+    this.closed = true;
+    await this.cleanup;
+    await this.api.close();
   }
 
   private async credential(): Promise<CachedCredential> {
-    const now = this.opts.now();
+    const now = this.now();
     const cached = this.cached;
     if (cached && now < cached.expiresAt - MIN_REMAINING_MS) {
       if (now >= cached.refreshAt) this.refresh().catch(() => {});
       return cached;
     }
     const failure = this.lastFailure;
-    if (failure && now - failure.at < this.opts.failureBackoffMs) throw failure.error;
+    if (failure && now < failure.until) {
+      throw failure.error.withRetryAfter(Math.max(1, Math.ceil((failure.until - now) / 1000)));
+    }
     return this.refresh();
   }
 
@@ -137,187 +188,113 @@ export class MeteredProvider implements TurnProvider {
                   'Metered API call failed unexpectedly',
                   'internal',
                 );
-          this.lastFailure = { error, at: this.opts.now() };
-          throw error;
+          const at = this.now();
+          // Metered's own Retry-After (429/503) outranks ours.
+          const wait = Math.max(this.failureBackoffMs, (error.retryAfterSeconds ?? 0) * 1000);
+          this.lastFailure = { error, at, until: at + wait };
+          throw error.withRetryAfter(Math.max(1, Math.ceil(wait / 1000)));
         })
         .finally(() => {
           this.inflight = undefined;
+          this.deleteExpired();
         });
     }
     return this.inflight;
   }
 
   private async fetchCredential(): Promise<CachedCredential> {
-    const { apiUrl, secretKey, credentialTtl, label, timeoutMs } = this.opts;
-    const started = this.opts.now();
-    const signal = AbortSignal.timeout(timeoutMs);
+    const started = this.now();
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    const ttlMs = this.credentialTtl * 1000;
+    if ('credentialApiKey' in this.key) {
+      const key: ListKey = { configured: this.key.credentialApiKey };
+      const iceServers = await this.api.list(key, this.region, signal);
+      return { iceServers, expiresAt: started + ttlMs, refreshAt: started + ttlMs / 2 };
+    }
 
-    const mintUrl = new URL('/api/v1/turn/credential', apiUrl);
-    mintUrl.searchParams.set('secretKey', secretKey);
-    const minted = parseMinted(
-      await this.call('mint', mintUrl, signal, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ expiryInSeconds: credentialTtl, label }),
-      }),
-    );
-
-    const listUrl = new URL('/api/v1/turn/credentials', apiUrl);
-    listUrl.searchParams.set('apiKey', minted.apiKey);
-    const iceServers = parseIceServerList(
-      await this.call('list', listUrl, signal, { method: 'GET' }),
-    );
-
-    const expiresAt = started + credentialTtl * 1000;
-    return { iceServers, expiresAt, refreshAt: started + (credentialTtl * 1000) / 2 };
-  }
-
-  /** One upstream request; every failure becomes an UpstreamError without URL or key. */
-  private async call(
-    operation: 'mint' | 'list',
-    url: URL,
-    signal: AbortSignal,
-    init: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string },
-  ): Promise<unknown> {
-    const what = operation === 'mint' ? 'minting a credential' : 'listing ICE servers';
-    const started = performance.now();
-    let outcome = 'ok';
+    // A credential minted earlier whose list failed is retried while it still has half its
+    // life; re-minting on every failed list is what left orphans on the account.
+    let minted = this.pending;
+    if (!minted || minted.expiresAt - started < ttlMs / 2) {
+      if (minted) this.abandon(minted);
+      minted = await this.mint(this.key.secretKey, started, signal);
+    }
+    let iceServers: IceServer[];
     try {
-      const res = await request(url, {
-        ...init,
-        headers: { accept: 'application/json', ...init.headers },
-        dispatcher: this.dispatcher,
-        signal,
-      });
-      if (res.statusCode === 401 || res.statusCode === 403) {
-        await res.body.dump();
-        outcome = String(res.statusCode);
-        throw new UpstreamError(
-          'auth',
-          `Metered API rejected the secret key (HTTP ${res.statusCode}) while ${what}: check TURN_API_KEY (turnkey:meteredApiKey)`,
-          outcome,
-        );
-      }
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        await res.body.dump();
-        outcome = String(res.statusCode);
-        throw new UpstreamError(
-          'bad_response',
-          `Metered API answered HTTP ${res.statusCode} while ${what}`,
-          outcome,
-        );
-      }
-      const text = await readCapped(res.body, MAX_BODY_BYTES);
-      try {
-        return JSON.parse(text);
-      } catch {
-        outcome = 'invalid_json';
-        throw new UpstreamError(
-          'bad_response',
-          `Metered API sent invalid JSON while ${what}`,
-          outcome,
-        );
-      }
+      iceServers = await this.api.list({ minted }, this.region, signal);
     } catch (err) {
-      if (err instanceof UpstreamError) {
-        if (outcome === 'ok') outcome = err.reason;
-        throw err;
-      }
-      const failure = describeTransportError(err, this.opts.timeoutMs);
-      outcome = failure.reason;
-      throw new UpstreamError(
-        'unavailable',
-        `Metered API ${failure.text} while ${what}`,
-        failure.reason,
+      // Metered refusing the minted apiKey means that credential is unusable: mint anew.
+      if (err instanceof UpstreamError && err.failure === 'auth') this.abandon(minted);
+      throw err;
+    }
+    this.pending = undefined;
+    return {
+      iceServers,
+      expiresAt: minted.expiresAt,
+      refreshAt: minted.mintedAt + ttlMs / 2,
+      username: minted.username,
+    };
+  }
+
+  private async mint(secretKey: string, started: number, signal: AbortSignal): Promise<Minted> {
+    try {
+      const credential = await this.api.mint(
+        secretKey,
+        { expiryInSeconds: this.credentialTtl, label: this.label },
+        signal,
       );
-    } finally {
-      this.opts.onUpstreamCall?.(operation, (performance.now() - started) / 1000, outcome);
-    }
-  }
-}
-
-async function readCapped(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > max) {
-      body.destroy();
-      throw new UpstreamError(
-        'bad_response',
-        `Metered API sent more than ${max} bytes`,
-        'too_large',
-      );
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function describeTransportError(err: unknown, timeoutMs: number): { text: string; reason: string } {
-  const e = err as { name?: string; code?: string };
-  if (
-    e?.name === 'TimeoutError' ||
-    e?.name === 'AbortError' ||
-    err instanceof undiciErrors.HeadersTimeoutError ||
-    err instanceof undiciErrors.BodyTimeoutError ||
-    err instanceof undiciErrors.ConnectTimeoutError
-  ) {
-    return { text: `did not answer within ${timeoutMs} ms`, reason: 'timeout' };
-  }
-  const code = typeof e?.code === 'string' && /^[A-Z_]+$/.test(e.code) ? e.code : 'network';
-  return { text: `could not be reached (${code})`, reason: code };
-}
-
-const ICE_URI = /^(stuns?|turns?):[^\s]{1,500}$/;
-
-function parseMinted(json: unknown): { apiKey: string } {
-  const o = json as Record<string, unknown> | null;
-  const ok =
-    typeof o === 'object' &&
-    o !== null &&
-    typeof o.apiKey === 'string' &&
-    o.apiKey.length > 0 &&
-    typeof o.username === 'string' &&
-    typeof o.password === 'string';
-  if (!ok) {
-    throw new UpstreamError(
-      'bad_response',
-      'Metered API sent an unexpected credential (expected username, password and apiKey)',
-      'invalid_shape',
-    );
-  }
-  return { apiKey: o.apiKey as string };
-}
-
-function parseIceServerList(json: unknown): IceServer[] {
-  const invalid = (why: string) =>
-    new UpstreamError(
-      'bad_response',
-      `Metered API sent an unusable ICE server list: ${why}`,
-      'invalid_shape',
-    );
-  if (!Array.isArray(json) || json.length === 0) throw invalid('expected a non-empty array');
-  return json.map((entry: unknown, i) => {
-    const o = entry as Record<string, unknown> | null;
-    if (typeof o !== 'object' || o === null) throw invalid(`entry ${i} is not an object`);
-    const urls = typeof o.urls === 'string' ? [o.urls] : o.urls;
-    if (
-      !Array.isArray(urls) ||
-      urls.length === 0 ||
-      !urls.every((u) => typeof u === 'string' && ICE_URI.test(u))
-    ) {
-      throw invalid(`entry ${i} has no valid urls`);
-    }
-    const server: IceServer = { urls: urls as string[] };
-    const needsAuth = (urls as string[]).some((u) => u.startsWith('turn'));
-    if (needsAuth) {
-      if (typeof o.username !== 'string' || typeof o.credential !== 'string') {
-        throw invalid(`TURN entry ${i} lacks username/credential`);
+      // Counted from before the request: Metered's clock starts later, never earlier.
+      const minted = {
+        ...credential,
+        mintedAt: started,
+        expiresAt: started + this.credentialTtl * 1000,
+      };
+      this.track(minted);
+      this.pending = minted;
+      return minted;
+    } catch (err) {
+      // It exists on the account but will not be handed out: delete it at once.
+      if (err instanceof UnusableMintError) {
+        this.track({ username: err.username, password: '', apiKey: '', mintedAt: 0, expiresAt: 0 });
       }
-      server.username = o.username;
-      server.credential = o.credential;
+      throw err;
     }
-    return server;
-  });
+  }
+
+  /** A minted credential that was never handed out and never will be: delete it at once. */
+  private abandon(minted: Minted): void {
+    minted.expiresAt = 0;
+    if (this.pending === minted) this.pending = undefined;
+  }
+
+  private track(minted: Minted): void {
+    this.minted.push(minted);
+    if (this.minted.length > MAX_TRACKED) this.minted.shift();
+  }
+
+  /**
+   * Deletes, in the background, every credential this process minted that has expired (or
+   * was abandoned unserved), except the one being served and the one awaiting its list. One sweep at a time; a
+   * failed delete is retried at the next sweep.
+   */
+  private deleteExpired(): void {
+    if (this.cleanup || this.closed || !('secretKey' in this.key)) return;
+    const now = this.now();
+    const keep = new Set([this.cached?.username, this.pending?.username]);
+    const due = this.minted.filter((m) => m.expiresAt <= now && !keep.has(m.username));
+    if (due.length === 0) return;
+    const { secretKey } = this.key;
+    this.cleanup = (async () => {
+      for (const m of due) {
+        try {
+          await this.api.delete(secretKey, m.username, AbortSignal.timeout(this.timeoutMs));
+          this.minted = this.minted.filter((x) => x !== m);
+        } catch {
+          // Counted in turnkey_upstream_errors_total{operation="delete"}; retried next sweep.
+        }
+      }
+    })().finally(() => {
+      this.cleanup = undefined;
+    });
+  }
 }

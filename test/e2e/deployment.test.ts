@@ -58,6 +58,8 @@ function devPlan(overrides: Record<string, string> = {}, secretKeys: string[] = 
     {
       'turnkey:servicePort': String(base),
       'turnkey:turnPort': String(base + 1),
+      // The service's metrics listener (default 9464) shares the host network too.
+      'turnkey:metricsPort': String(base + 2),
       'turnkey:relayPorts': `${base + 4}-${base + 43}`,
       'turnkey:nodeImage': standIns.nodeImage,
       'turnkey:coturnImage': standIns.coturnImage,

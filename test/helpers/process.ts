@@ -31,6 +31,8 @@ export function serviceBundle(): string {
 export interface ServiceProcess {
   child: ChildProcess;
   url: string;
+  /** The metrics listener, as the service logged it (METRICS_PORT=0 unless env says). */
+  metricsUrl: string;
   /** Everything written to stdout and stderr so far. */
   output(): string;
   exited: Promise<number | null>;
@@ -42,7 +44,13 @@ export async function spawnService(
   port: number,
 ): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [serviceBundle()], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      METRICS_PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = collectOutput(child);
@@ -56,6 +64,7 @@ export async function spawnService(
   return {
     child,
     url: `http://127.0.0.1:${port}`,
+    metricsUrl: /metrics on (\S+)\/metrics/.exec(output())?.[1] ?? '',
     output,
     exited,
     stop: async () => {

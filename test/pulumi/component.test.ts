@@ -145,9 +145,8 @@ describe('provider=coturn', () => {
   });
 
   it('exports the endpoint and URIs browsers use', async () => {
-    expect(await resolved(d.relay.iceServersUrl)).toBe(
-      'http://turn.example.com:8080/v1/ice-servers',
-    );
+    // No certificate: plain HTTP, so only on this host's loopback (see 'TLS' below).
+    expect(await resolved(d.relay.iceServersUrl)).toBe('http://127.0.0.1:8080/v1/ice-servers');
     expect(await resolved(d.relay.provider)).toBe('coturn');
     expect(await resolved(d.relay.turnUris)).toEqual([
       'turn:turn.example.com:3478?transport=udp',
@@ -242,14 +241,44 @@ describe('provider=metered', () => {
         'TURN_API_KEY_FILE=/run/secrets/metered-api-key',
       ]),
     );
+    // The relay's and the stack's name (turnkey-<stack> for the stack's own relay).
+    expect(envs(svc)).toContain('TURN_LABEL=met-dev');
     expect(envs(svc).join('\n')).not.toContain('metered-secret-key');
-    expect(envs(svc).join('\n')).not.toMatch(/TURN_SECRET/);
+    expect(envs(svc).join('\n')).not.toMatch(/TURN_SECRET|TURN_CREDENTIAL_API_KEY|TURN_REGION/);
     expect(upload(svc, '/run/secrets/metered-api-key')).toBe('metered-secret-key');
     expect(await pulumi.isSecret(d.relay.secrets.meteredApiKey as pulumi.Output<string>)).toBe(
       true,
     );
     expect(await resolved(d.relay.turnUris)).toEqual([]);
     expect(await resolved(d.relay.provider)).toBe('metered');
+  });
+
+  it('with a credential apiKey: hands it over as its own secret file, with the region, and no label or secret key', async () => {
+    const config = stackConfig(
+      {
+        provider: 'metered',
+        publicHost: 'creds.example.com',
+        meteredApiUrl: 'https://app.metered.live',
+        meteredRegion: 'europe',
+      },
+      ['meteredCredentialApiKey'],
+    );
+    const d = await deploy('metc', config, { meteredCredentialApiKey: 'credential-api-key' });
+    const svc = d.byRole('service');
+    expect(envs(svc)).toEqual(
+      expect.arrayContaining([
+        'TURN_PROVIDER=metered',
+        'TURN_CREDENTIAL_API_KEY_FILE=/run/secrets/metered-credential-api-key',
+        'TURN_REGION=europe',
+      ]),
+    );
+    expect(envs(svc).filter((e) => /^(TURN_API_KEY|TURN_LABEL)/.test(e))).toEqual([]);
+    expect(envs(svc).join('\n')).not.toContain('=credential-api-key');
+    expect(upload(svc, '/run/secrets/metered-credential-api-key')).toBe('credential-api-key');
+    expect(uploads(svc).map((u) => u.file)).not.toContain('/run/secrets/metered-api-key');
+    expect(
+      await pulumi.isSecret(d.relay.secrets.meteredCredentialApiKey as pulumi.Output<string>),
+    ).toBe(true);
   });
 
   it('refuses to build without the key', () => {
@@ -324,6 +353,45 @@ describe('TLS', () => {
     );
     expect(await pulumi.isSecret(d.relay.secrets.tlsKey as pulumi.Output<string>)).toBe(true);
   });
+
+  it('serves the API over HTTPS with the same certificate, for every provider', async () => {
+    for (const [name, values, secretKeys] of [
+      ['tlscot', {}, []],
+      [
+        'tlsmet',
+        { provider: 'metered', meteredApiUrl: 'https://app.metered.live' },
+        ['meteredApiKey'],
+      ],
+    ] as const) {
+      const config = stackConfig({ publicHost: 'turn.example.com', ...values }, [
+        'tlsCert',
+        'tlsKey',
+        ...secretKeys,
+      ]);
+      const d = await deploy(name, config, {
+        tlsCert: 'CERT PEM',
+        tlsKey: 'KEY PEM',
+        ...(secretKeys.length ? { meteredApiKey: 'METERED KEY' } : {}),
+      });
+      const service = d.byRole('service');
+      expect(await resolved(d.relay.iceServersUrl)).toBe(
+        'https://turn.example.com:8080/v1/ice-servers',
+      );
+      expect(upload(service, '/run/secrets/tls-cert.pem')).toBe('CERT PEM');
+      expect(upload(service, '/run/secrets/tls-key.pem')).toBe('KEY PEM');
+      expect(uploads(service).find((u) => u.file === '/run/secrets/tls-key.pem')).toMatchObject({
+        permissions: '0444',
+      });
+      expect(envs(service)).toEqual(
+        expect.arrayContaining([
+          'TLS_CERT_FILE=/run/secrets/tls-cert.pem',
+          'TLS_KEY_FILE=/run/secrets/tls-key.pem',
+          'HOST=0.0.0.0',
+        ]),
+      );
+      expect(envs(service).join('\n')).not.toContain('PEM');
+    }
+  });
 });
 
 describe('turnkey:listeningIps', () => {
@@ -343,18 +411,28 @@ describe('turnkey:listeningIps', () => {
   it('points both healthchecks at the bound address, where the listeners are', async () => {
     const d = await deploy(
       'lip6',
-      stackConfig({ publicHost: 'turn.example.com', listeningIps: '203.0.113.7' }),
+      stackConfig({ publicHost: 'turn.example.com', listeningIps: '203.0.113.7' }, [
+        'tlsCert',
+        'tlsKey',
+      ]),
+      { tlsCert: 'CERT PEM', tlsKey: 'KEY PEM' },
     );
     const tests = (role: string) =>
       String((d.byRole(role)?.inputs.healthcheck as { tests?: string[] } | undefined)?.tests);
     expect(tests('coturn')).toContain('turnutils_stunclient -p 3478 203.0.113.7');
-    expect(tests('service')).toContain('http://203.0.113.7:8080/healthz');
+    expect(tests('service')).toContain('https://203.0.113.7:8080/healthz');
   });
 
-  it('leaves everything on all interfaces by default', async () => {
+  it('leaves Coturn on all interfaces by default, and the service too once it has TLS', async () => {
     const d = await deploy('all', stackConfig({ publicHost: 'turn.example.com' }));
     expect(envs(d.byRole('coturn')).join('\n')).not.toMatch(/TURN_LISTENING_IPS|TURN_RELAY_IPS/);
-    expect(envs(d.byRole('service'))).toContain('HOST=0.0.0.0');
+    expect(envs(d.byRole('service'))).toContain('HOST=127.0.0.1');
+    const tls = await deploy(
+      'alltls',
+      stackConfig({ publicHost: 'turn.example.com' }, ['tlsCert', 'tlsKey']),
+      { tlsCert: 'CERT PEM', tlsKey: 'KEY PEM' },
+    );
+    expect(envs(tls.byRole('service'))).toContain('HOST=0.0.0.0');
   });
 });
 

@@ -12,6 +12,6 @@ it('fails the preview with the key and the command that fixes it, without a stac
   const err = await import('../../infra/index.js').catch((e: unknown) => e);
   expect(pulumi.RunError.isInstance(err as Error)).toBe(true);
   expect((err as Error).message).toBe(
-    'turnkey:meteredApiKey is required when turnkey:provider is metered: run `pulumi config set --secret turnkey:meteredApiKey <your Metered secret key>`',
+    "turnkey:meteredApiKey is required when turnkey:provider is metered (Metered's Secret Key, Dashboard → Developers; or set turnkey:meteredCredentialApiKey to one credential's API Key, Dashboard → TURN Server): run `pulumi config set --secret turnkey:meteredApiKey <your Metered secret key>`",
   );
 });

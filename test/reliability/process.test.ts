@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeMetered, type FakeMode, startFakeMetered } from '../helpers/fake-metered';
+import {
+  type FakeFault,
+  type FakeMetered,
+  type FakeOperation,
+  startFakeMetered,
+} from '../helpers/fake-metered';
 import { startFakeStun } from '../helpers/fake-stun';
 import { freePortBlock } from '../helpers/ports';
 import { spawnService } from '../helpers/process';
@@ -64,7 +69,8 @@ describe('secrets stay out of logs, error bodies, /metrics and the process list'
         else errorBodies.push(res.text);
       }
     }
-    const metrics = (await get(`${svc.url}/metrics`)).text;
+    const metrics = (await get(`${svc.metricsUrl}/metrics`)).text;
+    expect(metrics).toMatch(/turnkey_credentials_issued_total/);
     const cmdline = readFileSync(`/proc/${svc.child.pid}/cmdline`, 'utf8');
     await svc.stop();
 
@@ -116,20 +122,27 @@ describe('Metered upstream faults under concurrent load', () => {
           get(`${url}/v1/ice-servers?user=${prefix}${i}`, { token }),
         ),
       );
-    const modes: [FakeMode, number][] = [
-      ['hang', 503],
-      ['slow_body', 503],
-      ['reset', 503],
-      ['server_error', 502],
-      ['invalid_json', 502],
-      ['wrong_shape', 502],
-      ['unauthorized', 502],
+    // 5xx, 429 and transport failures are worth retrying (503 + Retry-After); refusals and
+    // unusable answers need an operator (502).
+    const modes: [FakeOperation, FakeFault, number][] = [
+      ['mint', 'hang', 503],
+      ['mint', 'slow_body', 503],
+      ['mint', 'reset', 503],
+      ['mint', 'server_error', 503],
+      ['mint', 'rate_limited', 503],
+      ['mint', 'invalid_json', 502],
+      ['mint', 'wrong_shape', 502],
+      ['mint', 'unauthorized', 502],
+      ['list', 'server_error', 503],
+      ['list', 'hang', 503],
     ];
+    fake.retryAfterSeconds = 2;
     let slowest = 0;
-    for (const [mode, status] of modes) {
+    for (const [op, fault, status] of modes) {
       const svc = await startMetered();
+      const minted = fake.credentials.size;
       try {
-        fake.mode = mode;
+        fake.fail = { [op]: fault };
         const started = performance.now();
         const results = await batch(svc.url, 'u');
         const elapsed = performance.now() - started;
@@ -137,23 +150,24 @@ describe('Metered upstream faults under concurrent load', () => {
         expect(elapsed).toBeLessThan(BOUND_MS);
         for (const r of results) {
           expect(r.status).toBe(status);
-          expect(r.json().message).toMatch(/Metered API/);
+          expect(r.json().message).toMatch(/Metered/);
+          expect(r.headers['retry-after']).toBe(status === 503 ? '2' : undefined);
           expect(r.text).not.toContain(fake.secretKey);
         }
-        fake.mode = 'ok';
+        fake.fail = {};
         await new Promise((r) => setTimeout(r, 2100)); // the failure backoff
-        const mintsBefore = fake.mints;
         expect((await batch(svc.url, 'h')).every((r) => r.status === 200)).toBe(true);
-        expect(fake.mints - mintsBefore).toBe(1);
+        // One credential per round: a failed list keeps its mint, a failed mint made none.
+        expect(fake.credentials.size - minted).toBe(1);
       } finally {
         await svc.stop();
       }
       expect(svc.output()).not.toContain(fake.secretKey);
     }
     recordOutcome(
-      `Metered faults (${modes.map(([m]) => m).join(', ')}), ${CONCURRENCY} concurrent requests each`,
+      `Metered faults (${modes.map(([op, f]) => `${op} ${f}`).join(', ')}), ${CONCURRENCY} concurrent requests each`,
       modes.length * CONCURRENCY * 2,
-      `every request answered within ${BOUND_MS} ms (slowest batch ${Math.round(slowest)} ms) with 502/503 JSON; all ${CONCURRENCY} succeed after the upstream heals, with exactly one new mint`,
+      `every request answered within ${BOUND_MS} ms (slowest batch ${Math.round(slowest)} ms) with 503 + Retry-After or 502 JSON; all ${CONCURRENCY} succeed after the upstream heals, with exactly one credential minted per fault`,
     );
   });
 });

@@ -172,8 +172,8 @@ describe('other routes and methods', () => {
     );
   });
 
-  it('/metrics counts requests by route and status and credentials by provider', async () => {
-    const res = await get(`${svc.url}/metrics`);
+  it('/metrics, on its own listener, counts requests by route and status and credentials by provider', async () => {
+    const res = await get(`${svc.service.metricsUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
     expect(res.text).toMatch(
@@ -184,6 +184,18 @@ describe('other routes and methods', () => {
     );
     expect(res.text).toMatch(/turnkey_credentials_issued_total\{provider="coturn"\} [1-9]/);
     expect(res.text).toMatch(/turnkey_process_cpu_seconds_total/);
+  });
+
+  it('serves no metrics on the API listener, and nothing but /metrics on the metrics listener', async () => {
+    expect(new URL(svc.service.metricsUrl).port).not.toBe(new URL(svc.url).port);
+    const onApi = await get(`${svc.url}/metrics`);
+    expect(onApi.status).toBe(404);
+    expect(onApi.text).not.toMatch(/turnkey_/);
+    const other = await get(`${svc.service.metricsUrl}/v1/ice-servers?user=alice`, {
+      token: TOKEN,
+    });
+    expect(other.status).toBe(404);
+    expect(other.json()).toMatchObject({ error: 'not_found' });
   });
 
   it('echoes a sane X-Request-Id and replaces an unsafe one', async () => {

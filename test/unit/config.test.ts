@@ -69,6 +69,34 @@ describe('loadConfig defaults', () => {
   });
 });
 
+describe('loadConfig for metered', () => {
+  it('takes the secret key (mint mode) with the region and a label', () => {
+    expect(
+      loadConfig({ ...METERED, TURN_REGION: 'europe', TURN_LABEL: 'turnkey-prod' }).providerConfig,
+    ).toEqual({
+      provider: 'metered',
+      apiUrl: 'https://app.metered.live',
+      secretKey: 'metered-key-123',
+      ttl: 86_400,
+      timeoutMs: 5000,
+      region: 'europe',
+      label: 'turnkey-prod',
+    });
+  });
+
+  it('takes a credential apiKey instead (list-only mode), labelled turnkey by default', () => {
+    const { TURN_API_KEY: _, ...rest } = METERED;
+    expect(loadConfig({ ...rest, TURN_CREDENTIAL_API_KEY: 'cred-key' }).providerConfig).toEqual({
+      provider: 'metered',
+      apiUrl: 'https://app.metered.live',
+      credentialApiKey: 'cred-key',
+      ttl: 86_400,
+      timeoutMs: 5000,
+      label: 'turnkey',
+    });
+  });
+});
+
 describe('loadConfig errors name the variable and the fix', () => {
   it.each([
     [{ TURN_PROVIDER: 'twilio' }, /^TURN_PROVIDER must be one of coturn, metered, stun/],
@@ -107,7 +135,19 @@ describe('loadConfig errors name the variable and the fix', () => {
       { ...METERED, TURN_API_URL: 'https://u:p@app.metered.live' },
       /^TURN_API_URL must not carry credentials/,
     ],
-    [{ ...METERED, TURN_API_KEY: '' }, /^TURN_API_KEY is required when TURN_PROVIDER=metered/],
+    [
+      { ...METERED, TURN_API_KEY: '' },
+      /^TURN_API_KEY is required when TURN_PROVIDER=metered: set TURN_API_KEY \(or TURN_API_KEY_FILE\) for Metered's Secret Key \(Dashboard → Developers: turnkey mints expiring credentials\), or instead TURN_CREDENTIAL_API_KEY \(or TURN_CREDENTIAL_API_KEY_FILE\) for the API Key of one credential \(Dashboard → TURN Server: nothing is minted\)$/,
+    ],
+    [
+      { ...METERED, TURN_CREDENTIAL_API_KEY: 'credential-key' },
+      /^TURN_API_KEY and TURN_CREDENTIAL_API_KEY are both set: keep one, TURN_API_KEY .*Secret Key.*, or TURN_CREDENTIAL_API_KEY .*API Key of one credential/,
+    ],
+    [
+      { ...METERED, TURN_REGION: 'Europe West' },
+      /^TURN_REGION must be a Metered region name such as global, europe or us_east, got "Europe West"$/,
+    ],
+    [{ ...METERED, TURN_LABEL: 'x'.repeat(100) }, /^TURN_LABEL must be 1-99 printable ASCII/],
     [{ ...METERED, TURN_API_TIMEOUT_MS: '0' }, /^TURN_API_TIMEOUT_MS must be a whole number/],
     [{ ...METERED, API_TOKENS: '' }, /^API_TOKENS is required when TURN_PROVIDER=metered/],
   ])('%j', (env, message) => {
@@ -141,8 +181,12 @@ describe('secrets from *_FILE', () => {
     writeFileSync(join(dir, 'key'), 'metered-key-from-file\n');
     const { TURN_API_KEY: _k, ...m } = METERED;
     expect(loadConfig({ ...m, TURN_API_KEY_FILE: join(dir, 'key') }).providerConfig).toMatchObject({
-      apiKey: 'metered-key-from-file',
+      secretKey: 'metered-key-from-file',
     });
+    writeFileSync(join(dir, 'credential'), 'credential-api-key\n');
+    expect(
+      loadConfig({ ...m, TURN_CREDENTIAL_API_KEY_FILE: join(dir, 'credential') }).providerConfig,
+    ).toMatchObject({ credentialApiKey: 'credential-api-key' });
   });
 
   it('names the variable when the file is missing or empty, or both forms are set', () => {

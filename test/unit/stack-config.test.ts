@@ -43,6 +43,14 @@ describe('readStackConfig', () => {
     expect(read(metered, ['meteredApiKey']).meteredApiUrl).toBe('http://127.0.0.1:18080');
   });
 
+  it("takes Metered's secret key or a credential apiKey, each from its own secret key, and a region", () => {
+    const metered = { ...HOST, provider: 'metered', meteredApiUrl: 'https://app.metered.live' };
+    expect(read(metered, ['meteredApiKey'])).toMatchObject({ meteredKey: 'meteredApiKey' });
+    expect(
+      read({ ...metered, meteredRegion: 'europe' }, ['meteredCredentialApiKey']),
+    ).toMatchObject({ meteredKey: 'meteredCredentialApiKey', meteredRegion: 'europe' });
+  });
+
   it('enables TLS for coturn when both tlsCert and tlsKey are set', () => {
     expect(read(HOST, ['tlsCert', 'tlsKey']).tls).toBe(true);
   });
@@ -72,7 +80,17 @@ describe('readStackConfig', () => {
     [
       { ...HOST, provider: 'metered', meteredApiUrl: 'https://app.metered.live' },
       'meteredApiKey',
-      /^turnkey:meteredApiKey is required when turnkey:provider is metered: run `pulumi config set --secret turnkey:meteredApiKey/,
+      /^turnkey:meteredApiKey is required when turnkey:provider is metered \(Metered's Secret Key, Dashboard → Developers; or set turnkey:meteredCredentialApiKey to one credential's API Key, Dashboard → TURN Server\): run `pulumi config set --secret turnkey:meteredApiKey/,
+    ],
+    [
+      {
+        ...HOST,
+        provider: 'metered',
+        meteredApiUrl: 'https://app.metered.live',
+        meteredRegion: 'Europe',
+      },
+      'meteredRegion',
+      /^turnkey:meteredRegion must be a Metered region name, got "Europe": run `pulumi config set turnkey:meteredRegion europe`$/,
     ],
     [{ ...HOST, turnPort: '0' }, 'turnPort', /must be a port from 1 to 65535, got "0"/],
     [{ ...HOST, servicePort: 'http' }, 'servicePort', /must be a port/],
@@ -104,6 +122,13 @@ describe('readStackConfig', () => {
     expect(msg).toMatch(message);
     expect(msg).toContain(`turnkey:${key}`);
     expect(msg).toMatch(/pulumi config set/);
+  });
+
+  it('refuses both kinds of Metered key at once, saying which is which', () => {
+    const metered = { ...HOST, provider: 'metered', meteredApiUrl: 'https://app.metered.live' };
+    expect(error(metered, ['meteredApiKey', 'meteredCredentialApiKey'])).toMatch(
+      /^turnkey:meteredApiKey and turnkey:meteredCredentialApiKey are both set: keep meteredApiKey for Metered's Secret Key \(Dashboard → Developers.*meteredCredentialApiKey for one credential's API Key \(Dashboard → TURN Server.*pulumi config rm/,
+    );
   });
 
   it('names the missing half of a TLS pair', () => {
