@@ -111,7 +111,8 @@ describe('the component from the packed package, in a program of your own', () =
       'relay-api-token',
       'relay-turn-secret-gen1',
     ]);
-    expect(result.outputs.iceServersUrl?.value).toBe('http://turn.example.com:8080/v1/ice-servers');
+    // Without TLS the service listens on loopback only (plain HTTP never on a public address).
+    expect(result.outputs.iceServersUrl?.value).toBe('http://127.0.0.1:8080/v1/ice-servers');
   });
 
   it('builds its images from the installed package: the Dockerfiles, the relay config and the prebuilt service bundle', () => {
