@@ -16,6 +16,16 @@ export default defineConfig({
         },
       },
       {
+        // The packed package (npm pack) installed in a scratch program outside the repository,
+        // run as pulumi up runs it; installs from npm's cache or registry.
+        test: {
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
         // Debian's real turnserver in a chroot (test/coturn/ensure-coturn.sh); needs root.
         test: {
           name: 'coturn',

@@ -65,6 +65,8 @@ export interface StackConfig {
   /** Base images, for registries mirrored under other names. */
   nodeImage?: string;
   coturnImage?: string;
+  /** The Docker host's platform, e.g. linux/arm64; planDeployment defaults to linux/amd64. */
+  platform?: string;
 }
 
 export interface ConfigSource {
@@ -72,6 +74,11 @@ export interface ConfigSource {
   get(key: string): string | undefined;
   /** Whether a key is set at all (used for secret keys, whose values stay Outputs). */
   has(key: string): boolean;
+  /**
+   * Whether a set key was stored encrypted (`pulumi config set --secret`); sources that cannot
+   * tell leave it out, and then nothing is refused.
+   */
+  isSecret?(key: string): boolean;
 }
 
 export const SECRET_KEYS = [
@@ -86,6 +93,26 @@ const HOSTNAME =
 
 const set = (key: string, example: string, secret = false) =>
   `pulumi config set ${secret ? '--secret ' : ''}turnkey:${key} ${example}`;
+
+/** How to set each secret key: PEM files go in through stdin (a line break ends an argument). */
+const SECRET_SETTERS: Partial<Record<string, string>> = {
+  meteredApiKey: set('meteredApiKey', '<your Metered secret key>', true),
+  meteredCredentialApiKey: set('meteredCredentialApiKey', '<the credential API key>', true),
+  tlsCert: 'cat fullchain.pem | pulumi config set --secret turnkey:tlsCert',
+  tlsKey: 'cat privkey.pem | pulumi config set --secret turnkey:tlsKey',
+};
+
+/** The CLI encrypts only keys whose names look like passwords; these must never sit in plaintext. */
+function refusePlaintextSecrets(src: ConfigSource): void {
+  for (const key of SECRET_KEYS) {
+    if (src.isSecret && src.has(key) && !src.isSecret(key))
+      throw new StackConfigError(
+        `turnkey:${key} is stored in plaintext in Pulumi.<stack>.yaml: set it again encrypted: run \`${SECRET_SETTERS[key] ?? set(key, '<value>', true)}\``,
+      );
+  }
+}
+
+const PLATFORM = /^linux\/[a-z0-9]+(\/v[0-9]+)?$/;
 
 function fail(key: string, problem: string, example: string, secret = false): never {
   throw new StackConfigError(`turnkey:${key} ${problem}: run \`${set(key, example, secret)}\``);
@@ -253,6 +280,7 @@ function meteredKey(src: ConfigSource): 'meteredApiKey' | 'meteredCredentialApiK
 }
 
 export function readStackConfig(src: ConfigSource): StackConfig {
+  refusePlaintextSecrets(src);
   const provider = (src.get('provider') ?? 'coturn') as Provider;
   if (!PROVIDERS.includes(provider))
     fail('provider', `must be one of ${PROVIDERS.join(', ')}, got "${provider}"`, 'coturn');
@@ -285,6 +313,17 @@ export function readStackConfig(src: ConfigSource): StackConfig {
         fail(key, `is not an image reference: "${image}"`, 'registry.example.com/mirror/image:tag');
       config[key] = image;
     }
+  }
+
+  const platform = src.get('platform');
+  if (platform !== undefined) {
+    if (!PLATFORM.test(platform))
+      fail(
+        'platform',
+        `must be the Docker host's OS/architecture, like linux/amd64 or linux/arm64, got "${platform}"`,
+        'linux/arm64',
+      );
+    config.platform = platform;
   }
 
   const stun = src.get('stunUrls');

@@ -21,18 +21,26 @@ export interface ImagePlan {
   role: Role;
   imageName: string;
   dockerfile: string;
+  /**
+   * Only what the image needs: coturn/ for the relay; for the service, the project root
+   * filtered by service/Dockerfile.dockerignore down to the prebuilt bundle.
+   */
   context: string;
   buildArgs: Record<string, string>;
+  /** The Docker host's platform (turnkey:platform), never the machine running Pulumi. */
+  platform: string;
 }
 
-/** A secret written into the container's filesystem at creation, never into its env or args. */
+/**
+ * A secret written into the container's filesystem at creation, never into its env or args.
+ * No owner: the provider's upload (the Terraform docker_container it bridges) writes every
+ * file as uid 0, so the mode alone must let the image's non-root user read it. Nothing else
+ * runs in the container, and each process copies what it needs into private memory.
+ */
 export interface SecretFilePlan {
   path: string;
   secret: SecretName;
-  /** Numeric uid:gid of the image's user, so mode 0400 still lets it read. */
-  owner: string;
-  group: string;
-  mode: '0400';
+  mode: '0444';
 }
 
 export interface ContainerPlan {
@@ -55,6 +63,11 @@ export interface ContainerPlan {
   tmpfs: Record<string, string>;
   capabilities: { drop: string[]; add: string[] };
   securityOpts: string[];
+  /**
+   * SIGTERM, then this long before SIGKILL, on replace and destroy (and `docker stop`): the
+   * provider's default is 0 s, which would kill the service mid-request.
+   */
+  stopGraceSeconds: number;
 }
 
 export interface DeploymentPlan {
@@ -74,17 +87,26 @@ export interface DeploymentPlan {
 
 export interface PlanOptions {
   stack: string;
-  /** The project root, where the Dockerfiles' build context is. */
+  /** The project root, where the Dockerfiles and build contexts are. */
   projectRoot: string;
+  /**
+   * The relay's name (the component's): container names and image tags carry it with the
+   * stack, so two relays in one stack, or two stacks on one host, never collide.
+   */
+  name?: string;
 }
 
-/** uids of the images' users (see the Dockerfiles). */
+/** Used when turnkey:platform is unset: most Docker hosts (and clouds' cheapest VMs) are amd64. */
+export const DEFAULT_PLATFORM = 'linux/amd64';
+
+/** uid of the relay image's user (see coturn/Dockerfile.coturn): owns its private tmpfs. */
 const COTURN_UID = '65534';
-const SERVICE_UID = '10001';
 const SECRETS_DIR = '/run/secrets';
 /** Bounded logs: a chatty relay must not fill the host's disk. */
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
 const HEALTH_TIMING = { interval: '10s', timeout: '3s', startPeriod: '10s', retries: 3 };
+/** The service drains in-flight requests for at most 10 s on SIGTERM (service/main.ts). */
+const STOP_GRACE_SECONDS = 15;
 
 const hostInUri = (host: string) => (host.includes(':') ? `[${host}]` : host);
 
@@ -114,8 +136,8 @@ function iceServersUrl(config: StackConfig): string {
   return `${scheme}://${hostInUri(host)}:${config.servicePort}/v1/ice-servers`;
 }
 
-function secretFile(secret: SecretName, fileName: string, uid: string): SecretFilePlan {
-  return { path: `${SECRETS_DIR}/${fileName}`, secret, owner: uid, group: uid, mode: '0400' };
+function secretFile(secret: SecretName, fileName: string): SecretFilePlan {
+  return { path: `${SECRETS_DIR}/${fileName}`, secret, mode: '0444' };
 }
 
 export function turnUris(config: StackConfig): string[] {
@@ -138,8 +160,8 @@ export function stunUris(config: StackConfig): string[] {
 const relayBindsPrivilegedPort = (config: StackConfig) =>
   config.turnPort < 1024 || (config.tls && config.tlsPort < 1024);
 
-function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
-  const files = [secretFile('turnSecret', 'turn-secret', COTURN_UID)];
+function coturnContainer(config: StackConfig, prefix: string): ContainerPlan {
+  const files = [secretFile('turnSecret', 'turn-secret')];
   const env: Record<string, string> = {
     TURN_SECRET_FILE: `${SECRETS_DIR}/turn-secret`,
     TURN_REALM: config.realm,
@@ -148,14 +170,11 @@ function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
     TURN_RUNTIME_DIR: '/run/turnkey',
   };
   if (config.secretGeneration > 1) {
-    files.push(secretFile('previousTurnSecret', 'turn-secret-previous', COTURN_UID));
+    files.push(secretFile('previousTurnSecret', 'turn-secret-previous'));
     env.TURN_SECRET_PREVIOUS_FILE = `${SECRETS_DIR}/turn-secret-previous`;
   }
   if (config.tls) {
-    files.push(
-      secretFile('tlsCert', 'tls-cert.pem', COTURN_UID),
-      secretFile('tlsKey', 'tls-key.pem', COTURN_UID),
-    );
+    files.push(secretFile('tlsCert', 'tls-cert.pem'), secretFile('tlsKey', 'tls-key.pem'));
     Object.assign(env, {
       TURN_TLS_PORT: String(config.tlsPort),
       TURN_TLS_CERT_FILE: `${SECRETS_DIR}/tls-cert.pem`,
@@ -172,7 +191,7 @@ function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
   }
   return {
     role: 'coturn',
-    name: `turnkey-${stack}-coturn`,
+    name: `${prefix}-coturn`,
     image: 'coturn',
     networkMode: 'host',
     env,
@@ -198,6 +217,7 @@ function coturnContainer(config: StackConfig, stack: string): ContainerPlan {
     // no-new-privileges makes exec ignore file capabilities (turnserver then runs with none),
     // which costs only the bind below 1024; relay ports are always >= 1024.
     securityOpts: relayBindsPrivilegedPort(config) ? [] : ['no-new-privileges'],
+    stopGraceSeconds: STOP_GRACE_SECONDS,
   };
 }
 
@@ -208,8 +228,8 @@ function meteredKeyFile(config: StackConfig): [string, string] {
     : ['TURN_API_KEY', 'metered-api-key'];
 }
 
-function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
-  const files = [secretFile('apiToken', 'api-tokens', SERVICE_UID)];
+function serviceContainer(config: StackConfig, prefix: string): ContainerPlan {
+  const files = [secretFile('apiToken', 'api-tokens')];
   const env: Record<string, string> = {
     TURN_PROVIDER: config.provider,
     TURN_TTL: String(config.credentialTtl),
@@ -221,17 +241,14 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
   if (config.metricsPort) env.METRICS_PORT = String(config.metricsPort);
   if (config.tls) {
     // The relay's certificate: the same name serves turns: and the API.
-    files.push(
-      secretFile('tlsCert', 'tls-cert.pem', SERVICE_UID),
-      secretFile('tlsKey', 'tls-key.pem', SERVICE_UID),
-    );
+    files.push(secretFile('tlsCert', 'tls-cert.pem'), secretFile('tlsKey', 'tls-key.pem'));
     Object.assign(env, {
       TLS_CERT_FILE: `${SECRETS_DIR}/tls-cert.pem`,
       TLS_KEY_FILE: `${SECRETS_DIR}/tls-key.pem`,
     });
   }
   if (config.provider === 'coturn') {
-    files.push(secretFile('turnSecret', 'turn-secret', SERVICE_UID));
+    files.push(secretFile('turnSecret', 'turn-secret'));
     Object.assign(env, {
       TURN_SECRET_FILE: `${SECRETS_DIR}/turn-secret`,
       TURN_URLS: turnUris(config).join(','),
@@ -242,13 +259,14 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
     if (config.hashUserIds) env.TURN_HASH_USER_IDS = 'true';
   } else if (config.provider === 'metered') {
     const [name, file] = meteredKeyFile(config);
-    files.push(secretFile(config.meteredKey ?? 'meteredApiKey', file, SERVICE_UID));
+    files.push(secretFile(config.meteredKey ?? 'meteredApiKey', file));
     Object.assign(env, {
       TURN_API_URL: config.meteredApiUrl as string,
       [`${name}_FILE`]: `${SECRETS_DIR}/${file}`,
     });
-    // Minted credentials carry the stack's name, telling deployments on one account apart.
-    if (name === 'TURN_API_KEY') env.TURN_LABEL = `turnkey-${stack}`.slice(0, 99);
+    // Minted credentials carry the relay's and stack's name, telling deployments on one
+    // account apart (turnkey-<stack> for the stack's own relay).
+    if (name === 'TURN_API_KEY') env.TURN_LABEL = prefix.slice(0, 99);
     if (config.meteredRegion) env.TURN_REGION = config.meteredRegion;
   } else if (config.stunUrls.length > 0) {
     env.STUN_URLS = config.stunUrls.join(',');
@@ -262,7 +280,7 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
     : `fetch('http://${target}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
   return {
     role: 'service',
-    name: `turnkey-${stack}-credentials`,
+    name: `${prefix}-credentials`,
     image: 'service',
     networkMode: 'host',
     env,
@@ -274,17 +292,27 @@ function serviceContainer(config: StackConfig, stack: string): ContainerPlan {
     tmpfs: {},
     capabilities: { drop: ['ALL'], add: [] },
     securityOpts: ['no-new-privileges'],
+    stopGraceSeconds: STOP_GRACE_SECONDS,
   };
 }
 
+const NAME = /^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/;
+
 export function planDeployment(config: StackConfig, opts: PlanOptions): DeploymentPlan {
-  const { stack, projectRoot } = opts;
+  const { stack, projectRoot, name = 'turnkey' } = opts;
+  if (!NAME.test(name))
+    throw new Error(
+      `a relay's name names its containers and images: use lowercase letters, digits and '-' (at most 42), got "${name}"`,
+    );
+  const prefix = `${name}-${stack}`;
+  const platform = config.platform ?? DEFAULT_PLATFORM;
   const service: ImagePlan = {
     role: 'service',
-    imageName: `turnkey-credentials:${stack}`,
+    imageName: `${name}-credentials:${stack}`,
     dockerfile: join(projectRoot, 'service/Dockerfile'),
     context: projectRoot,
     buildArgs: config.nodeImage ? { NODE_IMAGE: config.nodeImage } : {},
+    platform,
   };
   const images: ImagePlan[] = [service];
   const containers: ContainerPlan[] = [];
@@ -293,18 +321,19 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
   if (config.provider === 'coturn') {
     images.unshift({
       role: 'coturn',
-      imageName: `turnkey-coturn:${stack}`,
+      imageName: `${name}-coturn:${stack}`,
       dockerfile: join(projectRoot, 'coturn/Dockerfile.coturn'),
-      context: projectRoot,
+      context: join(projectRoot, 'coturn'),
       buildArgs: config.coturnImage ? { COTURN_IMAGE: config.coturnImage } : {},
+      platform,
     });
-    containers.push(coturnContainer(config, stack));
+    containers.push(coturnContainer(config, prefix));
     secrets.push('turnSecret');
     if (config.secretGeneration > 1) secrets.push('previousTurnSecret');
   }
   if (config.tls) secrets.push('tlsCert', 'tlsKey');
   if (config.provider === 'metered') secrets.push(config.meteredKey ?? 'meteredApiKey');
-  containers.push(serviceContainer(config, stack));
+  containers.push(serviceContainer(config, prefix));
 
   return {
     stack,

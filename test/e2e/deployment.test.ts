@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DeploymentPlan, planDeployment, type SecretName } from '../../infra/deployment';
 import { CoturnProvider } from '../../service/providers/coturn';
 import type { IceServer } from '../../service/providers/types';
+import standIns from '../docker/stand-ins.json';
 import {
   firstRelayCandidate,
   launchChromium,
@@ -19,6 +20,7 @@ import {
   removeContainers,
   removeLeftovers,
   runContainer,
+  stopContainer,
   waitHealthy,
 } from '../helpers/realise';
 import { escapeRegExp } from '../helpers/regexp';
@@ -28,8 +30,9 @@ import { REPO_ROOT, stackConfig } from '../helpers/stack';
 /**
  * The dev stack's deployment, as the Pulumi program computes it, realised on a real Docker
  * engine and used by a real Chromium. Only ports are changed (to free ones below the
- * ephemeral range), and the relay gets a loopback-peer overlay where two peers on this one
- * machine must reach each other; the shipped config is tested without it.
+ * ephemeral range), the base images are the local stand-ins (through the stack's own
+ * turnkey:nodeImage / coturnImage), and the relay gets a loopback-peer overlay where two peers
+ * on this one machine must reach each other; the shipped config is tested without it.
  */
 
 const alnum = () =>
@@ -58,6 +61,8 @@ function devPlan(overrides: Record<string, string> = {}, secretKeys: string[] = 
       // The service's metrics listener (default 9464) shares the host network too.
       'turnkey:metricsPort': String(base + 2),
       'turnkey:relayPorts': `${base + 4}-${base + 43}`,
+      'turnkey:nodeImage': standIns.nodeImage,
+      'turnkey:coturnImage': standIns.coturnImage,
       ...overrides,
     },
     secretKeys,
@@ -101,6 +106,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await removeContainers(api, started);
+  // This run's tags (the stack name is random): untagged, the layers stay cached.
+  for (const image of plan?.images ?? [])
+    await api?.call('DELETE', `/images/${encodeURIComponent(image.imageName)}`).catch(() => {});
   await api?.close();
 }, 60_000);
 
@@ -118,6 +126,32 @@ describe('provider=coturn: relay and credential service containers', () => {
       expect(info.Config.Env).toEqual(
         expect.arrayContaining(Object.entries(planned?.env ?? {}).map(([k, v]) => `${k}=${v}`)),
       );
+    }
+  });
+
+  it('reads its secret files though the provider writes them root-owned, with the plan’s mode', async () => {
+    for (const [id, path] of [
+      [coturnId, '/run/secrets/turn-secret'],
+      [serviceId, '/run/secrets/api-tokens'],
+    ] as const)
+      expect((await dockerCli(['exec', id, 'stat', '-c', '%u:%g %a', path])).trim()).toBe(
+        '0:0 444',
+      );
+  });
+
+  it('builds both images on the test stand-ins, named as such, not on an official tag', async () => {
+    expect(plan.images.map((i) => i.buildArgs)).toEqual([
+      { COTURN_IMAGE: standIns.coturnImage },
+      { NODE_IMAGE: standIns.nodeImage },
+    ]);
+    const layers = async (ref: string) =>
+      JSON.parse(await dockerCli(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', ref]));
+    for (const [role, base] of [
+      ['coturn', standIns.coturnImage],
+      ['service', standIns.nodeImage],
+    ] as const) {
+      const own: string[] = await layers(images[role] as string);
+      expect(own.slice(0, (await layers(base)).length)).toEqual(await layers(base));
     }
   });
 
@@ -275,5 +309,51 @@ describe('provider=metered and provider=stun', () => {
       token: secrets.apiToken as string,
     });
     expect(res.json().iceServers).toEqual([{ urls: [`stun:127.0.0.1:${base + 1}`] }]);
+  });
+});
+
+describe('replacing or destroying a container, as the provider does', () => {
+  let fake: FakeMetered;
+  beforeAll(async () => {
+    await removeContainers(api, started.splice(0));
+    fake = await startFakeMetered();
+    secrets.meteredApiKey = fake.secretKey;
+  }, 60_000);
+  afterAll(async () => {
+    await fake?.close();
+  });
+
+  /** A request in flight for about 3 s (two Metered calls of 1.5 s) when the stop comes. */
+  async function stopDuringRequest(graceSeconds: number) {
+    const metered = devPlan({ 'turnkey:provider': 'metered', 'turnkey:meteredApiUrl': fake.url }, [
+      'meteredApiKey',
+    ]);
+    const id = await start('service', metered);
+    fake.delayMs = 1500;
+    const request = get(`${metered.outputs.iceServersUrl}?user=alice`, {
+      token: secrets.apiToken as string,
+    }).then(
+      (res) => res.status,
+      () => 'connection lost',
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    await stopContainer(api, id, graceSeconds);
+    const info = (await api.call('GET', `/containers/${id}/json`)) as {
+      State: { ExitCode: number };
+    };
+    await removeContainers(api, [id]);
+    return { status: await request, exitCode: info.State.ExitCode };
+  }
+
+  it('with the plan’s grace, the service finishes the request in flight and exits 0', async () => {
+    const c = devPlan().containers.find((x) => x.role === 'service');
+    expect(await stopDuringRequest(c?.stopGraceSeconds as number)).toEqual({
+      status: 200,
+      exitCode: 0,
+    });
+  });
+
+  it('with the provider’s default (0 s), it would be killed mid-request', async () => {
+    expect(await stopDuringRequest(0)).toEqual({ status: 'connection lost', exitCode: 137 });
   });
 });

@@ -51,6 +51,30 @@ export class DockerApi {
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
   }
 
+  /** A call whose answer is a stream of JSON lines (build, pull), read to its end. */
+  async stream(
+    method: 'POST',
+    path: string,
+    body: Buffer,
+    contentType: string,
+  ): Promise<Record<string, unknown>[]> {
+    const res = await this.client.request({
+      method,
+      path,
+      headers: { 'content-type': contentType },
+      body,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 300)
+      throw new Error(`Docker API ${method} ${path}: ${res.statusCode} ${text}`);
+    return text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
   async close(): Promise<void> {
     await this.client.close();
   }
