@@ -201,9 +201,9 @@ describe('provider=coturn: relay and credential service containers', () => {
     const wrong = { ...good, credential: `x${(good.credential as string).slice(1)}` };
     const expiredProvider = new CoturnProvider({
       secret: secrets.turnSecret as string,
-      turnUrls: good.urls,
-      stunUrls: [],
-      maxTtl: 3600,
+      turnUris: good.urls,
+      stunUris: [],
+      credentialTtl: 3600,
       now: () => Date.now() - 2 * 3600_000,
     });
     const expired = (await expiredProvider.getIceServers('dave', { ttl: 60 }))
