@@ -213,7 +213,7 @@ describe('the relay container: the plan’s env is what coturn/entrypoint.sh wri
       [
         '#!/bin/sh',
         // The entrypoint probes `turnserver -h` for the Prometheus exporter's options.
-        'if [ "$1" = -h ]; then [ -z "${STUB_PROMETHEUS:-}" ] || echo "--prometheus-address <ip>"; exit 0; fi',
+        'if [ "$1" = -h ]; then [ -z "$STUB_PROMETHEUS" ] || echo "--prometheus-address <ip>"; exit 0; fi',
         '[ "$1" = -c ] || { echo "stub: expected -c <file>, got $*" >&2; exit 2; }',
         'cat "$2"',
         '',
