@@ -80,6 +80,26 @@ export interface StackConfig {
   platform?: string;
 }
 
+/**
+ * What an unset key means, for the stack keys and for the component's args alike (the realm
+ * defaults to publicHost: defaultRealm).
+ */
+export const STACK_DEFAULTS = {
+  provider: 'coturn',
+  servicePort: SERVICE_DEFAULTS.port,
+  turnPort: RELAY_DEFAULTS.turnPort,
+  tlsPort: RELAY_DEFAULTS.tlsPort,
+  relayPorts: RELAY_DEFAULTS.relayPorts,
+  credentialTtl: CREDENTIAL_TTL.default,
+  stunUrls: [],
+  listeningIps: [],
+  secretGeneration: 1,
+} as const satisfies Partial<StackConfig>;
+
+/** The realm for a public host: the host's name, or Coturn's default for an IP address. */
+export const defaultRealm = (publicHost: string): string =>
+  isIP(publicHost) ? RELAY_DEFAULTS.realm : publicHost;
+
 export interface ConfigSource {
   /** A plain (non-secret) key's value, or undefined. */
   get(key: string): string | undefined;
@@ -162,7 +182,7 @@ function wholeNumber(
 const port = (src: ConfigSource, key: string, fallback: number) =>
   wholeNumber(src, key, fallback, 1, 65535, 'a port from 1 to 65535');
 
-const DEFAULT_RELAY_PORTS = `${RELAY_DEFAULTS.relayPorts.min}-${RELAY_DEFAULTS.relayPorts.max}`;
+const DEFAULT_RELAY_PORTS = `${STACK_DEFAULTS.relayPorts.min}-${STACK_DEFAULTS.relayPorts.max}`;
 
 function relayPorts(src: ConfigSource): { min: number; max: number } {
   const raw = src.get('relayPorts') ?? DEFAULT_RELAY_PORTS;
@@ -308,12 +328,12 @@ function meteredKey(src: ConfigSource): 'meteredApiKey' | 'meteredCredentialApiK
 
 export function readStackConfig(src: ConfigSource): StackConfig {
   refusePlaintextSecrets(src);
-  const provider = src.get('provider') ?? 'coturn';
+  const provider = src.get('provider') ?? STACK_DEFAULTS.provider;
   if (!isProviderName(provider))
     fail('provider', `must be one of ${PROVIDERS.join(', ')}, got "${provider}"`, 'coturn');
 
   const host = publicHost(src);
-  const realm = src.get('realm') ?? (isIP(host) ? RELAY_DEFAULTS.realm : host);
+  const realm = src.get('realm') ?? defaultRealm(host);
   if (!HOSTNAME.test(realm))
     fail('realm', `must be a domain-like name, got "${realm}"`, 'turn.example.com');
 
@@ -321,20 +341,26 @@ export function readStackConfig(src: ConfigSource): StackConfig {
     provider,
     publicHost: host,
     realm,
-    servicePort: port(src, 'servicePort', SERVICE_DEFAULTS.port),
-    turnPort: port(src, 'turnPort', RELAY_DEFAULTS.turnPort),
-    tlsPort: port(src, 'tlsPort', RELAY_DEFAULTS.tlsPort),
+    servicePort: port(src, 'servicePort', STACK_DEFAULTS.servicePort),
+    turnPort: port(src, 'turnPort', STACK_DEFAULTS.turnPort),
+    tlsPort: port(src, 'tlsPort', STACK_DEFAULTS.tlsPort),
     relayPorts: relayPorts(src),
     credentialTtl: wholeNumber(
       src,
       'credentialTtl',
-      CREDENTIAL_TTL.default,
+      STACK_DEFAULTS.credentialTtl,
       CREDENTIAL_TTL.min,
       CREDENTIAL_TTL.max,
     ),
     stunUrls: [],
     listeningIps: listeningIps(src),
-    secretGeneration: wholeNumber(src, 'secretGeneration', 1, 1, 1_000_000),
+    secretGeneration: wholeNumber(
+      src,
+      'secretGeneration',
+      STACK_DEFAULTS.secretGeneration,
+      1,
+      1_000_000,
+    ),
     tls: false,
   };
   const ip = externalIp(src);
