@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { type ConfigSource, readStackConfig, type StackConfig } from '../../infra/config';
+import { readStackConfig, type StackConfig, valuesSource } from '../../infra/config';
 
 export const REPO_ROOT = join(__dirname, '../..');
 
@@ -20,9 +20,8 @@ export function stackConfig(
   secretKeys: string[] = [],
 ): StackConfig {
   const values = { ...stackConfigValues(stack), ...overrides };
-  const source: ConfigSource = {
-    get: (key) => values[`turnkey:${key}`],
-    has: (key) => `turnkey:${key}` in values || secretKeys.includes(key),
-  };
-  return readStackConfig(source);
+  const turnkey = Object.fromEntries(
+    Object.entries(values).flatMap(([k, v]) => (k.startsWith('turnkey:') ? [[k.slice(8), v]] : [])),
+  );
+  return readStackConfig(valuesSource(turnkey, secretKeys));
 }

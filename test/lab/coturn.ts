@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readStackConfig } from '../../infra/config';
+import { readStackConfig, valuesSource } from '../../infra/config';
 import { planDeployment } from '../../infra/deployment';
 import { turnRestCredential } from '../../service/providers/coturn';
 import { collectOutput } from '../helpers/child-output';
@@ -76,10 +76,7 @@ export async function startLabCoturn(
     secrets.tlsCert = pki.certPem;
     secrets.tlsKey = pki.keyPem;
   }
-  const config = readStackConfig({
-    get: (key) => values[key],
-    has: (key) => key in values || key in secrets,
-  });
+  const config = readStackConfig(valuesSource(values, Object.keys(secrets)));
   if (opts.tls) config.tls = true;
   const plan = planDeployment(config, { stack: 'lab', projectRoot: REPO }).containers.find(
     (c) => c.role === 'coturn',
