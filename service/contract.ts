@@ -39,10 +39,11 @@ export const RELAY_DEFAULTS = {
   relayPorts: { min: 49152, max: 65535 },
 } as const;
 
-/** uid:gid of the relay image's user (`nobody` in coturn/coturn; see coturn/Dockerfile.coturn). */
+/**
+ * uid and gid of the relay image's user (coturn/Dockerfile.coturn's `nobody:nogroup`): owns
+ * its private tmpfs, and the tests run turnserver as it.
+ */
 export const COTURN_UID = 65534;
-/** uid:gid of the service image's user (service/Dockerfile's USER). */
-export const SERVICE_UID = 10001;
 /** Where the plan writes secret files into each container. */
 export const SECRETS_DIR = '/run/secrets';
 /** The relay's tmpfs for its private config (TURN_RUNTIME_DIR). */

@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { COTURN_UID } from '../../service/contract';
 import { probeStun } from '../../service/stun-probe';
 import { collectOutput } from './child-output';
 import { freePortBlock } from './ports';
@@ -22,8 +23,6 @@ import { freePortBlock } from './ports';
 
 export const REPO = resolve(__dirname, '../..');
 export const COTURN_ROOT = process.env.TURNKEY_COTURN_ROOT ?? join(REPO, '.cache/coturn-forky');
-const NOBODY_UID = 65534;
-const NOGROUP_GID = 65534;
 
 /**
  * Lets two peers on this one machine relay to each other; never part of the shipped config,
@@ -77,14 +76,14 @@ export function workDir(): [string, string] {
   const host = join(COTURN_ROOT, inside);
   mkdirSync(join(host, 'run'), { recursive: true });
   chmodSync(host, 0o755);
-  chownSync(join(host, 'run'), NOBODY_UID, NOGROUP_GID);
+  chownSync(join(host, 'run'), COTURN_UID, COTURN_UID);
   chmodSync(join(host, 'run'), 0o700);
   return [host, inside];
 }
 
 export function writeOwned(path: string, content: string, mode = 0o400): void {
   writeFileSync(path, content, { mode });
-  chownSync(path, NOBODY_UID, NOGROUP_GID);
+  chownSync(path, COTURN_UID, COTURN_UID);
 }
 
 export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCoturn> {

@@ -4,6 +4,7 @@ import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readStackConfig, valuesSource } from '../../infra/config';
 import { planDeployment } from '../../infra/deployment';
+import { RELAY_RUNTIME_DIR, SECRETS_DIR } from '../../service/contract';
 import { turnRestCredential } from '../../service/providers/coturn';
 import { collectOutput } from '../helpers/child-output';
 import { assertReady, COTURN_ROOT, REPO, workDir, writeOwned } from '../helpers/coturn';
@@ -88,9 +89,11 @@ export async function startLabCoturn(
   chmodSync(join(dir, 'turnserver.conf'), 0o644);
   // The container's paths, moved into this run's directory inside the chroot.
   const moved = (path: string) =>
-    path
-      .replace(/^\/run\/secrets\//, `${inside}/secrets/`)
-      .replace(/^\/run\/turnkey$/, `${inside}/run`);
+    path.startsWith(`${SECRETS_DIR}/`)
+      ? `${inside}/secrets/${path.slice(SECRETS_DIR.length + 1)}`
+      : path === RELAY_RUNTIME_DIR
+        ? `${inside}/run`
+        : path;
   mkdirSync(join(dir, 'secrets'), { mode: 0o755 });
   for (const file of plan.files) {
     const secret = secrets[file.secret];
