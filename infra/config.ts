@@ -438,7 +438,7 @@ export function readStackConfig(src: ConfigSource): StackConfig {
       fail(
         'metricsPort',
         `(${config.metricsPort}) is the same port as turnkey:servicePort`,
-        '9464',
+        String(SERVICE_DEFAULTS.metricsPort),
       );
   }
   const hash = src.get('hashUserIds');
