@@ -140,7 +140,11 @@ export type RelayEnv = {
   TURNSERVER?: string;
 };
 
-/** An env object as a container gets it: the names that are set, each with its value. */
+/**
+ * An env object as a container gets it: the names that are set, each with its value. Their
+ * order means nothing to the Docker provider (its `env` is a set: kreuzwerker
+ * terraform-provider-docker, resource_docker_container.go, TypeSet with HashString).
+ */
 export function definedEnv(env: ServiceEnv | RelayEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) if (value !== undefined) out[name] = value;

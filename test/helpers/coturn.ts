@@ -10,7 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { COTURN_UID } from '../../service/contract';
+import { COTURN_UID, definedEnv, type RelayEnv } from '../../service/contract';
 import { probeStun } from '../../service/stun-probe';
 import { collectOutput } from './child-output';
 import { freePortBlock } from './ports';
@@ -34,9 +34,9 @@ export const LOOPBACK_OVERLAY =
 
 export interface CoturnOptions {
   /** Environment for the entrypoint; TURN_PORT, relay ports and listening IPs are filled in. */
-  env?: Record<string, string>;
+  env?: RelayEnv;
   /** Secret files to create, by variable: `{ TURN_SECRET_FILE: 'abc…' }` writes the file and sets the var. */
-  files?: Record<string, string>;
+  files?: { [K in keyof RelayEnv as K extends `${string}_FILE` ? K : never]?: string };
   /** Config appended through TURN_EXTRA_CONFIG_FILE. */
   overlay?: string;
   /** Extra turnserver arguments; `-v` makes it log each request's outcome. */
@@ -97,7 +97,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
 
   const relayCount = opts.relayPortCount ?? 10;
   const base = await freePortBlock(relayCount + 2);
-  const env: Record<string, string> = {
+  const env: RelayEnv & { PATH: string } = {
     PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
     TURN_BASE_CONFIG: `${inside}/turnserver.conf`,
     TURN_RUNTIME_DIR: `${inside}/run`,
@@ -108,7 +108,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
   };
   for (const [name, content] of Object.entries(opts.files ?? {})) {
     writeOwned(join(host, name), content);
-    env[name] = `${inside}/${name}`;
+    env[name as keyof RelayEnv] = `${inside}/${name}`;
   }
   if (opts.overlay !== undefined) {
     writeOwned(join(host, 'overlay.conf'), opts.overlay, 0o444);
@@ -125,7 +125,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
       COTURN_ROOT,
       'env',
       '-i',
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      ...Object.entries(definedEnv(env)).map(([k, v]) => `${k}=${v}`),
       '/bin/sh',
       `${inside}/entrypoint.sh`,
       ...(opts.args ?? []),
