@@ -127,7 +127,7 @@ export async function waitHealthy(api: DockerApi, id: string, timeoutMs = 90_000
     };
     if (info.State.Health?.Status === 'healthy') return;
     if (info.State.Status === 'exited' || Date.now() > deadline) {
-      const logs = await dockerCli(['logs', '--tail', '30', id]).catch(() => '');
+      const logs = await dockerCli(['logs', '--tail', '30', id], api.cliEnv).catch(() => '');
       throw new Error(
         `container ${id.slice(0, 12)} is ${info.State.Status}/${info.State.Health?.Status}; last logs:\n${logs}`,
       );
