@@ -57,7 +57,7 @@ export interface RunningCoturn {
   stop(): Promise<void>;
 }
 
-function assertReady(): void {
+export function assertReady(): void {
   if (process.getuid?.() !== 0)
     throw new Error('the Coturn tests need root (chroot); run them as root');
   if (!existsSync(join(COTURN_ROOT, 'usr/bin/turnserver'))) {
@@ -68,7 +68,7 @@ function assertReady(): void {
 }
 
 /** A fresh directory inside the chroot; returns [host path, path inside the chroot]. */
-function workDir(): [string, string] {
+export function workDir(): [string, string] {
   const inside = `/turnkey-test/${randomBytes(6).toString('hex')}`;
   const host = join(COTURN_ROOT, inside);
   mkdirSync(join(host, 'run'), { recursive: true });
@@ -78,7 +78,7 @@ function workDir(): [string, string] {
   return [host, inside];
 }
 
-function writeOwned(path: string, content: string, mode = 0o400): void {
+export function writeOwned(path: string, content: string, mode = 0o400): void {
   writeFileSync(path, content, { mode });
   chownSync(path, NOBODY_UID, NOGROUP_GID);
 }

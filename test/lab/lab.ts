@@ -58,7 +58,7 @@ const OWNERS = '/run/turnkey-lab';
 export const envPrefix = (): string => process.env.TURNKEY_LAB_PREFIX ?? 'tk';
 
 const INET_GW = '11.0.0.1';
-/** On the relay host, for refusal listeners: cloud metadata, and a private address. */
+/** On the relay hosts, for refusal listeners: cloud metadata, and a private address. */
 const REFUSAL_ADDRS = ['169.254.169.254/32', '10.99.0.1/24'];
 
 export function assertLabCapable(): void {
@@ -263,11 +263,11 @@ export async function createLab(id: string): Promise<Lab> {
     await attach('app', lab.backend.ns, 'eth0', lab.backend.ip);
     await attach('peer', lab.peer.ns, 'eth0', lab.peer.ip);
 
-    // Addresses on the relay host that only refusal listeners use: the cloud metadata address
-    // and a private one. On `lo` (this kernel may lack the dummy driver), which also keeps
+    // Addresses on the relay and cloud hosts that only refusal listeners use: the cloud
+    // metadata address and a private one. On `lo` (this kernel may lack the dummy driver), which also keeps
     // them out of the relay addresses turnserver discovers (it skips loopback interfaces).
-    for (const addr of REFUSAL_ADDRS)
-      await ip(['-n', lab.relay.ns, 'addr', 'add', addr, 'dev', 'lo']);
+    for (const host of [lab.relay.ns, lab.cloud.ns])
+      for (const addr of REFUSAL_ADDRS) await ip(['-n', host, 'addr', 'add', addr, 'dev', 'lo']);
 
     // A private segment behind a router / edge: the host's default route points at it.
     const lan = async (router: string, host: string, gw: string, addr: string, rules: string) => {
