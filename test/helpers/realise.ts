@@ -5,8 +5,7 @@ import { type DockerApi, dockerCli, nanoseconds } from './docker';
 /**
  * Runs a DeploymentPlan on the local Docker engine exactly as the Pulumi program would:
  * the same images built from the same Dockerfiles, the same containers with the same env,
- * secret files, healthchecks and host settings. Only additions are labelled as such: a
- * label to find leftovers, and an optional test overlay file for the relay.
+ * secret files, healthchecks and host settings. The one addition: a label to find leftovers.
  */
 
 export const E2E_LABEL = 'turnkey-e2e';
@@ -57,8 +56,6 @@ async function secretArchive(
 
 export interface RunOptions {
   secrets: Partial<Record<SecretName, string>>;
-  /** Test-only config appended to the relay's (e.g. allow loopback peers); never in a plan. */
-  coturnOverlay?: string;
 }
 
 /** Creates, fills and starts one container as the provider would; returns its id. */
@@ -74,16 +71,6 @@ export async function runContainer(
     if (content === undefined) throw new Error(`no value for secret ${f.secret}`);
     return { path: f.path, owner: f.owner, group: f.group, mode: f.mode, content };
   });
-  if (c.role === 'coturn' && opts.coturnOverlay !== undefined) {
-    env.push('TURN_EXTRA_CONFIG_FILE=/run/secrets/test-overlay.conf');
-    files.push({
-      path: '/run/secrets/test-overlay.conf',
-      owner: '65534',
-      group: '65534',
-      mode: '0400',
-      content: opts.coturnOverlay,
-    });
-  }
   const created = await api.call('POST', `/containers/create?name=${encodeURIComponent(c.name)}`, {
     Image: imageId,
     Env: env,
