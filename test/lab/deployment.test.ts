@@ -21,7 +21,7 @@ import {
   type RelayTransport,
   realiseOn,
 } from './deployment';
-import { cleanupLabEngines, type LabEngine, startLabEngine } from './engine';
+import { type LabEngine, startLabEngine } from './engine';
 import { createLab, type Lab } from './lab';
 import { makeTestPki, type TestPki } from './pki';
 
@@ -104,7 +104,6 @@ function expectRelayed(
 }
 
 beforeAll(async () => {
-  await cleanupLabEngines();
   lab = await createLab('dep');
   pkiDir = mkdtempSync(join(tmpdir(), 'turnkey-lab-pki-'));
   pki = makeTestPki(pkiDir, { ips: [lab.relay.ip, lab.cloud.publicIp] });
