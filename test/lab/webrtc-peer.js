@@ -5,11 +5,22 @@ window.turnkeyPeer = (() => {
   let pc;
   let described = false;
   const early = [];
+  // The channel's events are caught from the moment it exists: the other side may open it and
+  // send before this side's exchange() runs.
+  let resolveChannel;
   const incoming = new Promise((resolve) => {
-    window.turnkeyResolveChannel = resolve;
+    resolveChannel = resolve;
   });
-
-  const wireChannel = (ch) => window.turnkeyResolveChannel(ch);
+  const wireChannel = (ch) => {
+    const opened = new Promise((resolve) => {
+      if (ch.readyState === 'open') resolve(true);
+      ch.addEventListener('open', () => resolve(true));
+    });
+    const message = new Promise((resolve) => {
+      ch.addEventListener('message', (event) => resolve(event.data));
+    });
+    resolveChannel({ ch, opened, message });
+  };
 
   return {
     /** Creates the peer connection; the initiator opens the channel and returns its offer. */
@@ -47,22 +58,11 @@ window.turnkeyPeer = (() => {
     /** Sends a message once the channel opens; reports what arrived and the selected pair. */
     async exchange({ message, timeoutMs }) {
       const timeout = new Promise((resolve) => setTimeout(() => resolve(undefined), timeoutMs));
-      const ch = await Promise.race([incoming, timeout]);
+      const wired = await Promise.race([incoming, timeout]);
       let received;
-      if (ch) {
-        const got = new Promise((resolve) => {
-          ch.onmessage = (event) => resolve(event.data);
-        });
-        const open =
-          ch.readyState === 'open'
-            ? Promise.resolve(true)
-            : new Promise((resolve) => {
-                ch.onopen = () => resolve(true);
-              });
-        if (await Promise.race([open, timeout])) {
-          ch.send(message);
-          received = await Promise.race([got, timeout]);
-        }
+      if (wired && (await Promise.race([wired.opened, timeout]))) {
+        wired.ch.send(message);
+        received = await Promise.race([wired.message, timeout]);
       }
       const result = { iceState: pc.iceConnectionState };
       if (received !== undefined) result.received = received;
