@@ -109,7 +109,8 @@ beforeAll(async () => {
   pki = makeTestPki(pkiDir, { ips: [lab.relay.ip, lab.cloud.publicIp] });
   secrets.tlsCert = pki.certPem;
   secrets.tlsKey = pki.keyPem;
-  // Built once, on the machine's engine, as `pulumi up` builds; moved into each host's engine.
+  // Built once per run, on the machine's engine from the unchanged Dockerfiles, then moved into
+  // each host's engine (the lab has no registry; building on each host would cost twice).
   const plan = labPlan(stack, productionValues(lab.relay.ip), ['tlsCert', 'tlsKey']);
   await buildImages(plan);
   // By name, so `docker save` carries the tags the plan's containers name.
