@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import standIns from '../docker/stand-ins.json';
 import { dockerCli } from '../helpers/docker';
 import { cleanupLabEngines, type LabEngine, startLabEngine } from './engine';
 import { createLab, type Lab } from './lab';
@@ -10,7 +11,7 @@ import { createLab, type Lab } from './lab';
  * survives a stop or a killed run's cleanup.
  */
 
-const IMAGE = 'node:20-bookworm-slim';
+const IMAGE = standIns.nodeImage;
 let lab: Lab;
 let engine: LabEngine;
 
