@@ -17,9 +17,9 @@ async function run(config: 'hardened' | 'default', total: number, concurrency: n
   });
   const provider = new CoturnProvider({
     secret,
-    turnUrls: [`turn:127.0.0.1:${server.port}`],
-    stunUrls: [],
-    maxTtl: 3600,
+    turnUris: [`turn:127.0.0.1:${server.port}`],
+    stunUris: [],
+    credentialTtl: 3600,
   });
   const errors = new Map<string, number>();
   let ok = 0;

@@ -4,23 +4,125 @@ import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 import { ensureServiceBundle } from './bundle';
-import type { StackConfig } from './config';
+import { defaultRealm, STACK_DEFAULTS, type StackConfig } from './config';
 import { type DeploymentPlan, planDeployment, type Role, type SecretName } from './deployment';
 
-export interface TurnkeyRelayArgs {
-  /** Validated settings; build them with readStackConfig or by hand. */
-  config: StackConfig;
-  /** Metered's secret key: required with provider metered, unless config.meteredKey says otherwise. */
-  meteredApiKey?: pulumi.Input<string>;
-  /** One Metered credential's apiKey: required when config.meteredKey is `meteredCredentialApiKey`. */
-  meteredCredentialApiKey?: pulumi.Input<string>;
-  /** PEM certificate chain and key for turns: and the service's HTTPS, when config.tls is set. */
-  tlsCert?: pulumi.Input<string>;
-  tlsKey?: pulumi.Input<string>;
-  /** Names containers and image tags, with the component's name; defaults to the Pulumi stack. */
-  stack?: string;
-  /** Where the Dockerfiles live; defaults to this package (a checkout or node_modules/turnkey). */
-  projectRoot?: string;
+/** PEM certificate chain and unencrypted key for publicHost: they serve turns: and the API's HTTPS. */
+export interface TlsArgs {
+  cert: pulumi.Input<string>;
+  key: pulumi.Input<string>;
+}
+
+/** The settings every provider shares: StackConfig's, each optional one defaulting as its stack key. */
+type SharedSettings = Omit<
+  StackConfig,
+  'provider' | 'tls' | 'meteredApiUrl' | 'meteredKey' | 'meteredRegion' | 'stunUrls'
+>;
+
+/** Settings of other providers, refused by type (a Metered key on a coturn relay is a mistake). */
+type NotMetered = {
+  meteredApiUrl?: never;
+  meteredRegion?: never;
+  meteredApiKey?: never;
+  meteredCredentialApiKey?: never;
+};
+
+/** What each provider needs, and nothing it does not: a Metered key is one of the two kinds. */
+export type ProviderArgs =
+  | ({ provider?: 'coturn'; stunUrls?: never } & NotMetered)
+  | ({ provider: 'stun'; stunUrls?: string[] } & NotMetered)
+  | ({ provider: 'metered'; meteredApiUrl: string; meteredRegion?: string; stunUrls?: never } & (
+      | {
+          /** Metered's Secret Key (Dashboard → Developers): the service mints expiring credentials. */
+          meteredApiKey: pulumi.Input<string>;
+          meteredCredentialApiKey?: never;
+        }
+      | {
+          /** One credential's API Key (Dashboard → TURN Server): nothing is minted. */
+          meteredCredentialApiKey: pulumi.Input<string>;
+          meteredApiKey?: never;
+        }
+    ));
+
+/**
+ * A relay's settings (the awsx way: only publicHost is required, everything else defaults as
+ * its `turnkey:*` stack key does, in relayConfig). `tls` turns on turns: and HTTPS.
+ */
+export type TurnkeyRelayArgs = Pick<SharedSettings, 'publicHost'> &
+  Partial<Omit<SharedSettings, 'publicHost'>> &
+  ProviderArgs & {
+    tls?: TlsArgs;
+    /** Names containers and image tags, with the component's name; defaults to the Pulumi stack. */
+    stack?: string;
+    /** Where the Dockerfiles live; defaults to this package (a checkout or node_modules/turnkey). */
+    projectRoot?: string;
+  };
+
+/** The secrets a relay is given rather than generates. */
+type SuppliedSecret = 'meteredApiKey' | 'meteredCredentialApiKey' | 'tlsCert' | 'tlsKey';
+
+/** The one place the args' defaults are applied: the plan's StackConfig. */
+export function relayConfig(args: TurnkeyRelayArgs): StackConfig {
+  const {
+    tls,
+    stack: _stack,
+    projectRoot: _projectRoot,
+    meteredApiKey: _secretKey,
+    meteredCredentialApiKey,
+    ...settings
+  } = args;
+  // An explicit `undefined` means unset, as an absent key does.
+  const given = Object.fromEntries(
+    Object.entries(settings).filter(([, v]) => v !== undefined),
+  ) as Partial<StackConfig>;
+  return {
+    ...STACK_DEFAULTS,
+    stunUrls: [],
+    listeningIps: [],
+    realm: defaultRealm(args.publicHost),
+    ...given,
+    publicHost: args.publicHost,
+    provider: args.provider ?? STACK_DEFAULTS.provider,
+    tls: tls !== undefined,
+    ...(args.provider === 'metered'
+      ? {
+          meteredKey:
+            meteredCredentialApiKey !== undefined ? 'meteredCredentialApiKey' : 'meteredApiKey',
+        }
+      : {}),
+  };
+}
+
+/**
+ * The args for a validated stack config (readStackConfig) whose secret keys are read by
+ * `secret`: what infra/index.ts deploys.
+ */
+export function stackRelayArgs(
+  config: StackConfig,
+  secret: (key: SuppliedSecret) => pulumi.Input<string>,
+): TurnkeyRelayArgs {
+  const { provider, tls, meteredApiUrl, meteredKey, meteredRegion, stunUrls, ...settings } = config;
+  const shared = {
+    ...settings,
+    ...(tls ? { tls: { cert: secret('tlsCert'), key: secret('tlsKey') } } : {}),
+  };
+  switch (provider) {
+    case 'coturn':
+      return { ...shared, provider };
+    case 'stun':
+      return { ...shared, provider, stunUrls };
+    case 'metered': {
+      const metered = {
+        ...shared,
+        provider,
+        meteredApiUrl: meteredApiUrl as string,
+        meteredRegion,
+      };
+      return meteredKey === 'meteredCredentialApiKey'
+        ? { ...metered, meteredCredentialApiKey: secret('meteredCredentialApiKey') }
+        : { ...metered, meteredApiKey: secret('meteredApiKey') };
+    }
+  }
 }
 
 /** This package's root, from infra/ in a checkout or dist/infra/ in an installed package. */
@@ -57,7 +159,7 @@ const CONTAINER_REPLACEMENT = {
  * stack, or the Docker provider passed in opts): generated secrets, two locally built
  * images, two host-network containers. Another Pulumi program can deploy one in a few lines:
  *
- *   new TurnkeyRelay('relay', { config: { ...settings } });
+ *   new TurnkeyRelay('relay', { publicHost: 'turn.example.com' });
  */
 export class TurnkeyRelay extends pulumi.ComponentResource {
   readonly plan: DeploymentPlan;
@@ -75,13 +177,20 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
     super('turnkey:index:Relay', name, {}, opts);
     const child = { parent: this };
     const projectRoot = args.projectRoot ?? PACKAGE_ROOT;
-    const plan = planDeployment(args.config, {
+    const config = relayConfig(args);
+    const plan = planDeployment(config, {
       stack: args.stack ?? pulumi.getStack(),
       projectRoot: fromCwd(projectRoot),
       name,
     });
     this.plan = plan;
-    this.secrets = this.makeSecrets(name, plan, args);
+    this.secrets = this.makeSecrets(name, plan, config.secretGeneration, {
+      meteredApiKey: 'meteredApiKey' in args ? args.meteredApiKey : undefined,
+      meteredCredentialApiKey:
+        'meteredCredentialApiKey' in args ? args.meteredCredentialApiKey : undefined,
+      tlsCert: args.tls?.cert,
+      tlsKey: args.tls?.key,
+    });
 
     for (const image of plan.images) {
       if (image.role === 'service') ensureServiceBundle(resolve(projectRoot));
@@ -162,13 +271,18 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
     });
   }
 
-  private makeSecrets(name: string, plan: DeploymentPlan, args: TurnkeyRelayArgs) {
+  /** Generates the TURN secrets and API token; wraps the `supplied` ones the plan needs. */
+  private makeSecrets(
+    name: string,
+    plan: DeploymentPlan,
+    generation: number,
+    supplied: Record<SuppliedSecret, pulumi.Input<string> | undefined>,
+  ) {
     const child = { parent: this };
     // Letters and digits only: valid in Coturn's config and in an Authorization header.
     // Wrapped explicitly so secrecy does not depend on the provider's additionalSecretOutputs.
     const password = (id: string) =>
       pulumi.secret(new random.RandomPassword(id, { length: 48, special: false }, child).result);
-    const generation = args.config.secretGeneration;
     const secrets: Partial<Record<SecretName, pulumi.Output<string>>> = {};
     for (const secret of plan.secrets) {
       switch (secret) {
@@ -186,13 +300,10 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
         case 'meteredApiKey':
         case 'meteredCredentialApiKey':
         case 'tlsCert':
-        case 'tlsKey': {
-          const value = args[secret];
-          if (value === undefined)
-            throw new Error(`TurnkeyRelay: args.${secret} is required for this config`);
-          secrets[secret] = pulumi.secret(value);
+        case 'tlsKey':
+          // TurnkeyRelayArgs' type makes each present whenever the plan needs it.
+          secrets[secret] = pulumi.secret(supplied[secret] as pulumi.Input<string>);
           break;
-        }
       }
     }
     return secrets;

@@ -1,4 +1,14 @@
 import { BlockList, isIP } from 'node:net';
+import {
+  CREDENTIAL_TTL,
+  isProviderName,
+  METERED_REGION,
+  meteredApiOrigin,
+  PROVIDERS,
+  type ProviderName,
+  RELAY_DEFAULTS,
+  SERVICE_DEFAULTS,
+} from '../service/contract';
 
 /**
  * The `turnkey:*` stack config, validated. Pure (no Pulumi imports) so it can be tested
@@ -9,10 +19,8 @@ export class StackConfigError extends Error {
   override readonly name = 'StackConfigError';
 }
 
-export type Provider = 'coturn' | 'metered' | 'stun';
-
 export interface StackConfig {
-  provider: Provider;
+  provider: ProviderName;
   /** Host or IP browsers use to reach the relay and the service. */
   publicHost: string;
   realm: string;
@@ -37,7 +45,10 @@ export interface StackConfig {
   meteredKey?: 'meteredApiKey' | 'meteredCredentialApiKey';
   /** Metered relay region for the ICE server list, e.g. `europe`. */
   meteredRegion?: string;
-  /** STUN URIs for provider=stun (coturn derives its own; Metered lists its own). */
+  /**
+   * STUN URIs for provider=stun (coturn derives its own; Metered lists its own). Named as its
+   * stack key (turnkey:stunUrls); in code past the config, ICE addresses are `…Uris`.
+   */
   stunUrls: string[];
   /** Bump to rotate the TURN secret; Coturn keeps accepting the previous generation. */
   secretGeneration: number;
@@ -69,6 +80,26 @@ export interface StackConfig {
   platform?: string;
 }
 
+/**
+ * What an unset key means, for the stack keys and for the component's args alike (the realm
+ * defaults to publicHost: defaultRealm).
+ */
+export const STACK_DEFAULTS = {
+  provider: 'coturn',
+  servicePort: SERVICE_DEFAULTS.port,
+  turnPort: RELAY_DEFAULTS.turnPort,
+  tlsPort: RELAY_DEFAULTS.tlsPort,
+  relayPorts: RELAY_DEFAULTS.relayPorts,
+  credentialTtl: CREDENTIAL_TTL.default,
+  stunUrls: [],
+  listeningIps: [],
+  secretGeneration: 1,
+} as const satisfies Partial<StackConfig>;
+
+/** The realm for a public host: the host's name, or Coturn's default for an IP address. */
+export const defaultRealm = (publicHost: string): string =>
+  isIP(publicHost) ? RELAY_DEFAULTS.realm : publicHost;
+
 export interface ConfigSource {
   /** A plain (non-secret) key's value, or undefined. */
   get(key: string): string | undefined;
@@ -81,13 +112,27 @@ export interface ConfigSource {
   isSecret?(key: string): boolean;
 }
 
+/**
+ * A ConfigSource over plain values, keyed without the `turnkey:` prefix: what tests,
+ * benchmarks and other programs use instead of Pulumi's config. `secretKeys` count as set
+ * although their values live elsewhere (as Pulumi secrets).
+ */
+export function valuesSource(
+  values: Readonly<Record<string, string>>,
+  secretKeys: readonly string[] = [],
+): ConfigSource {
+  return {
+    get: (key) => values[key],
+    has: (key) => key in values || secretKeys.includes(key),
+  };
+}
+
 export const SECRET_KEYS = [
   'meteredApiKey',
   'meteredCredentialApiKey',
   'tlsCert',
   'tlsKey',
 ] as const;
-const PROVIDERS: Provider[] = ['coturn', 'metered', 'stun'];
 const HOSTNAME =
   /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -137,13 +182,19 @@ function wholeNumber(
 const port = (src: ConfigSource, key: string, fallback: number) =>
   wholeNumber(src, key, fallback, 1, 65535, 'a port from 1 to 65535');
 
+const DEFAULT_RELAY_PORTS = `${STACK_DEFAULTS.relayPorts.min}-${STACK_DEFAULTS.relayPorts.max}`;
+
 function relayPorts(src: ConfigSource): { min: number; max: number } {
-  const raw = src.get('relayPorts') ?? '49152-65535';
+  const raw = src.get('relayPorts') ?? DEFAULT_RELAY_PORTS;
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw);
   const min = Number(m?.[1]);
   const max = Number(m?.[2]);
   if (!m || min < 1024 || max > 65535 || min > max) {
-    fail('relayPorts', `must be a range MIN-MAX within 1024-65535, got "${raw}"`, '49152-65535');
+    fail(
+      'relayPorts',
+      `must be a range MIN-MAX within 1024-65535, got "${raw}"`,
+      DEFAULT_RELAY_PORTS,
+    );
   }
   return { min, max };
 }
@@ -241,22 +292,18 @@ function meteredApiUrl(src: ConfigSource): string {
       'is required when turnkey:provider is metered',
       'https://yourapp.metered.live',
     );
-  let url: URL | undefined;
-  try {
-    url = new URL(raw);
-  } catch {
-    fail('meteredApiUrl', `is not a URL: "${raw}"`, 'https://yourapp.metered.live');
-  }
-  // The service accepts plain http only where the key cannot leave the host; so does this.
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    fail(
-      'meteredApiUrl',
-      'must use https:// (http only for a loopback test server)',
-      'https://yourapp.metered.live',
-    );
-  }
-  return url.origin;
+  const checked = meteredApiOrigin(raw);
+  if ('origin' in checked) return checked.origin;
+  // The service refuses the same (TURN_API_URL).
+  fail(
+    'meteredApiUrl',
+    {
+      not_a_url: `is not a URL: "${raw}"`,
+      not_https: 'must use https:// (http only for a loopback test server)',
+      has_credentials: 'must not carry credentials (the key is turnkey:meteredApiKey)',
+    }[checked.problem],
+    'https://yourapp.metered.live',
+  );
 }
 
 /** Metered's two kinds of key, each in its own secret key so they cannot be mixed up. */
@@ -281,12 +328,12 @@ function meteredKey(src: ConfigSource): 'meteredApiKey' | 'meteredCredentialApiK
 
 export function readStackConfig(src: ConfigSource): StackConfig {
   refusePlaintextSecrets(src);
-  const provider = (src.get('provider') ?? 'coturn') as Provider;
-  if (!PROVIDERS.includes(provider))
+  const provider = src.get('provider') ?? STACK_DEFAULTS.provider;
+  if (!isProviderName(provider))
     fail('provider', `must be one of ${PROVIDERS.join(', ')}, got "${provider}"`, 'coturn');
 
   const host = publicHost(src);
-  const realm = src.get('realm') ?? (isIP(host) ? 'turnkey' : host);
+  const realm = src.get('realm') ?? defaultRealm(host);
   if (!HOSTNAME.test(realm))
     fail('realm', `must be a domain-like name, got "${realm}"`, 'turn.example.com');
 
@@ -294,14 +341,26 @@ export function readStackConfig(src: ConfigSource): StackConfig {
     provider,
     publicHost: host,
     realm,
-    servicePort: port(src, 'servicePort', 8080),
-    turnPort: port(src, 'turnPort', 3478),
-    tlsPort: port(src, 'tlsPort', 5349),
+    servicePort: port(src, 'servicePort', STACK_DEFAULTS.servicePort),
+    turnPort: port(src, 'turnPort', STACK_DEFAULTS.turnPort),
+    tlsPort: port(src, 'tlsPort', STACK_DEFAULTS.tlsPort),
     relayPorts: relayPorts(src),
-    credentialTtl: wholeNumber(src, 'credentialTtl', 86_400, 60, 604_800),
+    credentialTtl: wholeNumber(
+      src,
+      'credentialTtl',
+      STACK_DEFAULTS.credentialTtl,
+      CREDENTIAL_TTL.min,
+      CREDENTIAL_TTL.max,
+    ),
     stunUrls: [],
     listeningIps: listeningIps(src),
-    secretGeneration: wholeNumber(src, 'secretGeneration', 1, 1, 1_000_000),
+    secretGeneration: wholeNumber(
+      src,
+      'secretGeneration',
+      STACK_DEFAULTS.secretGeneration,
+      1,
+      1_000_000,
+    ),
     tls: false,
   };
   const ip = externalIp(src);
@@ -341,7 +400,7 @@ export function readStackConfig(src: ConfigSource): StackConfig {
     const region = src.get('meteredRegion');
     if (region !== undefined) {
       // The service checks the same (TURN_REGION).
-      if (!/^[a-z][a-z0-9_]{0,39}$/.test(region))
+      if (!METERED_REGION.test(region))
         fail('meteredRegion', `must be a Metered region name, got "${region}"`, 'europe');
       config.meteredRegion = region;
     }
@@ -374,12 +433,12 @@ export function readStackConfig(src: ConfigSource): StackConfig {
   );
   if (metricsHost) config.metricsHost = metricsHost;
   if (src.get('metricsPort') !== undefined) {
-    config.metricsPort = port(src, 'metricsPort', 9464);
+    config.metricsPort = port(src, 'metricsPort', SERVICE_DEFAULTS.metricsPort);
     if (config.metricsPort === config.servicePort)
       fail(
         'metricsPort',
         `(${config.metricsPort}) is the same port as turnkey:servicePort`,
-        '9464',
+        String(SERVICE_DEFAULTS.metricsPort),
       );
   }
   const hash = src.get('hashUserIds');

@@ -1,4 +1,14 @@
 import { join } from 'node:path';
+import {
+  COTURN_UID,
+  definedEnv,
+  type ProviderName,
+  RELAY_RUNTIME_DIR,
+  type RelayEnv,
+  SECRETS_DIR,
+  type ServiceEnv,
+} from '../service/contract';
+import { hostInUri, iceUri } from '../service/ice-uris';
 import type { StackConfig } from './config';
 
 /**
@@ -72,14 +82,14 @@ export interface ContainerPlan {
 
 export interface DeploymentPlan {
   stack: string;
-  provider: StackConfig['provider'];
+  provider: ProviderName;
   /** Secrets the program must supply; the TURN ones are generated per generation. */
   secrets: SecretName[];
   images: ImagePlan[];
   containers: ContainerPlan[];
   outputs: {
     iceServersUrl: string;
-    provider: StackConfig['provider'];
+    provider: ProviderName;
     turnUris: string[];
     stunUris: string[];
   };
@@ -99,16 +109,11 @@ export interface PlanOptions {
 /** Used when turnkey:platform is unset: most Docker hosts (and clouds' cheapest VMs) are amd64. */
 export const DEFAULT_PLATFORM = 'linux/amd64';
 
-/** uid of the relay image's user (see coturn/Dockerfile.coturn): owns its private tmpfs. */
-const COTURN_UID = '65534';
-const SECRETS_DIR = '/run/secrets';
 /** Bounded logs: a chatty relay must not fill the host's disk. */
 const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
 const HEALTH_TIMING = { interval: '10s', timeout: '3s', startPeriod: '10s', retries: 3 };
 /** The service drains in-flight requests for at most 10 s on SIGTERM (service/main.ts). */
 const STOP_GRACE_SECONDS = 15;
-
-const hostInUri = (host: string) => (host.includes(':') ? `[${host}]` : host);
 
 /** Where a process on the same host reaches the listeners: loopback, unless bound elsewhere. */
 const probeHost = (config: StackConfig) => config.listeningIps[0] ?? '127.0.0.1';
@@ -142,59 +147,62 @@ function secretFile(secret: SecretName, fileName: string): SecretFilePlan {
 
 export function turnUris(config: StackConfig): string[] {
   if (config.provider !== 'coturn') return [];
-  const host = hostInUri(config.publicHost);
+  const host = config.publicHost;
   const uris = [
-    `turn:${host}:${config.turnPort}?transport=udp`,
-    `turn:${host}:${config.turnPort}?transport=tcp`,
+    iceUri('turn', host, config.turnPort, 'udp'),
+    iceUri('turn', host, config.turnPort, 'tcp'),
   ];
-  if (config.tls) uris.push(`turns:${host}:${config.tlsPort}?transport=tcp`);
+  if (config.tls) uris.push(iceUri('turns', host, config.tlsPort, 'tcp'));
   return uris;
 }
 
 export function stunUris(config: StackConfig): string[] {
-  if (config.provider === 'coturn')
-    return [`stun:${hostInUri(config.publicHost)}:${config.turnPort}`];
+  if (config.provider === 'coturn') return [iceUri('stun', config.publicHost, config.turnPort)];
   return config.provider === 'stun' ? [...config.stunUrls] : [];
 }
 
 const relayBindsPrivilegedPort = (config: StackConfig) =>
   config.turnPort < 1024 || (config.tls && config.tlsPort < 1024);
 
+/** The relay container's secret files, by what they hold. */
+const RELAY_FILES = {
+  turnSecret: secretFile('turnSecret', 'turn-secret'),
+  previousTurnSecret: secretFile('previousTurnSecret', 'turn-secret-previous'),
+  tlsCert: secretFile('tlsCert', 'tls-cert.pem'),
+  tlsKey: secretFile('tlsKey', 'tls-key.pem'),
+};
+
 function coturnContainer(config: StackConfig, prefix: string): ContainerPlan {
-  const files = [secretFile('turnSecret', 'turn-secret')];
-  const env: Record<string, string> = {
-    TURN_SECRET_FILE: `${SECRETS_DIR}/turn-secret`,
+  const rotating = config.secretGeneration > 1;
+  const listening = config.listeningIps.length > 0 ? config.listeningIps.join(',') : undefined;
+  const env: RelayEnv = {
+    TURN_SECRET_FILE: RELAY_FILES.turnSecret.path,
+    TURN_SECRET_PREVIOUS_FILE: rotating ? RELAY_FILES.previousTurnSecret.path : undefined,
     TURN_REALM: config.realm,
     TURN_PORT: String(config.turnPort),
     TURN_RELAY_PORTS: `${config.relayPorts.min}-${config.relayPorts.max}`,
-    TURN_RUNTIME_DIR: '/run/turnkey',
+    TURN_RUNTIME_DIR: RELAY_RUNTIME_DIR,
+    TURN_TLS_PORT: config.tls ? String(config.tlsPort) : undefined,
+    TURN_TLS_CERT_FILE: config.tls ? RELAY_FILES.tlsCert.path : undefined,
+    TURN_TLS_KEY_FILE: config.tls ? RELAY_FILES.tlsKey.path : undefined,
+    EXTERNAL_IP: config.externalIp,
+    TURN_USER_QUOTA: config.userQuota ? String(config.userQuota) : undefined,
+    TURN_TOTAL_QUOTA: config.totalQuota ? String(config.totalQuota) : undefined,
+    TURN_MAX_BPS: config.maxBps ? String(config.maxBps) : undefined,
+    TURN_LISTENING_IPS: listening,
+    TURN_RELAY_IPS: listening,
   };
-  if (config.secretGeneration > 1) {
-    files.push(secretFile('previousTurnSecret', 'turn-secret-previous'));
-    env.TURN_SECRET_PREVIOUS_FILE = `${SECRETS_DIR}/turn-secret-previous`;
-  }
-  if (config.tls) {
-    files.push(secretFile('tlsCert', 'tls-cert.pem'), secretFile('tlsKey', 'tls-key.pem'));
-    Object.assign(env, {
-      TURN_TLS_PORT: String(config.tlsPort),
-      TURN_TLS_CERT_FILE: `${SECRETS_DIR}/tls-cert.pem`,
-      TURN_TLS_KEY_FILE: `${SECRETS_DIR}/tls-key.pem`,
-    });
-  }
-  if (config.externalIp) env.EXTERNAL_IP = config.externalIp;
-  if (config.userQuota) env.TURN_USER_QUOTA = String(config.userQuota);
-  if (config.totalQuota) env.TURN_TOTAL_QUOTA = String(config.totalQuota);
-  if (config.maxBps) env.TURN_MAX_BPS = String(config.maxBps);
-  if (config.listeningIps.length > 0) {
-    env.TURN_LISTENING_IPS = config.listeningIps.join(',');
-    env.TURN_RELAY_IPS = config.listeningIps.join(',');
-  }
+  const files = [
+    RELAY_FILES.turnSecret,
+    ...(rotating ? [RELAY_FILES.previousTurnSecret] : []),
+    ...(config.tls ? [RELAY_FILES.tlsCert, RELAY_FILES.tlsKey] : []),
+  ];
   return {
     role: 'coturn',
     name: `${prefix}-coturn`,
     image: 'coturn',
     networkMode: 'host',
-    env,
+    env: definedEnv(env),
     files,
     restart: 'unless-stopped',
     healthcheck: {
@@ -208,7 +216,7 @@ function coturnContainer(config: StackConfig, prefix: string): ContainerPlan {
     logOptions: LOG_OPTIONS,
     // The entrypoint's private config (with the secrets) lives in memory, not in a layer.
     tmpfs: {
-      '/run/turnkey': `rw,noexec,nosuid,size=1m,mode=0700,uid=${COTURN_UID},gid=${COTURN_UID}`,
+      [RELAY_RUNTIME_DIR]: `rw,noexec,nosuid,size=1m,mode=0700,uid=${COTURN_UID},gid=${COTURN_UID}`,
     },
     // turnserver carries CAP_NET_BIND_SERVICE as a file capability (for :443); nothing else.
     // The kernel refuses to exec a file whose capability is outside the bounding set, so the
@@ -221,56 +229,60 @@ function coturnContainer(config: StackConfig, prefix: string): ContainerPlan {
   };
 }
 
-/** The service's variable and the secret file for the configured kind of Metered key. */
-function meteredKeyFile(config: StackConfig): [string, string] {
-  return config.meteredKey === 'meteredCredentialApiKey'
-    ? ['TURN_CREDENTIAL_API_KEY', 'metered-credential-api-key']
-    : ['TURN_API_KEY', 'metered-api-key'];
-}
+/** The service container's secret files, by what they hold. */
+const SERVICE_FILES = {
+  apiToken: secretFile('apiToken', 'api-tokens'),
+  tlsCert: secretFile('tlsCert', 'tls-cert.pem'),
+  tlsKey: secretFile('tlsKey', 'tls-key.pem'),
+  turnSecret: secretFile('turnSecret', 'turn-secret'),
+  meteredApiKey: secretFile('meteredApiKey', 'metered-api-key'),
+  meteredCredentialApiKey: secretFile('meteredCredentialApiKey', 'metered-credential-api-key'),
+};
 
 function serviceContainer(config: StackConfig, prefix: string): ContainerPlan {
-  const files = [secretFile('apiToken', 'api-tokens')];
-  const env: Record<string, string> = {
+  const coturn = config.provider === 'coturn';
+  const metered = config.provider === 'metered';
+  // Which of Metered's two keys: each has its own variable and file (README "Metered").
+  const meteredKey = metered ? (config.meteredKey ?? 'meteredApiKey') : undefined;
+  const env: ServiceEnv = {
     TURN_PROVIDER: config.provider,
     TURN_TTL: String(config.credentialTtl),
-    API_TOKENS_FILE: `${SECRETS_DIR}/api-tokens`,
+    API_TOKENS_FILE: SERVICE_FILES.apiToken.path,
     HOST: serviceBindHost(config),
     PORT: String(config.servicePort),
-  };
-  if (config.metricsHost) env.METRICS_HOST = config.metricsHost;
-  if (config.metricsPort) env.METRICS_PORT = String(config.metricsPort);
-  if (config.tls) {
+    METRICS_HOST: config.metricsHost,
+    METRICS_PORT: config.metricsPort ? String(config.metricsPort) : undefined,
     // The relay's certificate: the same name serves turns: and the API.
-    files.push(secretFile('tlsCert', 'tls-cert.pem'), secretFile('tlsKey', 'tls-key.pem'));
-    Object.assign(env, {
-      TLS_CERT_FILE: `${SECRETS_DIR}/tls-cert.pem`,
-      TLS_KEY_FILE: `${SECRETS_DIR}/tls-key.pem`,
-    });
-  }
-  if (config.provider === 'coturn') {
-    files.push(secretFile('turnSecret', 'turn-secret'));
-    Object.assign(env, {
-      TURN_SECRET_FILE: `${SECRETS_DIR}/turn-secret`,
-      TURN_URLS: turnUris(config).join(','),
-      STUN_URLS: stunUris(config).join(','),
-      // Same host network as the relay: probe it directly, not through the public address.
-      TURN_PROBE_URL: `turn:${hostInUri(probeHost(config))}:${config.turnPort}`,
-    });
-    if (config.hashUserIds) env.TURN_HASH_USER_IDS = 'true';
-  } else if (config.provider === 'metered') {
-    const [name, file] = meteredKeyFile(config);
-    files.push(secretFile(config.meteredKey ?? 'meteredApiKey', file));
-    Object.assign(env, {
-      TURN_API_URL: config.meteredApiUrl as string,
-      [`${name}_FILE`]: `${SECRETS_DIR}/${file}`,
-    });
+    TLS_CERT_FILE: config.tls ? SERVICE_FILES.tlsCert.path : undefined,
+    TLS_KEY_FILE: config.tls ? SERVICE_FILES.tlsKey.path : undefined,
+    TURN_SECRET_FILE: coturn ? SERVICE_FILES.turnSecret.path : undefined,
+    TURN_URLS: coturn ? turnUris(config).join(',') : undefined,
+    STUN_URLS: coturn
+      ? stunUris(config).join(',')
+      : config.provider === 'stun' && config.stunUrls.length > 0
+        ? config.stunUrls.join(',')
+        : undefined,
+    // Same host network as the relay: probe it directly, not through the public address.
+    TURN_PROBE_URL: coturn ? iceUri('turn', probeHost(config), config.turnPort) : undefined,
+    TURN_HASH_USER_IDS: coturn && config.hashUserIds ? 'true' : undefined,
+    TURN_API_URL: metered ? config.meteredApiUrl : undefined,
+    TURN_API_KEY_FILE:
+      meteredKey === 'meteredApiKey' ? SERVICE_FILES.meteredApiKey.path : undefined,
+    TURN_CREDENTIAL_API_KEY_FILE:
+      meteredKey === 'meteredCredentialApiKey'
+        ? SERVICE_FILES.meteredCredentialApiKey.path
+        : undefined,
     // Minted credentials carry the relay's and stack's name, telling deployments on one
     // account apart (turnkey-<stack> for the stack's own relay).
-    if (name === 'TURN_API_KEY') env.TURN_LABEL = prefix.slice(0, 99);
-    if (config.meteredRegion) env.TURN_REGION = config.meteredRegion;
-  } else if (config.stunUrls.length > 0) {
-    env.STUN_URLS = config.stunUrls.join(',');
-  }
+    TURN_LABEL: meteredKey === 'meteredApiKey' ? prefix.slice(0, 99) : undefined,
+    TURN_REGION: metered ? config.meteredRegion : undefined,
+  };
+  const files = [
+    SERVICE_FILES.apiToken,
+    ...(config.tls ? [SERVICE_FILES.tlsCert, SERVICE_FILES.tlsKey] : []),
+    ...(coturn ? [SERVICE_FILES.turnSecret] : []),
+    ...(meteredKey ? [SERVICE_FILES[meteredKey]] : []),
+  ];
   const bound = serviceBindHost(config);
   const target = `${hostInUri(isUnspecified(bound) ? '127.0.0.1' : bound)}:${config.servicePort}`;
   // With TLS the certificate names the public host, not this address; /healthz sends nothing
@@ -283,7 +295,7 @@ function serviceContainer(config: StackConfig, prefix: string): ContainerPlan {
     name: `${prefix}-credentials`,
     image: 'service',
     networkMode: 'host',
-    env,
+    env: definedEnv(env),
     files,
     restart: 'unless-stopped',
     healthcheck: { test: ['CMD', 'node', '-e', healthz], ...HEALTH_TIMING },

@@ -1,5 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
-import { TurnkeyRelay } from './component';
+import { stackRelayArgs, TurnkeyRelay } from './component';
 import { type ConfigSource, readStackConfig, SECRET_KEYS, StackConfigError } from './config';
 
 /** The stack entry point: read turnkey:* config, deploy one relay, export its endpoints. */
@@ -15,7 +15,8 @@ const source: ConfigSource = {
   ...(isConfigSecret ? { isSecret: (key: string) => isConfigSecret(`turnkey:${key}`) } : {}),
 };
 
-function loadConfig() {
+/** readStackConfig over this stack's config; a config error ends the preview as one line. */
+function readThisStack() {
   try {
     return readStackConfig(source);
   } catch (err) {
@@ -25,14 +26,10 @@ function loadConfig() {
   }
 }
 
-const config = loadConfig();
-const relay = new TurnkeyRelay('turnkey', {
-  config,
-  ...(config.meteredKey ? { [config.meteredKey]: cfg.requireSecret(config.meteredKey) } : {}),
-  ...(config.tls
-    ? { tlsCert: cfg.requireSecret('tlsCert'), tlsKey: cfg.requireSecret('tlsKey') }
-    : {}),
-});
+const relay = new TurnkeyRelay(
+  'turnkey',
+  stackRelayArgs(readThisStack(), (key) => cfg.requireSecret(key)),
+);
 
 export const iceServersUrl = relay.iceServersUrl;
 export const apiToken = relay.apiToken;

@@ -1,33 +1,46 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import {
+  CREDENTIAL_TTL,
+  isProviderName,
+  METERED_REGION,
+  meteredApiOrigin,
+  PROVIDERS,
+  type ProviderName,
+  SERVICE_DEFAULTS,
+  type ServiceSecretVar,
+  type ServiceVar,
+} from './contract';
 import { parseIceUri, splitList, stunUrisFromTurn } from './ice-uris';
-import type { ProviderName } from './providers/types';
 
 /**
- * The service's environment contract (see README "Environment"). Every problem is a
- * ConfigError whose message names the variable and how to fix it, and never its value.
+ * Reads the service's environment (the names are service/contract.ts's ServiceEnv; README
+ * "Environment"). Every problem is a ConfigError whose message names the variable and how to
+ * fix it, and never its value. Every read takes a ServiceVar, so a name the planner does not
+ * write fails `tsc`.
  */
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** Per provider, what its constructor needs (the credential lifetime is TURN_TTL). */
 export type ProviderConfig =
-  | { provider: 'stun'; stunUrls: string[]; ttl: number }
+  | { provider: 'stun'; stunUris: string[]; credentialTtl: number }
   | {
       provider: 'coturn';
       secret: string;
-      turnUrls: string[];
-      stunUrls: string[];
-      ttl: number;
-      probeUrl?: string;
+      turnUris: string[];
+      stunUris: string[];
+      credentialTtl: number;
+      probeUri?: string;
       /** TURN_HASH_USER_IDS: a keyed hash of the user id in the TURN username, not the id. */
       hashUserIds: boolean;
     }
   | ({
       provider: 'metered';
       apiUrl: string;
-      ttl: number;
+      credentialTtl: number;
       timeoutMs: number;
       /** Metered region for the ICE server list (TURN_REGION); Metered's default if unset. */
       region?: string;
@@ -57,15 +70,14 @@ export interface ServiceConfig {
   metricsPort: number;
 }
 
-type Env = Record<string, string | undefined>;
+/** The process environment (or any object like it): read only through ServiceVar names. */
+type Env = Readonly<Record<string, string | undefined>>;
 
-export const DEFAULT_TTL_SECONDS = 86_400;
 /** A token shorter than this is guessable; `openssl rand -hex 32` gives 64 characters. */
 export const MIN_TOKEN_LENGTH = 32;
-const PROVIDERS: ProviderName[] = ['coturn', 'metered', 'stun'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-function present(env: Env, name: string): string | undefined {
+function present(env: Env, name: ServiceVar): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
@@ -74,26 +86,30 @@ function present(env: Env, name: string): string | undefined {
  * A secret from NAME or from the file named by NAME_FILE (as Docker and the Pulumi
  * program provide it), so the value need not sit in the container's environment.
  */
-export function readSecret(env: Env, name: string): string | undefined {
+export function readSecret(env: Env, name: ServiceSecretVar): string | undefined {
   const direct = present(env, name);
   const file = present(env, `${name}_FILE`);
   if (direct !== undefined && file !== undefined) {
     throw new ConfigError(`${name} and ${name}_FILE are both set: keep only one`);
   }
-  if (file === undefined) return direct;
+  return file === undefined ? direct : readVarFile(`${name}_FILE`, file);
+}
+
+/** The trimmed, non-empty content of the file the variable `name` names. */
+function readVarFile(name: ServiceVar, file: string): string {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(`${name}_FILE names a file that cannot be read (${code}): ${file}`);
+    throw new ConfigError(`${name} names a file that cannot be read (${code}): ${file}`);
   }
   const value = text.trim();
-  if (value === '') throw new ConfigError(`${name}_FILE names an empty file: ${file}`);
+  if (value === '') throw new ConfigError(`${name} names an empty file: ${file}`);
   return value;
 }
 
-function wholeNumber(env: Env, name: string, fallback: number, max: number, min = 1): number {
+function wholeNumber(env: Env, name: ServiceVar, fallback: number, max: number, min = 1): number {
   const raw = present(env, name);
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
@@ -102,7 +118,7 @@ function wholeNumber(env: Env, name: string, fallback: number, max: number, min 
   return Number(raw);
 }
 
-function iceUris(env: Env, name: string, schemes: string[]): string[] {
+function iceUris(env: Env, name: ServiceVar, schemes: string[]): string[] {
   const raw = present(env, name);
   if (raw === undefined) return [];
   const list = splitList(raw);
@@ -122,7 +138,7 @@ function iceUris(env: Env, name: string, schemes: string[]): string[] {
   return list;
 }
 
-function turnUrls(env: Env): string[] {
+function turnUris(env: Env): string[] {
   const many = iceUris(env, 'TURN_URLS', ['turn', 'turns']);
   const one = iceUris(env, 'TURN_URL', ['turn', 'turns']);
   if (many.length > 0 && one.length > 0) {
@@ -149,25 +165,16 @@ function meteredApiUrl(env: Env): string {
       'TURN_API_URL is required when TURN_PROVIDER=metered: set it to your Metered app, e.g. https://yourapp.metered.live',
     );
   }
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(
-      `TURN_API_URL is not a URL: "${raw}" (expected e.g. https://yourapp.metered.live)`,
-    );
-  }
-  // Both keys travel in this URL's query string; plain HTTP only where they cannot leave the host.
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw new ConfigError(
-      'TURN_API_URL must use https:// (plain http is accepted only for loopback test servers)',
-    );
-  }
-  if (url.username || url.password) {
-    throw new ConfigError('TURN_API_URL must not carry credentials: put the key in TURN_API_KEY');
-  }
-  return url.origin;
+  const checked = meteredApiOrigin(raw);
+  if ('origin' in checked) return checked.origin;
+  throw new ConfigError(
+    {
+      not_a_url: `TURN_API_URL is not a URL: "${raw}" (expected e.g. https://yourapp.metered.live)`,
+      not_https:
+        'TURN_API_URL must use https:// (plain http is accepted only for loopback test servers)',
+      has_credentials: 'TURN_API_URL must not carry credentials: put the key in TURN_API_KEY',
+    }[checked.problem],
+  );
 }
 
 const SECRET_KEY_HELP =
@@ -190,10 +197,9 @@ function meteredKey(env: Env): MeteredKey {
   );
 }
 
-/** Metered's region names (global, europe, us_east, …); new ones need no change here. */
 function meteredRegion(env: Env): string | undefined {
   const raw = present(env, 'TURN_REGION');
-  if (raw !== undefined && !/^[a-z][a-z0-9_]{0,39}$/.test(raw)) {
+  if (raw !== undefined && !METERED_REGION.test(raw)) {
     throw new ConfigError(
       `TURN_REGION must be a Metered region name such as global, europe or us_east, got "${raw}"`,
     );
@@ -232,12 +238,12 @@ function apiTokens(env: Env, provider: ProviderName): string[] {
   return tokens;
 }
 
-function providerConfig(env: Env, provider: ProviderName, ttl: number): ProviderConfig {
+function providerConfig(env: Env, provider: ProviderName, credentialTtl: number): ProviderConfig {
   // Metered's own list already carries its STUN servers.
-  const stunUrls = provider === 'metered' ? [] : iceUris(env, 'STUN_URLS', ['stun', 'stuns']);
+  const stunUris = provider === 'metered' ? [] : iceUris(env, 'STUN_URLS', ['stun', 'stuns']);
   switch (provider) {
     case 'stun':
-      return { provider, stunUrls, ttl };
+      return { provider, stunUris, credentialTtl };
     case 'coturn': {
       const secret = readSecret(env, 'TURN_SECRET');
       if (secret === undefined) {
@@ -245,17 +251,17 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
           'TURN_SECRET is required when TURN_PROVIDER=coturn: set TURN_SECRET (or TURN_SECRET_FILE) to the secret Coturn uses as static-auth-secret',
         );
       }
-      const turn = turnUrls(env);
+      const turn = turnUris(env);
       // Coturn answers STUN on its TURN listeners, so no third-party STUN server is needed.
-      const stun = stunUrls.length > 0 ? stunUrls : stunUrisFromTurn(turn.map(parseIceUri));
-      const [probeUrl] = iceUris(env, 'TURN_PROBE_URL', ['turn']);
+      const stun = stunUris.length > 0 ? stunUris : stunUrisFromTurn(turn.map(parseIceUri));
+      const [probeUri] = iceUris(env, 'TURN_PROBE_URL', ['turn']);
       return {
         provider,
         secret,
-        turnUrls: turn,
-        stunUrls: stun,
-        ttl,
-        ...(probeUrl ? { probeUrl } : {}),
+        turnUris: turn,
+        stunUris: stun,
+        credentialTtl,
+        ...(probeUri ? { probeUri } : {}),
         hashUserIds: flag(env, 'TURN_HASH_USER_IDS'),
       };
     }
@@ -268,7 +274,7 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
       return {
         provider,
         apiUrl,
-        ttl,
+        credentialTtl,
         timeoutMs,
         ...(region ? { region } : {}),
         label,
@@ -278,7 +284,7 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
   }
 }
 
-function flag(env: Env, name: string): boolean {
+function flag(env: Env, name: ServiceVar): boolean {
   const raw = present(env, name)?.toLowerCase() ?? 'false';
   if (raw !== 'true' && raw !== 'false') {
     throw new ConfigError(`${name} must be true or false, got "${raw}"`);
@@ -303,8 +309,8 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
     );
   }
   // Only the _FILE forms: PEM text does not belong in the environment.
-  const cert = readSecret({ TLS_CERT_FILE: certFile }, 'TLS_CERT') as string;
-  const key = readSecret({ TLS_KEY_FILE: keyFile }, 'TLS_KEY') as string;
+  const cert = readVarFile('TLS_CERT_FILE', certFile);
+  const key = readVarFile('TLS_KEY_FILE', keyFile);
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(cert);
@@ -330,22 +336,26 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
 }
 
 export function loadConfig(env: Env): ServiceConfig {
-  const rawProvider = present(env, 'TURN_PROVIDER')?.toLowerCase() ?? 'stun';
-  if (!PROVIDERS.includes(rawProvider as ProviderName)) {
+  const provider = present(env, 'TURN_PROVIDER')?.toLowerCase() ?? 'stun';
+  if (!isProviderName(provider)) {
     throw new ConfigError(
-      `TURN_PROVIDER must be one of ${PROVIDERS.join(', ')} (or unset for stun), got "${rawProvider}"`,
+      `TURN_PROVIDER must be one of ${PROVIDERS.join(', ')} (or unset for stun), got "${provider}"`,
     );
   }
-  const provider = rawProvider as ProviderName;
-  const ttl = wholeNumber(env, 'TURN_TTL', DEFAULT_TTL_SECONDS, 7 * 86_400);
-  if (ttl < 60) throw new ConfigError(`TURN_TTL must be at least 60 seconds, got ${ttl}`);
+  const credentialTtl = wholeNumber(
+    env,
+    'TURN_TTL',
+    CREDENTIAL_TTL.default,
+    CREDENTIAL_TTL.max,
+    CREDENTIAL_TTL.min,
+  );
   const logLevel = present(env, 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
   // 0 picks a free port, for tests and benchmarks.
-  const port = wholeNumber(env, 'PORT', 8080, 65_535, 0);
-  const metricsPort = wholeNumber(env, 'METRICS_PORT', 9464, 65_535, 0);
+  const port = wholeNumber(env, 'PORT', SERVICE_DEFAULTS.port, 65_535, 0);
+  const metricsPort = wholeNumber(env, 'METRICS_PORT', SERVICE_DEFAULTS.metricsPort, 65_535, 0);
   if (metricsPort !== 0 && metricsPort === port) {
     throw new ConfigError(
       `METRICS_PORT must differ from PORT (${port}): metrics never share the API's listener`,
@@ -353,14 +363,14 @@ export function loadConfig(env: Env): ServiceConfig {
   }
   const tls = tlsConfig(env);
   return {
-    providerConfig: providerConfig(env, provider, ttl),
-    host: present(env, 'HOST') ?? '127.0.0.1',
+    providerConfig: providerConfig(env, provider, credentialTtl),
+    host: present(env, 'HOST') ?? SERVICE_DEFAULTS.host,
     port,
     apiTokens: apiTokens(env, provider),
     rateLimitPerMinute: wholeNumber(env, 'RATE_LIMIT_PER_MINUTE', 60, 1_000_000),
     logLevel,
     ...(tls ? { tls } : {}),
-    metricsHost: present(env, 'METRICS_HOST') ?? '127.0.0.1',
+    metricsHost: present(env, 'METRICS_HOST') ?? SERVICE_DEFAULTS.metricsHost,
     metricsPort,
   };
 }

@@ -48,6 +48,19 @@ export function parseIceUri(uri: string): IceUri {
   return parsed;
 }
 
+/** A host as it goes into a URI: IPv6 addresses in brackets (RFC 3986). */
+export const hostInUri = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
+/** Builds a STUN/TURN URI; `transport` only on turn:/turns:, as parseIceUri requires. */
+export function iceUri(
+  scheme: IceScheme,
+  host: string,
+  port: number,
+  transport?: IceTransport,
+): string {
+  return `${scheme}:${hostInUri(host)}:${port}${transport ? `?transport=${transport}` : ''}`;
+}
+
 /** Splits a comma-separated list, ignoring blanks around commas. */
 export function splitList(value: string): string[] {
   return value
@@ -61,8 +74,7 @@ export function stunUrisFromTurn(turnUris: IceUri[]): string[] {
   const seen = new Set<string>();
   for (const u of turnUris) {
     if (u.scheme !== 'turn') continue;
-    const host = u.host.includes(':') ? `[${u.host}]` : u.host;
-    seen.add(`stun:${host}:${u.port}`);
+    seen.add(iceUri('stun', u.host, u.port));
   }
   return [...seen];
 }

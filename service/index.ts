@@ -5,6 +5,13 @@
 
 export { type CheckOptions, type CheckReport, runCheck } from './check/run';
 export { ConfigError, loadConfig, type ProviderConfig, type ServiceConfig } from './config';
+export {
+  CREDENTIAL_TTL,
+  PROVIDERS,
+  type RelayEnv,
+  SERVICE_DEFAULTS,
+  type ServiceEnv,
+} from './contract';
 export { type IceUri, parseIceUri } from './ice-uris';
 export { type CoturnOptions, CoturnProvider, turnRestCredential } from './providers/coturn';
 export { InvalidInputError, UpstreamError } from './providers/errors';

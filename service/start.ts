@@ -48,7 +48,7 @@ export async function startService(
       'API_TOKENS is not set: the STUN-only endpoint is open to anyone (it hands out no secrets)',
     );
   }
-  if (config.providerConfig.provider === 'stun' && config.providerConfig.stunUrls.length === 0) {
+  if (config.providerConfig.provider === 'stun' && config.providerConfig.stunUris.length === 0) {
     logger.warn(
       'STUN_URLS is not set: clients get no ICE servers and can only connect on the same network',
     );

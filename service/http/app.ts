@@ -1,16 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import rateLimit from '@fastify/rate-limit';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyRequest,
-  LogController,
-} from 'fastify';
-import { InvalidInputError } from '../providers/errors';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { TurnProvider } from '../providers/types';
 import { createTokenChecker } from './auth';
 import { classify, clientErrorResponse, sendError } from './errors';
 import type { Metrics } from './metrics';
+import { HEALTH_ROUTES, healthRoutes } from './routes/health';
+import { ICE_SERVERS, iceServersRoute } from './routes/ice-servers';
 
 export interface AppOptions {
   provider: TurnProvider;
@@ -31,9 +26,8 @@ declare module 'fastify' {
   }
 }
 
-const ICE_SERVERS = '/v1/ice-servers';
 // No /metrics here: it has its own listener (metrics-app.ts), off the public address.
-const ROUTES = [ICE_SERVERS, '/healthz', '/readyz'];
+const ROUTES = [ICE_SERVERS, ...HEALTH_ROUTES];
 const OTHER_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -42,20 +36,7 @@ function pathOf(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
-function parseTtl(raw: unknown): number | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || !/^\d{1,9}$/.test(raw)) {
-    throw new InvalidInputError('ttl', 'ttl must be a whole number of seconds, e.g. ttl=3600');
-  }
-  return Number(raw);
-}
-
-function singleQueryValue(query: Record<string, unknown>, name: string): unknown {
-  const v = query[name];
-  if (Array.isArray(v)) throw new InvalidInputError(name, `${name} must be given once`);
-  return v;
-}
-
+/** The API's Fastify app: app-wide options, hooks and error shapes; the routes are in routes/. */
 export function buildApp(opts: AppOptions): FastifyInstance {
   const { provider, metrics } = opts;
   const checkToken = opts.apiTokens.length > 0 ? createTokenChecker(opts.apiTokens) : undefined;
@@ -146,70 +127,12 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     });
   }
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
-  app.get('/readyz', async (_request, reply) => {
-    if (closing)
-      return reply
-        .code(503)
-        .send({ status: 'not_ready', provider: provider.name, detail: 'shutting down' });
-    const state = await provider.checkReady();
-    return reply.code(state.ready ? 200 : 503).send({
-      status: state.ready ? 'ready' : 'not_ready',
-      provider: provider.name,
-      detail: state.detail,
-    });
-  });
-
-  app.register(async (scope) => {
-    await scope.register(rateLimit, {
-      global: false,
-      // After authentication, so the key is the verified token, never an unchecked header.
-      hook: 'preHandler',
-      errorResponseBuilder: (_request, context) => ({
-        statusCode: 429,
-        message: `rate limit of ${context.max} requests per ${context.after} for this token and user exceeded; retry after the Retry-After header`,
-      }),
-    });
-
-    scope.get(
-      ICE_SERVERS,
-      {
-        onRequest: async (request: FastifyRequest, reply) => {
-          if (!checkToken) return;
-          const result = checkToken(
-            request.headers.authorization,
-            request.query as Record<string, unknown>,
-          );
-          if (!result.ok) {
-            reply.header('www-authenticate', 'Bearer');
-            return sendError(reply, 401, result.message);
-          }
-          request.tokenIndex = result.tokenIndex;
-        },
-        config: {
-          rateLimit: {
-            max: opts.rateLimitPerMinute,
-            timeWindow: 60_000,
-            keyGenerator: (request: FastifyRequest) => {
-              const user = (request.query as Record<string, unknown>).user;
-              return `${request.tokenIndex}\u0000${typeof user === 'string' ? user : ''}`;
-            },
-          },
-        },
-      },
-      async (request) => {
-        const query = request.query as Record<string, unknown>;
-        const user = singleQueryValue(query, 'user');
-        const ttl = parseTtl(singleQueryValue(query, 'ttl'));
-        const result = await provider.getIceServers(
-          user as string,
-          ttl === undefined ? {} : { ttl },
-        );
-        metrics.credentialIssued(provider.name);
-        return result;
-      },
-    );
+  healthRoutes(app, { provider, isClosing: () => closing });
+  app.register(iceServersRoute, {
+    provider,
+    metrics,
+    checkToken,
+    rateLimitPerMinute: opts.rateLimitPerMinute,
   });
 
   app.addHook('preClose', async () => {

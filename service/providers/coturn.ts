@@ -1,9 +1,10 @@
 import { createHmac } from 'node:crypto';
+import { CREDENTIAL_TTL } from '../contract';
 import { type IceUri, parseIceUri } from '../ice-uris';
 import { describeTarget } from '../stun-transport';
 import { allocate } from '../turn-client';
 import { diagnose, diagnosisLine } from '../turn-diagnosis';
-import { MIN_TTL_SECONDS, resolveTtl } from './ttl';
+import { resolveTtl } from './ttl';
 import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from './types';
 import { assertValidUserId } from './user-id';
 
@@ -11,18 +12,18 @@ export interface CoturnOptions {
   /** The secret Coturn has as `static-auth-secret`. */
   secret: string;
   /** `turn:`/`turns:` URIs handed to browsers. */
-  turnUrls: string[];
+  turnUris: string[];
   /** `stun:` URIs handed to browsers (may be empty). */
-  stunUrls: string[];
-  /** Default and maximum credential lifetime in seconds. */
-  maxTtl: number;
+  stunUris: string[];
+  /** Default and maximum credential lifetime in seconds (TURN_TTL); a request may ask for less. */
+  credentialTtl: number;
   /** Milliseconds for each request of the readiness allocation. */
   probeTimeoutMs?: number;
   /**
    * Where readiness allocates, if not on the first plain turn: URI: e.g.
    * turn:127.0.0.1:3478 when the service shares the relay's host (no NAT hairpin needed).
    */
-  probeUrl?: string;
+  probeUri?: string;
   /** How long one readiness verdict is reused, so /readyz cannot be used to flood the relay. */
   readyCacheMs?: number;
   /** Clock in milliseconds since the epoch; replaceable for tests. */
@@ -68,9 +69,9 @@ export function hashedUserId(secret: string, userId: string): string {
 export class CoturnProvider implements TurnProvider {
   readonly name = 'coturn' as const;
   private readonly secret: string;
-  private readonly turnUrls: string[];
-  private readonly stunUrls: string[];
-  private readonly maxTtl: number;
+  private readonly turnUris: string[];
+  private readonly stunUris: string[];
+  private readonly credentialTtl: number;
   private readonly probeTarget: IceUri;
   private readonly probeTimeoutMs: number;
   private readonly now: () => number;
@@ -80,13 +81,13 @@ export class CoturnProvider implements TurnProvider {
 
   constructor(opts: CoturnOptions) {
     if (opts.secret.length === 0) throw new Error('coturn provider needs a non-empty secret');
-    const parsed = opts.turnUrls.map(parseIceUri);
+    const parsed = opts.turnUris.map(parseIceUri);
     const bad = parsed.find((u) => u.scheme !== 'turn' && u.scheme !== 'turns');
     if (bad) throw new Error(`"${bad.uri}" is not a turn:/turns: URI`);
     // Readiness allocates on a plain listener; prefer UDP, which most browsers use.
     const plain = parsed.filter((u) => u.scheme === 'turn');
-    const target = opts.probeUrl
-      ? parseIceUri(opts.probeUrl)
+    const target = opts.probeUri
+      ? parseIceUri(opts.probeUri)
       : (plain.find((u) => u.transport === 'udp') ?? plain[0]);
     if (!target) {
       throw new Error(
@@ -94,9 +95,9 @@ export class CoturnProvider implements TurnProvider {
       );
     }
     this.secret = opts.secret;
-    this.turnUrls = [...opts.turnUrls];
-    this.stunUrls = [...opts.stunUrls];
-    this.maxTtl = opts.maxTtl;
+    this.turnUris = [...opts.turnUris];
+    this.stunUris = [...opts.stunUris];
+    this.credentialTtl = opts.credentialTtl;
     this.probeTarget = target;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 1000;
     this.now = opts.now ?? Date.now;
@@ -106,7 +107,7 @@ export class CoturnProvider implements TurnProvider {
 
   async getIceServers(userId: string, opts: GetIceServersOptions = {}): Promise<IceServers> {
     assertValidUserId(userId);
-    const ttl = resolveTtl(opts.ttl, this.maxTtl);
+    const ttl = resolveTtl(opts.ttl, this.credentialTtl);
     const expiresAtUnix = Math.floor(this.now() / 1000) + ttl;
     const { username, credential } = turnRestCredential(
       this.secret,
@@ -114,8 +115,8 @@ export class CoturnProvider implements TurnProvider {
       expiresAtUnix,
     );
     const iceServers: IceServers['iceServers'] = [];
-    if (this.stunUrls.length > 0) iceServers.push({ urls: [...this.stunUrls] });
-    iceServers.push({ urls: [...this.turnUrls], username, credential });
+    if (this.stunUris.length > 0) iceServers.push({ urls: [...this.stunUris] });
+    iceServers.push({ urls: [...this.turnUris], username, credential });
     return { iceServers, ttl, expiresAt: new Date(expiresAtUnix * 1000).toISOString() };
   }
 
@@ -140,7 +141,7 @@ export class CoturnProvider implements TurnProvider {
     const { username, credential } = turnRestCredential(
       this.secret,
       READY_USER,
-      Math.floor(this.now() / 1000) + MIN_TTL_SECONDS,
+      Math.floor(this.now() / 1000) + CREDENTIAL_TTL.min,
     );
     const started = performance.now();
     try {

@@ -10,14 +10,14 @@ export function createProvider(
 ): TurnProvider {
   switch (config.provider) {
     case 'stun':
-      return new StunProvider({ stunUrls: config.stunUrls, maxTtl: config.ttl });
+      return new StunProvider({ stunUris: config.stunUris, credentialTtl: config.credentialTtl });
     case 'coturn':
       return new CoturnProvider({
         secret: config.secret,
-        turnUrls: config.turnUrls,
-        stunUrls: config.stunUrls,
-        maxTtl: config.ttl,
-        ...(config.probeUrl ? { probeUrl: config.probeUrl } : {}),
+        turnUris: config.turnUris,
+        stunUris: config.stunUris,
+        credentialTtl: config.credentialTtl,
+        ...(config.probeUri ? { probeUri: config.probeUri } : {}),
         hashUserIds: config.hashUserIds,
       });
     case 'metered':
@@ -26,7 +26,7 @@ export function createProvider(
         ...('secretKey' in config
           ? { secretKey: config.secretKey }
           : { credentialApiKey: config.credentialApiKey }),
-        credentialTtl: config.ttl,
+        credentialTtl: config.credentialTtl,
         timeoutMs: config.timeoutMs,
         ...(config.region ? { region: config.region } : {}),
         label: config.label,

@@ -1,19 +1,17 @@
+import { CREDENTIAL_TTL } from '../contract';
 import { InvalidInputError } from './errors';
 
-/** Browsers need time to gather and connect; shorter credentials only cause failed calls. */
-export const MIN_TTL_SECONDS = 60;
-
 /**
- * The lifetime to issue: the requested one, capped at the configured maximum.
- * Coturn itself enforces no upper bound, so this cap is the only one there is.
+ * The lifetime to issue: the requested one (a request's `ttl`), capped at the configured
+ * credential lifetime, which is also the default.
  */
-export function resolveTtl(requested: number | undefined, maxTtl: number): number {
-  if (requested === undefined) return maxTtl;
-  if (!Number.isInteger(requested) || requested < MIN_TTL_SECONDS) {
+export function resolveTtl(requested: number | undefined, credentialTtl: number): number {
+  if (requested === undefined) return credentialTtl;
+  if (!Number.isInteger(requested) || requested < CREDENTIAL_TTL.min) {
     throw new InvalidInputError(
       'ttl',
-      `ttl must be a whole number of seconds, at least ${MIN_TTL_SECONDS}`,
+      `ttl must be a whole number of seconds, at least ${CREDENTIAL_TTL.min}`,
     );
   }
-  return Math.min(requested, maxTtl);
+  return Math.min(requested, credentialTtl);
 }

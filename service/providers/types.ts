@@ -1,3 +1,5 @@
+import type { ProviderName } from '../contract';
+
 /** One entry of `RTCConfiguration.iceServers`. */
 export interface IceServer {
   urls: string[];
@@ -25,7 +27,7 @@ export interface ReadyState {
   detail: string;
 }
 
-export type ProviderName = 'coturn' | 'metered' | 'stun';
+export type { ProviderName };
 
 export interface TurnProvider {
   readonly name: ProviderName;

@@ -154,9 +154,9 @@ describe('hashed user ids (TURN_HASH_USER_IDS) with the real turnserver', () => 
     try {
       const provider = new CoturnProvider({
         secret: key,
-        turnUrls: [`turn:127.0.0.1:${server.port}`],
-        stunUrls: [],
-        maxTtl: 3600,
+        turnUris: [`turn:127.0.0.1:${server.port}`],
+        stunUris: [],
+        credentialTtl: 3600,
         hashUserIds: true,
       });
       const id = `alice.${randomBytes(4).toString('hex')}@example.com`;

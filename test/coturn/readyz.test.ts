@@ -107,9 +107,9 @@ describe('/readyz when the relay refuses what the service would hand out', () =>
     const coturn = await startCoturn({ env: { TURN_SECRET: secret }, overlay: 'total-quota=1\n' });
     const other = new CoturnProvider({
       secret,
-      turnUrls: [`turn:127.0.0.1:${coturn.port}`],
-      stunUrls: [],
-      maxTtl: 600,
+      turnUris: [`turn:127.0.0.1:${coturn.port}`],
+      stunUris: [],
+      credentialTtl: 600,
     });
     const turn = (await other.getIceServers('someone')).iceServers.at(-1);
     const held = await allocate({
@@ -120,9 +120,9 @@ describe('/readyz when the relay refuses what the service would hand out', () =>
     });
     const provider = new CoturnProvider({
       secret,
-      turnUrls: [`turn:127.0.0.1:${coturn.port}`],
-      stunUrls: [],
-      maxTtl: 600,
+      turnUris: [`turn:127.0.0.1:${coturn.port}`],
+      stunUris: [],
+      credentialTtl: 600,
     });
     try {
       const state = await provider.checkReady();

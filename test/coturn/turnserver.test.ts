@@ -24,9 +24,9 @@ async function mint(
 ) {
   const provider = new CoturnProvider({
     secret: signingSecret,
-    turnUrls: ['turn:127.0.0.1:3478'],
-    stunUrls: [],
-    maxTtl: 3600,
+    turnUris: ['turn:127.0.0.1:3478'],
+    stunUris: [],
+    credentialTtl: 3600,
     ...(opts.now ? { now: opts.now } : {}),
   });
   const { iceServers } = await provider.getIceServers(user, opts.ttl ? { ttl: opts.ttl } : {});

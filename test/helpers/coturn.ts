@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { COTURN_UID, definedEnv, type RelayEnv } from '../../service/contract';
 import { probeStun } from '../../service/stun-probe';
 import { collectOutput } from './child-output';
 import { freePortBlock } from './ports';
@@ -22,8 +23,6 @@ import { freePortBlock } from './ports';
 
 export const REPO = resolve(__dirname, '../..');
 export const COTURN_ROOT = process.env.TURNKEY_COTURN_ROOT ?? join(REPO, '.cache/coturn-forky');
-const NOBODY_UID = 65534;
-const NOGROUP_GID = 65534;
 
 /**
  * Lets two peers on this one machine relay to each other; never part of the shipped config,
@@ -35,9 +34,9 @@ export const LOOPBACK_OVERLAY =
 
 export interface CoturnOptions {
   /** Environment for the entrypoint; TURN_PORT, relay ports and listening IPs are filled in. */
-  env?: Record<string, string>;
+  env?: RelayEnv;
   /** Secret files to create, by variable: `{ TURN_SECRET_FILE: 'abc…' }` writes the file and sets the var. */
-  files?: Record<string, string>;
+  files?: { [K in keyof RelayEnv as K extends `${string}_FILE` ? K : never]?: string };
   /** Config appended through TURN_EXTRA_CONFIG_FILE. */
   overlay?: string;
   /** Extra turnserver arguments; `-v` makes it log each request's outcome. */
@@ -77,14 +76,14 @@ export function workDir(): [string, string] {
   const host = join(COTURN_ROOT, inside);
   mkdirSync(join(host, 'run'), { recursive: true });
   chmodSync(host, 0o755);
-  chownSync(join(host, 'run'), NOBODY_UID, NOGROUP_GID);
+  chownSync(join(host, 'run'), COTURN_UID, COTURN_UID);
   chmodSync(join(host, 'run'), 0o700);
   return [host, inside];
 }
 
 export function writeOwned(path: string, content: string, mode = 0o400): void {
   writeFileSync(path, content, { mode });
-  chownSync(path, NOBODY_UID, NOGROUP_GID);
+  chownSync(path, COTURN_UID, COTURN_UID);
 }
 
 export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCoturn> {
@@ -98,7 +97,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
 
   const relayCount = opts.relayPortCount ?? 10;
   const base = await freePortBlock(relayCount + 2);
-  const env: Record<string, string> = {
+  const env: RelayEnv & { PATH: string } = {
     PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
     TURN_BASE_CONFIG: `${inside}/turnserver.conf`,
     TURN_RUNTIME_DIR: `${inside}/run`,
@@ -109,7 +108,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
   };
   for (const [name, content] of Object.entries(opts.files ?? {})) {
     writeOwned(join(host, name), content);
-    env[name] = `${inside}/${name}`;
+    env[name as keyof RelayEnv] = `${inside}/${name}`;
   }
   if (opts.overlay !== undefined) {
     writeOwned(join(host, 'overlay.conf'), opts.overlay, 0o444);
@@ -126,7 +125,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
       COTURN_ROOT,
       'env',
       '-i',
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      ...Object.entries(definedEnv(env)).map(([k, v]) => `${k}=${v}`),
       '/bin/sh',
       `${inside}/entrypoint.sh`,
       ...(opts.args ?? []),

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { type ConfigSource, readStackConfig, type StackConfig } from '../../infra/config';
+import {
+  type ConfigSource,
+  readStackConfig,
+  type StackConfig,
+  valuesSource,
+} from '../../infra/config';
 
 export const REPO_ROOT = join(__dirname, '../..');
 
@@ -19,10 +24,18 @@ export function stackConfig(
   overrides: Record<string, string> = {},
   secretKeys: string[] = [],
 ): StackConfig {
-  const values = { ...stackConfigValues(stack), ...overrides };
-  const source: ConfigSource = {
-    get: (key) => values[`turnkey:${key}`],
-    has: (key) => `turnkey:${key}` in values || secretKeys.includes(key),
-  };
-  return readStackConfig(source);
+  return readStackConfig(
+    stackValuesSource({ ...stackConfigValues(stack), ...overrides }, secretKeys),
+  );
+}
+
+/** A ConfigSource over a stack's values as Pulumi.<stack>.yaml keys them (`turnkey:…`). */
+export function stackValuesSource(
+  values: Record<string, string>,
+  secretKeys: string[] = [],
+): ConfigSource {
+  const turnkey = Object.fromEntries(
+    Object.entries(values).flatMap(([k, v]) => (k.startsWith('turnkey:') ? [[k.slice(8), v]] : [])),
+  );
+  return valuesSource(turnkey, secretKeys);
 }

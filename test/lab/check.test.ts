@@ -3,12 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readStackConfig } from '../../infra/config';
+import { readStackConfig, valuesSource } from '../../infra/config';
 import { type ContainerPlan, planDeployment } from '../../infra/deployment';
 import type { CheckReport, UriResult } from '../../service/check/run';
-import { collectOutput } from '../helpers/child-output';
 import { COTURN_ROOT } from '../helpers/coturn';
-import { bundle } from '../helpers/process';
+import { bundle, spawnService } from '../helpers/process';
 import { REPO_ROOT } from '../helpers/stack';
 import { type LabCoturn, type LabCoturnOptions, type RelayHost, startLabCoturn } from './coturn';
 import { createLab, type Lab } from './lab';
@@ -73,7 +72,7 @@ describe('turnkey check in the lab', () => {
       ...(host === 'cloud' ? { externalIp: `${lab.cloud.publicIp}/${lab.cloud.ip}` } : {}),
       ...opts.stack,
     };
-    const config = readStackConfig({ get: (key) => values[key], has: (key) => key in values });
+    const config = readStackConfig(valuesSource(values));
     config.tls = true;
     const plan = planDeployment(config, { stack: 'lab', projectRoot: REPO_ROOT });
     const service = plan.containers.find((c) => c.role === 'service') as ContainerPlan;
@@ -88,31 +87,32 @@ describe('turnkey check in the lab', () => {
       mode: 0o400,
     });
     writeFileSync(join(secrets, 'api-tokens'), token, { mode: 0o400 });
-    const child = lab.spawn(coturn.ns, [process.execPath, serviceMain()], {
-      env: {
+    const port = Number(service.env.PORT);
+    const svc = await spawnService(
+      {
         ...service.env,
         TURN_SECRET_FILE: join(secrets, 'turn-secret'),
         API_TOKENS_FILE: join(secrets, 'api-tokens'),
         TLS_CERT_FILE: pki.certFile,
         TLS_KEY_FILE: pki.keyFile,
       },
+      port,
+      {
+        script: serviceMain(),
+        // Exactly the plan's env, in the relay host's namespace.
+        spawn: ([node, ...args], env) => lab.spawn(coturn.ns, [node as string, ...args], { env }),
+      },
+    ).catch(async (err: unknown) => {
+      await coturn.stop();
+      throw err;
     });
-    const output = collectOutput(child);
-    const deadline = Date.now() + 15_000;
-    while (!output().includes('listening on')) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        await coturn.stop();
-        throw new Error(`service did not start:\n${output()}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
     return {
       iceServersUrl: plan.outputs.iceServersUrl,
       token,
       caFile: pki.caFile,
       coturn,
       stop: async () => {
-        if (child.exitCode === null) child.kill('SIGKILL');
+        svc.child.kill('SIGKILL');
         await coturn.stop();
       },
     };

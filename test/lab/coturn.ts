@@ -2,8 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readStackConfig } from '../../infra/config';
+import { readStackConfig, valuesSource } from '../../infra/config';
 import { planDeployment } from '../../infra/deployment';
+import { RELAY_RUNTIME_DIR, SECRETS_DIR } from '../../service/contract';
 import { turnRestCredential } from '../../service/providers/coturn';
 import { collectOutput } from '../helpers/child-output';
 import { assertReady, COTURN_ROOT, REPO, workDir, writeOwned } from '../helpers/coturn';
@@ -76,10 +77,7 @@ export async function startLabCoturn(
     secrets.tlsCert = pki.certPem;
     secrets.tlsKey = pki.keyPem;
   }
-  const config = readStackConfig({
-    get: (key) => values[key],
-    has: (key) => key in values || key in secrets,
-  });
+  const config = readStackConfig(valuesSource(values, Object.keys(secrets)));
   if (opts.tls) config.tls = true;
   const plan = planDeployment(config, { stack: 'lab', projectRoot: REPO }).containers.find(
     (c) => c.role === 'coturn',
@@ -91,9 +89,11 @@ export async function startLabCoturn(
   chmodSync(join(dir, 'turnserver.conf'), 0o644);
   // The container's paths, moved into this run's directory inside the chroot.
   const moved = (path: string) =>
-    path
-      .replace(/^\/run\/secrets\//, `${inside}/secrets/`)
-      .replace(/^\/run\/turnkey$/, `${inside}/run`);
+    path.startsWith(`${SECRETS_DIR}/`)
+      ? `${inside}/secrets/${path.slice(SECRETS_DIR.length + 1)}`
+      : path === RELAY_RUNTIME_DIR
+        ? `${inside}/run`
+        : path;
   mkdirSync(join(dir, 'secrets'), { mode: 0o755 });
   for (const file of plan.files) {
     const secret = secrets[file.secret];

@@ -250,9 +250,9 @@ describe('the public relay host: its own engine, the shipped relay config', () =
     const wrong = { ...good, credential: `x${(good.credential as string).slice(1)}` };
     const expiredProvider = new CoturnProvider({
       secret: secrets.turnSecret as string,
-      turnUrls: good.urls,
-      stunUrls: [],
-      maxTtl: 3600,
+      turnUris: good.urls,
+      stunUris: [],
+      credentialTtl: 3600,
       now: () => Date.now() - 2 * 3600_000,
     });
     const expired = (await expiredProvider.getIceServers('dave', { ttl: 60 }))

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type ConfigSource, readStackConfig } from '../../infra/config';
+import { readStackConfig } from '../../infra/config';
 import {
   type DeploymentPlan,
   planDeployment,
@@ -9,7 +9,7 @@ import {
 import type { IceServer } from '../../service/providers/types';
 import standIns from '../docker/stand-ins.json';
 import { runContainer, waitHealthy } from '../helpers/realise';
-import { REPO_ROOT, stackConfigValues } from '../helpers/stack';
+import { REPO_ROOT, stackConfigValues, stackValuesSource } from '../helpers/stack';
 import type { LabEngine } from './engine';
 import type { Lab } from './lab';
 
@@ -51,11 +51,10 @@ export function labPlan(
   values: Record<string, string>,
   secretKeys: string[] = [],
 ): DeploymentPlan {
-  const source: ConfigSource = {
-    get: (key) => values[`turnkey:${key}`],
-    has: (key) => `turnkey:${key}` in values || secretKeys.includes(key),
-  };
-  return planDeployment(readStackConfig(source), { stack, projectRoot: REPO_ROOT });
+  return planDeployment(readStackConfig(stackValuesSource(values, secretKeys)), {
+    stack,
+    projectRoot: REPO_ROOT,
+  });
 }
 
 /** Runs the plan's containers of these roles on the engine and waits for Docker's healthchecks. */

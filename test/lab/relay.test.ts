@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readStackConfig } from '../../infra/config';
+import { readStackConfig, valuesSource } from '../../infra/config';
 import { escapeRegExp } from '../helpers/regexp';
 import { type LabCoturn, type RelayHost, runLabUclient, startLabCoturn } from './coturn';
 import { createLab, type Lab } from './lab';
@@ -170,7 +170,7 @@ describe('turnkey:externalIp as the public IP alone, behind 1:1 NAT', () => {
       publicHost: lab.cloud.publicIp,
       externalIp: lab.cloud.publicIp,
     };
-    expect(() => readStackConfig({ get: (k) => values[k], has: (k) => k in values })).toThrow(
+    expect(() => readStackConfig(valuesSource(values))).toThrow(
       /^turnkey:externalIp must be PUBLIC\/PRIVATE.*turnkey:externalIp 11\.0\.0\.20\/10\.0\.0\.5/,
     );
     const started = startLabCoturn(lab, 'cloud', { env: { EXTERNAL_IP: lab.cloud.publicIp } });

@@ -2,8 +2,13 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TurnkeyRelay } from '../../infra/component';
-import { readStackConfig, type StackConfig } from '../../infra/config';
+import {
+  relayConfig,
+  stackRelayArgs,
+  TurnkeyRelay,
+  type TurnkeyRelayArgs,
+} from '../../infra/component';
+import { readStackConfig, type StackConfig, valuesSource } from '../../infra/config';
 import { planDeployment } from '../../infra/deployment';
 import { buildContext } from '../helpers/build-context';
 import { REPO_ROOT } from '../helpers/stack';
@@ -20,25 +25,27 @@ import {
 
 beforeAll(() => installMocks());
 
-function stackConfig(values: Record<string, string>, secretKeys: string[] = []): StackConfig {
-  return readStackConfig({
-    get: (k) => values[k],
-    has: (k) => k in values || secretKeys.includes(k),
-  });
-}
+const stackConfig = (values: Record<string, string>, secretKeys: string[] = []): StackConfig =>
+  readStackConfig(valuesSource(values, secretKeys));
+
+type SecretValues = Partial<Record<Parameters<Parameters<typeof stackRelayArgs>[1]>[0], string>>;
 
 /** Resource options each child got, by resource name (what the mock monitor does not see). */
 const options = new Map<string, pulumi.CustomResourceOptions>();
 
-/** Builds a relay under a unique name and waits until all its resources are registered. */
-async function deploy(
-  name: string,
-  config: StackConfig,
-  extra: Partial<ConstructorParameters<typeof TurnkeyRelay>[1]> = {},
-) {
+/**
+ * Builds a relay under a unique name from a stack config, as infra/index.ts does, with the
+ * secret keys' values in `secrets`, and waits until all its resources are registered.
+ */
+async function deploy(name: string, config: StackConfig, secrets: SecretValues = {}) {
+  const args = stackRelayArgs(config, (key) => {
+    const value = secrets[key];
+    if (value === undefined) throw new Error(`the test gives no value for ${key}`);
+    return value;
+  });
   const relay = new TurnkeyRelay(
     name,
-    { config, stack: 'dev', ...extra },
+    { ...args, stack: 'dev' },
     {
       transformations: [
         (a) => {
@@ -281,18 +288,62 @@ describe('provider=metered', () => {
     ).toBe(true);
   });
 
-  it('refuses to build without the key', () => {
-    const config = stackConfig(
-      {
-        provider: 'metered',
-        publicHost: 'x.example.com',
-        meteredApiUrl: 'https://app.metered.live',
-      },
-      ['meteredApiKey'],
+  it('needs exactly one Metered key, by type (npm test type-checks this file)', () => {
+    const base = { publicHost: 'x.example.com', meteredApiUrl: 'https://app.metered.live' };
+    // @ts-expect-error: provider metered without a key
+    const none: TurnkeyRelayArgs = { ...base, provider: 'metered' };
+    const twoKeys = { meteredApiKey: 'k', meteredCredentialApiKey: 'c' };
+    // @ts-expect-error: both kinds of key at once
+    const both: TurnkeyRelayArgs = { ...base, provider: 'metered', ...twoKeys };
+    // @ts-expect-error: a Metered key on another provider
+    const stray: TurnkeyRelayArgs = { publicHost: 'x.example.com', meteredApiKey: 'k' };
+    // @ts-expect-error: TLS needs the key with the certificate
+    const halfTls: TurnkeyRelayArgs = { publicHost: 'x.example.com', tls: { cert: 'CERT' } };
+    expect([none, both, stray, halfTls]).toHaveLength(4);
+  });
+});
+
+describe('TurnkeyRelayArgs defaults', () => {
+  it('are the stack keys’ defaults: only publicHost given, the same config as readStackConfig', () => {
+    expect(relayConfig({ publicHost: 'turn.example.com' })).toEqual(
+      stackConfig({ publicHost: 'turn.example.com' }),
     );
-    expect(() => new TurnkeyRelay('met-nokey', { config, stack: 'dev' })).toThrow(
-      /args\.meteredApiKey is required/,
-    );
+    expect(relayConfig({ publicHost: '127.0.0.1' }).realm).toBe('turnkey');
+  });
+
+  it('turn every stack config back into itself (what infra/index.ts deploys is what was read)', () => {
+    const secret = () => 'SECRET';
+    for (const [values, secretKeys] of [
+      [
+        { publicHost: 'turn.example.com', turnPort: '3479', hashUserIds: 'true', maxBps: '9000' },
+        [],
+      ],
+      [
+        { publicHost: '203.0.113.7', externalIp: '203.0.113.7/10.0.0.4', secretGeneration: '2' },
+        ['tlsCert', 'tlsKey'],
+      ],
+      [{ publicHost: 'x.example.com', provider: 'stun', stunUrls: 'stun:stun.example.com' }, []],
+      [
+        {
+          publicHost: 'x.example.com',
+          provider: 'metered',
+          meteredApiUrl: 'https://a.metered.live',
+          meteredRegion: 'europe',
+        },
+        ['meteredApiKey'],
+      ],
+      [
+        {
+          publicHost: 'x.example.com',
+          provider: 'metered',
+          meteredApiUrl: 'https://a.metered.live',
+        },
+        ['meteredCredentialApiKey'],
+      ],
+    ] as const) {
+      const config = stackConfig(values, [...secretKeys]);
+      expect(relayConfig(stackRelayArgs(config, secret))).toEqual(config);
+    }
   });
 });
 
@@ -512,11 +563,7 @@ describe('names on a shared Docker host', () => {
 
   it('refuses a name Docker cannot use for an image, saying what it may contain', () => {
     expect(
-      () =>
-        new TurnkeyRelay('Relay EU', {
-          config: stackConfig({ publicHost: 'x.example.com' }),
-          stack: 'dev',
-        }),
+      () => new TurnkeyRelay('Relay EU', { publicHost: 'x.example.com', stack: 'dev' }),
     ).toThrow(/use lowercase letters, digits and '-' .*got "Relay EU"/);
   });
 });

@@ -32,7 +32,7 @@ function configError(env: Record<string, string>): string {
 describe('loadConfig defaults', () => {
   it('is STUN-only on loopback:8080 with no variables at all', () => {
     const c = loadConfig({});
-    expect(c.providerConfig).toEqual({ provider: 'stun', stunUrls: [], ttl: 86_400 });
+    expect(c.providerConfig).toEqual({ provider: 'stun', stunUris: [], credentialTtl: 86_400 });
     expect(c.host).toBe('127.0.0.1');
     expect(c.port).toBe(8080);
     expect(c.apiTokens).toEqual([]);
@@ -45,15 +45,15 @@ describe('loadConfig defaults', () => {
     });
     expect(c.providerConfig).toMatchObject({
       provider: 'coturn',
-      stunUrls: ['stun:r.example.com:3478'],
+      stunUris: ['stun:r.example.com:3478'],
     });
   });
 
   it('takes TURN_PROBE_URL for readiness, apart from the URIs handed out', () => {
     const c = loadConfig({ ...COTURN, TURN_PROBE_URL: 'turn:127.0.0.1:3478' });
     expect(c.providerConfig).toMatchObject({
-      probeUrl: 'turn:127.0.0.1:3478',
-      turnUrls: [COTURN.TURN_URLS],
+      probeUri: 'turn:127.0.0.1:3478',
+      turnUris: [COTURN.TURN_URLS],
     });
   });
 
@@ -64,7 +64,7 @@ describe('loadConfig defaults', () => {
       TURN_URL: 'turn:r.example.com',
       API_TOKENS: `${TOKEN}, ${'b'.repeat(40)}`,
     });
-    expect(c.providerConfig).toMatchObject({ turnUrls: ['turn:r.example.com'] });
+    expect(c.providerConfig).toMatchObject({ turnUris: ['turn:r.example.com'] });
     expect(c.apiTokens).toEqual([TOKEN, 'b'.repeat(40)]);
   });
 });
@@ -77,7 +77,7 @@ describe('loadConfig for metered', () => {
       provider: 'metered',
       apiUrl: 'https://app.metered.live',
       secretKey: 'metered-key-123',
-      ttl: 86_400,
+      credentialTtl: 86_400,
       timeoutMs: 5000,
       region: 'europe',
       label: 'turnkey-prod',
@@ -90,7 +90,7 @@ describe('loadConfig for metered', () => {
       provider: 'metered',
       apiUrl: 'https://app.metered.live',
       credentialApiKey: 'cred-key',
-      ttl: 86_400,
+      credentialTtl: 86_400,
       timeoutMs: 5000,
       label: 'turnkey',
     });
@@ -123,8 +123,9 @@ describe('loadConfig errors name the variable and the fix', () => {
       { ...COTURN, TURN_PROBE_URL: 'turns:127.0.0.1' },
       /^TURN_PROBE_URL: "turns:127.0.0.1" must use turn:/,
     ],
-    [{ ...COTURN, TURN_TTL: '1h' }, /^TURN_TTL must be a whole number from 1 to 604800, got "1h"/],
-    [{ ...COTURN, TURN_TTL: '30' }, /^TURN_TTL must be at least 60 seconds/],
+    [{ ...COTURN, TURN_TTL: '1h' }, /^TURN_TTL must be a whole number from 60 to 604800, got "1h"/],
+    [{ ...COTURN, TURN_TTL: '30' }, /^TURN_TTL must be a whole number from 60 to 604800, got "30"/],
+    [{ ...COTURN, TURN_TTL: '604801' }, /^TURN_TTL must be a whole number from 60 to 604800/],
     [{ ...COTURN, PORT: '70000' }, /^PORT must be a whole number from 0 to 65535/],
     [{ ...COTURN, RATE_LIMIT_PER_MINUTE: '-1' }, /^RATE_LIMIT_PER_MINUTE must be a whole number/],
     [{ ...COTURN, LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],

@@ -8,12 +8,12 @@ const NOW_MS = 1_700_000_000_500; // fractional second on purpose: expiry must f
 function provider(overrides: Partial<ConstructorParameters<typeof CoturnProvider>[0]> = {}) {
   return new CoturnProvider({
     secret: 'test-secret',
-    turnUrls: [
+    turnUris: [
       'turn:relay.example.com:3478?transport=udp',
       'turn:relay.example.com:3478?transport=tcp',
     ],
-    stunUrls: ['stun:relay.example.com:3478'],
-    maxTtl: 3600,
+    stunUris: ['stun:relay.example.com:3478'],
+    credentialTtl: 3600,
     now: () => NOW_MS,
     ...overrides,
   });
@@ -60,7 +60,7 @@ describe('CoturnProvider.getIceServers', () => {
   });
 
   it('caps a requested ttl at the configured maximum', async () => {
-    const result = await provider({ maxTtl: 900 }).getIceServers('alice', { ttl: 86_400 });
+    const result = await provider({ credentialTtl: 900 }).getIceServers('alice', { ttl: 86_400 });
     expect(result.ttl).toBe(900);
     expect(result.iceServers[1]?.username).toBe(`${Math.floor(NOW_MS / 1000) + 900}:alice`);
   });
@@ -75,7 +75,7 @@ describe('CoturnProvider.getIceServers', () => {
   });
 
   it('omits the STUN entry when no STUN URI is configured', async () => {
-    const result = await provider({ stunUrls: [] }).getIceServers('alice');
+    const result = await provider({ stunUris: [] }).getIceServers('alice');
     expect(result.iceServers).toHaveLength(1);
     expect(result.iceServers[0]?.username).toMatch(/:alice$/);
   });
@@ -106,10 +106,10 @@ describe('CoturnProvider.getIceServers', () => {
 describe('CoturnProvider construction', () => {
   it('needs a secret and a plain turn: URI', () => {
     expect(() => provider({ secret: '' })).toThrow(/non-empty secret/);
-    expect(() => provider({ turnUrls: ['turns:relay.example.com:5349'] })).toThrow(
+    expect(() => provider({ turnUris: ['turns:relay.example.com:5349'] })).toThrow(
       /plain turn: URI/,
     );
-    expect(() => provider({ turnUrls: ['stun:relay.example.com'] })).toThrow(/not a turn/);
+    expect(() => provider({ turnUris: ['stun:relay.example.com'] })).toThrow(/not a turn/);
   });
 });
 

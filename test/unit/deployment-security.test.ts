@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readStackConfig, StackConfigError } from '../../infra/config';
+import { readStackConfig, StackConfigError, valuesSource } from '../../infra/config';
 import { type ContainerPlan, planDeployment } from '../../infra/deployment';
 import { startTestService } from '../helpers/service';
 
 const read = (values: Record<string, string>, secrets: string[] = []) =>
-  readStackConfig({ get: (k) => values[k], has: (k) => k in values || secrets.includes(k) });
+  readStackConfig(valuesSource(values, secrets));
 const TLS = ['tlsCert', 'tlsKey'];
 const HOST = { publicHost: 'turn.example.com' };
 

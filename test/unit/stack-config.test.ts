@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { readStackConfig, StackConfigError } from '../../infra/config';
+import { readStackConfig, StackConfigError, valuesSource } from '../../infra/config';
 
 const read = (values: Record<string, string>, secrets: string[] = []) =>
-  readStackConfig({ get: (k) => values[k], has: (k) => k in values || secrets.includes(k) });
+  readStackConfig(valuesSource(values, secrets));
 
 function error(values: Record<string, string>, secrets: string[] = []): string {
   try {
@@ -162,8 +162,7 @@ describe('secret keys set without --secret', () => {
   // What the Pulumi CLI tells the program: which keys it stored encrypted.
   const readWith = (values: Record<string, string>, encrypted: string[]) =>
     readStackConfig({
-      get: (k) => values[k],
-      has: (k) => k in values,
+      ...valuesSource(values),
       isSecret: (k) => encrypted.includes(k),
     });
   const METERED = {

@@ -1,0 +1,88 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { InvalidInputError } from '../../providers/errors';
+import type { TurnProvider } from '../../providers/types';
+import type { createTokenChecker } from '../auth';
+import { sendError } from '../errors';
+import type { Metrics } from '../metrics';
+
+export const ICE_SERVERS = '/v1/ice-servers';
+
+/** The query as Fastify's parser gives it: a parameter given twice becomes an array. */
+export interface IceServersQuery {
+  user?: string | string[];
+  ttl?: string | string[];
+  [name: string]: string | string[] | undefined;
+}
+
+function parseTtl(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new InvalidInputError('ttl', 'ttl must be a whole number of seconds, e.g. ttl=3600');
+  }
+  return Number(raw);
+}
+
+function singleQueryValue(query: IceServersQuery, name: 'user' | 'ttl'): string | undefined {
+  const v = query[name];
+  if (Array.isArray(v)) throw new InvalidInputError(name, `${name} must be given once`);
+  return v;
+}
+
+/**
+ * GET /v1/ice-servers?user=<id>[&ttl=<s>]: bearer token (when API_TOKENS is set), then the
+ * rate limit per token and user, then the provider's ICE servers.
+ */
+export async function iceServersRoute(
+  scope: FastifyInstance,
+  opts: {
+    provider: TurnProvider;
+    metrics: Metrics;
+    checkToken: ReturnType<typeof createTokenChecker> | undefined;
+    rateLimitPerMinute: number;
+  },
+): Promise<void> {
+  const { provider, metrics, checkToken } = opts;
+  await scope.register(rateLimit, {
+    global: false,
+    // After authentication, so the key is the verified token, never an unchecked header.
+    hook: 'preHandler',
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      message: `rate limit of ${context.max} requests per ${context.after} for this token and user exceeded; retry after the Retry-After header`,
+    }),
+  });
+
+  scope.get<{ Querystring: IceServersQuery }>(
+    ICE_SERVERS,
+    {
+      onRequest: async (request, reply) => {
+        if (!checkToken) return;
+        const result = checkToken(request.headers.authorization, request.query);
+        if (!result.ok) {
+          reply.header('www-authenticate', 'Bearer');
+          return sendError(reply, 401, result.message);
+        }
+        request.tokenIndex = result.tokenIndex;
+      },
+      config: {
+        rateLimit: {
+          max: opts.rateLimitPerMinute,
+          timeWindow: 60_000,
+          keyGenerator: (request: FastifyRequest) => {
+            const user = (request.query as IceServersQuery).user;
+            return `${request.tokenIndex}\u0000${typeof user === 'string' ? user : ''}`;
+          },
+        },
+      },
+    },
+    async (request) => {
+      const user = singleQueryValue(request.query, 'user');
+      const ttl = parseTtl(singleQueryValue(request.query, 'ttl'));
+      // A missing user is refused by the provider, with the message that names the fix.
+      const result = await provider.getIceServers(user ?? '', ttl === undefined ? {} : { ttl });
+      metrics.credentialIssued(provider.name);
+      return result;
+    },
+  );
+}
