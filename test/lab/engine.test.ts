@@ -22,7 +22,7 @@ function traces(prefix: string): string[] {
     if (existsSync(base))
       for (const n of readdirSync(base)) if (n.startsWith(prefix)) found.push(`${base}/${n}`);
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n'))
-    if (line.includes('turnkey-engine/')) found.push(`mount ${line.split(' ')[4]}`);
+    if (line.includes(`turnkey-engine/${prefix}`)) found.push(`mount ${line.split(' ')[4]}`);
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
