@@ -6,6 +6,7 @@ import * as random from '@pulumi/random';
 import { ensureServiceBundle } from './bundle';
 import type { StackConfig } from './config';
 import { type DeploymentPlan, planDeployment, type Role, type SecretName } from './deployment';
+import { type FleetConfig, planFleetHost } from './fleet';
 
 export interface TurnkeyRelayArgs {
   /** Validated settings; build them with readStackConfig or by hand. */
@@ -21,6 +22,15 @@ export interface TurnkeyRelayArgs {
   stack?: string;
   /** Where the Dockerfiles live; defaults to this package (a checkout or node_modules/turnkey). */
   projectRoot?: string;
+  /**
+   * This relay as host `index` of a fleet (infra/fleet.ts): its plan is planFleetHost's, with
+   * the host's public address and the service knowing every relay.
+   */
+  fleet?: { relays: FleetConfig['relays']; index: number };
+  /** Secrets another relay of the fleet generated (one TURN secret and API token for all). */
+  sharedSecrets?: Partial<Record<SecretName, pulumi.Output<string>>>;
+  /** Resources both containers wait for: the previous host's, so a fleet updates one host at a time. */
+  after?: pulumi.Resource[];
 }
 
 /** This package's root, from infra/ in a checkout or dist/infra/ in an installed package. */
@@ -75,11 +85,18 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
     super('turnkey:index:Relay', name, {}, opts);
     const child = { parent: this };
     const projectRoot = args.projectRoot ?? PACKAGE_ROOT;
-    const plan = planDeployment(args.config, {
+    const planOpts = {
       stack: args.stack ?? pulumi.getStack(),
       projectRoot: fromCwd(projectRoot),
       name,
-    });
+    };
+    const plan = args.fleet
+      ? planFleetHost(
+          { config: args.config, relays: args.fleet.relays },
+          args.fleet.index,
+          planOpts,
+        ).plan
+      : planDeployment(args.config, planOpts);
     this.plan = plan;
     this.secrets = this.makeSecrets(name, plan, args);
 
@@ -143,7 +160,10 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
         {
           ...child,
           ...CONTAINER_REPLACEMENT,
-          dependsOn: c.role === 'service' && this.containers.coturn ? [this.containers.coturn] : [],
+          dependsOn: [
+            ...(args.after ?? []),
+            ...(c.role === 'service' && this.containers.coturn ? [this.containers.coturn] : []),
+          ],
         },
       );
     }
@@ -171,6 +191,11 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
     const generation = args.config.secretGeneration;
     const secrets: Partial<Record<SecretName, pulumi.Output<string>>> = {};
     for (const secret of plan.secrets) {
+      const shared = args.sharedSecrets?.[secret];
+      if (shared) {
+        secrets[secret] = shared;
+        continue;
+      }
       switch (secret) {
         case 'apiToken':
           secrets.apiToken = password(`${name}-api-token`);

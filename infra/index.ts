@@ -1,8 +1,12 @@
 import * as pulumi from '@pulumi/pulumi';
-import { TurnkeyRelay } from './component';
-import { type ConfigSource, readStackConfig, SECRET_KEYS, StackConfigError } from './config';
+import { type ConfigSource, SECRET_KEYS, StackConfigError } from './config';
+import { readFleetConfig } from './fleet';
+import { deployFleet } from './fleet-deploy';
 
-/** The stack entry point: read turnkey:* config, deploy one relay, export its endpoints. */
+/**
+ * The stack entry point: read turnkey:* config, deploy the relays (one, or turnkey:relays),
+ * export the first one's endpoints and every host's iceServersUrl.
+ */
 
 const cfg = new pulumi.Config('turnkey');
 const isSecretKey = (key: string) => (SECRET_KEYS as readonly string[]).includes(key);
@@ -17,7 +21,7 @@ const source: ConfigSource = {
 
 function loadConfig() {
   try {
-    return readStackConfig(source);
+    return readFleetConfig(source);
   } catch (err) {
     // A RunError is shown as its message alone, without a stack trace.
     if (err instanceof StackConfigError) throw new pulumi.RunError(err.message);
@@ -25,15 +29,17 @@ function loadConfig() {
   }
 }
 
-const config = loadConfig();
-const relay = new TurnkeyRelay('turnkey', {
-  config,
+const fleet = loadConfig();
+const { config } = fleet;
+const deployed = deployFleet(fleet, {
   ...(config.meteredKey ? { [config.meteredKey]: cfg.requireSecret(config.meteredKey) } : {}),
   ...(config.tls
     ? { tlsCert: cfg.requireSecret('tlsCert'), tlsKey: cfg.requireSecret('tlsKey') }
     : {}),
 });
+const relay = deployed.relays[0] as (typeof deployed.relays)[number];
 
+export const iceServersUrls = deployed.iceServersUrls;
 export const iceServersUrl = relay.iceServersUrl;
 export const apiToken = relay.apiToken;
 export const provider = relay.provider;
