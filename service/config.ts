@@ -1,5 +1,6 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { type FleetEnv, readFleetEnv } from './fleet-config';
 import { parseIceUri, splitList, stunUrisFromTurn } from './ice-uris';
 import type { ProviderName } from './providers/types';
 
@@ -23,6 +24,8 @@ export type ProviderConfig =
       probeUrl?: string;
       /** TURN_HASH_USER_IDS: a keyed hash of the user id in the TURN username, not the id. */
       hashUserIds: boolean;
+      /** TURN_RELAYS, TURN_DEFAULT_REGION: several relays (turnUrls are then the first's). */
+      fleet?: FleetEnv;
     }
   | ({
       provider: 'metered';
@@ -244,6 +247,19 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
         throw new ConfigError(
           'TURN_SECRET is required when TURN_PROVIDER=coturn: set TURN_SECRET (or TURN_SECRET_FILE) to the secret Coturn uses as static-auth-secret',
         );
+      }
+      const fleet = readFleetEnv(env);
+      if (fleet) {
+        const first = fleet.relays[0]?.urls ?? [];
+        return {
+          provider,
+          secret,
+          turnUrls: first,
+          stunUrls: stunUrisFromTurn(first.map(parseIceUri)),
+          ttl,
+          hashUserIds: flag(env, 'TURN_HASH_USER_IDS'),
+          fleet,
+        };
       }
       const turn = turnUrls(env);
       // Coturn answers STUN on its TURN listeners, so no third-party STUN server is needed.

@@ -50,6 +50,27 @@ function parseTtl(raw: unknown): number | undefined {
   return Number(raw);
 }
 
+/** A fleet's region label (README "Fleet"); providers without regions ignore it. */
+function parseRegion(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !/^[a-z][a-z0-9-]{0,23}$/.test(raw))
+    throw new InvalidInputError(
+      'region',
+      "region must be a region label of lowercase letters, digits and '-', e.g. region=eu-west",
+    );
+  return raw;
+}
+
+function parseRelays(raw: unknown): 'nearest' | 'all' | undefined {
+  if (raw === undefined) return undefined;
+  if (raw !== 'nearest' && raw !== 'all')
+    throw new InvalidInputError(
+      'relays',
+      'relays must be all (every healthy relay) or nearest (the default: the nearest plus one fallback)',
+    );
+  return raw;
+}
+
 function singleQueryValue(query: Record<string, unknown>, name: string): unknown {
   const v = query[name];
   if (Array.isArray(v)) throw new InvalidInputError(name, `${name} must be given once`);
@@ -202,10 +223,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         const query = request.query as Record<string, unknown>;
         const user = singleQueryValue(query, 'user');
         const ttl = parseTtl(singleQueryValue(query, 'ttl'));
-        const result = await provider.getIceServers(
-          user as string,
-          ttl === undefined ? {} : { ttl },
-        );
+        const region = parseRegion(singleQueryValue(query, 'region'));
+        const relays = parseRelays(singleQueryValue(query, 'relays'));
+        const result = await provider.getIceServers(user as string, {
+          ...(ttl === undefined ? {} : { ttl }),
+          ...(region === undefined ? {} : { region }),
+          ...(relays === undefined ? {} : { relays }),
+        });
         metrics.credentialIssued(provider.name);
         return result;
       },
