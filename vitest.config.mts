@@ -60,15 +60,6 @@ export default defineConfig({
           globalSetup: ['test/reliability/global-setup.ts'],
         },
       },
-      {
-        // A real Docker engine and Debian's Chromium (npm run test:e2e installs both); needs root.
-        test: {
-          name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 600_000,
-        },
-      },
     ],
   },
 });

@@ -26,7 +26,17 @@ export async function dockerCli(args: string[], env: Record<string, string> = {}
  * express (it has no exec-form --health-cmd).
  */
 export class DockerApi {
-  private readonly client = new Client('http://localhost', { socketPath: '/var/run/docker.sock' });
+  private readonly client: Client;
+
+  /** The machine's engine by default; a lab host's engine by its own socket. */
+  constructor(readonly socketPath = '/var/run/docker.sock') {
+    this.client = new Client('http://localhost', { socketPath });
+  }
+
+  /** The env that points the Docker CLI at the same engine. */
+  get cliEnv(): Record<string, string> {
+    return { DOCKER_HOST: `unix://${this.socketPath}` };
+  }
 
   async call(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',

@@ -6,13 +6,12 @@ import { buildContext, contextTar } from './build-context';
 import { DockerApi, dockerCli, nanoseconds } from './docker';
 
 /**
- * Runs a DeploymentPlan on the local Docker engine as the Pulumi Docker provider would: the
- * same images built from the same Dockerfiles and contexts through the Engine API with
- * BuildKit, the same containers with the same env, secret files, healthchecks and host
- * settings, removed with the same stop timeout. Where the provider's behaviour is uncertain,
- * the worse case: secret files owned by root (the upstream upload sets no owner). Only
- * additions are labelled as such: a label to find leftovers, and an optional test overlay
- * file for the relay.
+ * Runs a DeploymentPlan on a Docker engine as the Pulumi Docker provider would: the same
+ * images built from the same Dockerfiles and contexts through the Engine API with BuildKit,
+ * the same containers with the same env, secret files, healthchecks and host settings,
+ * removed with the same stop timeout. Where the provider's behaviour is uncertain, the worse
+ * case: secret files owned by root (the upstream upload sets no owner). The one addition: a
+ * label to find leftovers.
  */
 
 export const E2E_LABEL = 'turnkey-e2e';
@@ -75,8 +74,6 @@ async function uploadArchive(path: string, mode: string, content: string) {
 
 export interface RunOptions {
   secrets: Partial<Record<SecretName, string>>;
-  /** Test-only config appended to the relay's (e.g. allow loopback peers); never in a plan. */
-  coturnOverlay?: string;
 }
 
 /** Creates, fills and starts one container as the provider would; returns its id. */
@@ -92,14 +89,6 @@ export async function runContainer(
     if (content === undefined) throw new Error(`no value for secret ${f.secret}`);
     return { path: f.path, mode: f.mode as string, content };
   });
-  if (c.role === 'coturn' && opts.coturnOverlay !== undefined) {
-    env.push('TURN_EXTRA_CONFIG_FILE=/run/secrets/test-overlay.conf');
-    files.push({
-      path: '/run/secrets/test-overlay.conf',
-      mode: '0444',
-      content: opts.coturnOverlay,
-    });
-  }
   const created = await api.call('POST', `/containers/create?name=${encodeURIComponent(c.name)}`, {
     Image: imageId,
     Env: env,
@@ -144,7 +133,7 @@ export async function waitHealthy(api: DockerApi, id: string, timeoutMs = 90_000
     };
     if (info.State.Health?.Status === 'healthy') return;
     if (info.State.Status === 'exited' || Date.now() > deadline) {
-      const logs = await dockerCli(['logs', '--tail', '30', id]).catch(() => '');
+      const logs = await dockerCli(['logs', '--tail', '30', id], api.cliEnv).catch(() => '');
       throw new Error(
         `container ${id.slice(0, 12)} is ${info.State.Status}/${info.State.Health?.Status}; last logs:\n${logs}`,
       );

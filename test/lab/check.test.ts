@@ -17,8 +17,10 @@ import { createLab, type Lab } from './lab';
  * `turnkey check` against a deployment in the lab, from client sites behind NAT: the
  * Pulumi program's plan for a stack whose publicHost is the relay host's public address, the
  * shipped Coturn config and entrypoint unmodified (no allow-loopback-peers, no allowed-peer-ip),
- * and the credential service as a process on the same host. Then the faults operators hit:
- * a secret mismatch, a blocked port, a wrong external IP, a relay behind 1:1 NAT without one.
+ * and the credential service as a process on the same host. Both serve TLS from a test CA, as
+ * the README's production stack does (without a certificate the service would bind loopback
+ * only, out of the NATed sites' reach). Then the faults operators hit: a secret mismatch, a
+ * blocked port, a wrong external IP, a relay behind 1:1 NAT without one.
 
  * The relay is startLabCoturn's (the plan's Coturn container in the host's namespace).
  */
@@ -26,6 +28,8 @@ import { createLab, type Lab } from './lab';
 interface Deployment {
   iceServersUrl: string;
   token: string;
+  /** The test CA that signed the relay's and the service's certificate (a host path). */
+  caFile: string;
   coturn: LabCoturn;
   stop(): Promise<void>;
 }
@@ -62,14 +66,15 @@ describe('turnkey check in the lab', () => {
     host: RelayHost,
     opts: LabCoturnOptions & { serviceSecret?: string } = {},
   ): Promise<Deployment> {
-    const coturn = await startLabCoturn(lab, host, opts);
+    const coturn = await startLabCoturn(lab, host, { ...opts, tls: true });
+    const pki = coturn.pki as NonNullable<LabCoturn['pki']>;
     const values: Record<string, string> = {
       publicHost: coturn.publicIp,
       ...(host === 'cloud' ? { externalIp: `${lab.cloud.publicIp}/${lab.cloud.ip}` } : {}),
       ...opts.stack,
     };
     const config = readStackConfig({ get: (key) => values[key], has: (key) => key in values });
-    config.tls = opts.tls === true;
+    config.tls = true;
     const plan = planDeployment(config, { stack: 'lab', projectRoot: REPO_ROOT });
     const service = plan.containers.find((c) => c.role === 'service') as ContainerPlan;
 
@@ -88,6 +93,8 @@ describe('turnkey check in the lab', () => {
         ...service.env,
         TURN_SECRET_FILE: join(secrets, 'turn-secret'),
         API_TOKENS_FILE: join(secrets, 'api-tokens'),
+        TLS_CERT_FILE: pki.certFile,
+        TLS_KEY_FILE: pki.keyFile,
       },
     });
     const output = collectOutput(child);
@@ -102,6 +109,7 @@ describe('turnkey check in the lab', () => {
     return {
       iceServersUrl: plan.outputs.iceServersUrl,
       token,
+      caFile: pki.caFile,
       coturn,
       stop: async () => {
         if (child.exitCode === null) child.kill('SIGKILL');
@@ -122,6 +130,8 @@ describe('turnkey check in the lab', () => {
         d.iceServersUrl,
         '--timeout',
         '2000',
+        '--ca',
+        d.caFile,
         ...extra,
       ],
       { env: { TURNKEY_API_TOKEN: d.token }, timeoutMs: 90_000 },
@@ -134,11 +144,16 @@ describe('turnkey check in the lab', () => {
   };
   /** /readyz of the service, asked on its own host. */
   const readyz = async (d: Deployment) => {
-    const r = await lab.exec(d.coturn.ns, [
-      process.execPath,
-      '-e',
-      "fetch('http://127.0.0.1:8080/readyz').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.json() })))",
-    ]);
+    const origin = new URL(d.iceServersUrl).origin;
+    const r = await lab.exec(
+      d.coturn.ns,
+      [
+        process.execPath,
+        '-e',
+        `fetch('${origin}/readyz').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.json() })))`,
+      ],
+      { env: { NODE_EXTRA_CA_CERTS: d.caFile } },
+    );
     return JSON.parse(r.stdout) as { status: number; body: { detail: string } };
   };
 
@@ -147,10 +162,7 @@ describe('turnkey check in the lab', () => {
     try {
       expect((await readyz(d)).status).toBe(200);
       for (const site of [lab.siteA, lab.siteB]) {
-        const { code, report, stderr } = await checkJson(site.ns, d, [
-          '--ca',
-          d.coturn.pki?.caFile as string,
-        ]);
+        const { code, report, stderr } = await checkJson(site.ns, d);
         expect(stderr).toBe('');
         expect(report.results.map((r) => [r.uri, r.outcome])).toEqual([
           ['stun:11.0.0.10:3478', 'answered'],
@@ -172,7 +184,7 @@ describe('turnkey check in the lab', () => {
         }
         expect(code).toBe(0);
       }
-      const human = await check(lab.siteA.ns, d, ['--ca', d.coturn.pki?.caFile as string]);
+      const human = await check(lab.siteA.ns, d);
       expect(human.stdout).toMatch(
         /turn:11\.0\.0\.10:3478\?transport=udp\s+relayed\s+\d+\s+\d+\s+\d+\s+11\.0\.0\.10:\d+\s+11\.0\.0\.31:\d+/,
       );
@@ -220,10 +232,7 @@ describe('turnkey check in the lab', () => {
 `,
       });
       expect(nft.code).toBe(0);
-      const { code, report } = await checkJson(lab.siteA.ns, d, [
-        '--ca',
-        d.coturn.pki?.caFile as string,
-      ]);
+      const { code, report } = await checkJson(lab.siteA.ns, d);
       expect(code).toBe(1);
       const udp = byScheme(report, /transport=udp$/);
       expect(udp.outcome).toBe('failed');
@@ -288,7 +297,12 @@ describe('turnkey check in the lab', () => {
     const mapped = await deploy('cloud');
     try {
       const { code, report } = await checkJson(lab.siteB.ns, mapped);
-      expect(report.results.map((r) => r.outcome)).toEqual(['answered', 'relayed', 'relayed']);
+      expect(report.results.map((r) => r.outcome)).toEqual([
+        'answered',
+        'relayed',
+        'relayed',
+        'relayed',
+      ]);
       expect(byScheme(report, /transport=udp$/).relayed?.address).toBe(lab.cloud.publicIp);
       expect(code).toBe(0);
     } finally {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the lab suites need on the machine: iproute2 (ip netns), nftables (the NAT routers),
-# openssl (the test CA) and the Coturn root of test/coturn/ensure-coturn.sh. Idempotent;
+# openssl (the test CA), curl (the app backend) and the Coturn root of test/coturn/ensure-coturn.sh. Idempotent;
 # needs root.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ missing=()
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
