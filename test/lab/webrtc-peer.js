@@ -8,6 +8,7 @@ window.turnkeyPeer = (() => {
   // The channel's events are caught from the moment it exists: the other side may open it and
   // send before this side's exchange() runs.
   let resolveChannel;
+  let channel;
   const incoming = new Promise((resolve) => {
     resolveChannel = resolve;
   });
@@ -19,6 +20,7 @@ window.turnkeyPeer = (() => {
     const message = new Promise((resolve) => {
       ch.addEventListener('message', (event) => resolve(event.data));
     });
+    channel = ch;
     resolveChannel({ ch, opened, message });
   };
 
@@ -82,6 +84,22 @@ window.turnkeyPeer = (() => {
           remote: info(stats.get(pair.remoteCandidateId)),
         };
       });
+      return result;
+    },
+
+    /**
+     * Later in a call that exchange() opened: sends another message and reports the next one
+     * that arrives (both sides call it at once), with the connection's state.
+     */
+    async talk({ message, timeoutMs }) {
+      const timeout = new Promise((resolve) => setTimeout(() => resolve(undefined), timeoutMs));
+      const next = new Promise((resolve) => {
+        channel.addEventListener('message', (event) => resolve(event.data), { once: true });
+      });
+      if (channel.readyState === 'open') channel.send(message);
+      const received = await Promise.race([next, timeout]);
+      const result = { iceState: pc.iceConnectionState, channelState: channel.readyState };
+      if (received !== undefined) result.received = received;
       return result;
     },
 
