@@ -87,20 +87,25 @@ const talk = (call: Call, n: number) =>
           (
             globalThis as unknown as { turnkeyPeer: { talk(x: typeof a): Promise<Talk> } }
           ).turnkeyPeer.talk(a),
-        { message: `${i === 0 ? 'A' : 'B'} ${n}`, timeoutMs: 10_000 },
+        {
+          message: `${i === 0 ? 'A' : 'B'} ${n}`,
+          expect: `${i === 0 ? 'B' : 'A'} ${n}`,
+          timeoutMs: 10_000,
+        },
       ),
     ),
   );
 
 /** Relayed through the relay at `ip`: the selected pair has a relay candidate allocated there. */
 function expectRelayedVia(result: Call['result'], ip: string) {
-  expect(result.a.received).toBe('hello from site B');
-  expect(result.b.received).toBe('hello from site A');
+  const seen = `via ${ip}: ${JSON.stringify(result)}`;
+  expect(result.a.received, seen).toBe('hello from site B');
+  expect(result.b.received, seen).toBe('hello from site A');
   const relayed = [result.a.selected?.local, result.b.selected?.local].filter(
     (c) => c?.candidateType === 'relay',
   );
-  expect(relayed.length).toBeGreaterThan(0);
-  for (const c of relayed) expect(c?.address).toBe(ip);
+  expect(relayed.length, seen).toBeGreaterThan(0);
+  for (const c of relayed) expect(c?.address, seen).toBe(ip);
 }
 
 beforeAll(async () => {

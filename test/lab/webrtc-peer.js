@@ -9,6 +9,8 @@ window.turnkeyPeer = (() => {
   // send before this side's exchange() runs.
   let resolveChannel;
   let channel;
+  /** Every message that arrived, from the moment the channel exists (for talk()). */
+  const inbox = [];
   const incoming = new Promise((resolve) => {
     resolveChannel = resolve;
   });
@@ -21,6 +23,7 @@ window.turnkeyPeer = (() => {
       ch.addEventListener('message', (event) => resolve(event.data));
     });
     channel = ch;
+    ch.addEventListener('message', (event) => inbox.push(event.data));
     resolveChannel({ ch, opened, message });
   };
 
@@ -88,18 +91,16 @@ window.turnkeyPeer = (() => {
     },
 
     /**
-     * Later in a call that exchange() opened: sends another message and reports the next one
-     * that arrives (both sides call it at once), with the connection's state.
+     * Later in a call that exchange() opened: sends another message and waits for `expect`
+     * from the other side (which may have arrived already), with the connection's state.
      */
-    async talk({ message, timeoutMs }) {
-      const timeout = new Promise((resolve) => setTimeout(() => resolve(undefined), timeoutMs));
-      const next = new Promise((resolve) => {
-        channel.addEventListener('message', (event) => resolve(event.data), { once: true });
-      });
+    async talk({ message, expect, timeoutMs }) {
       if (channel.readyState === 'open') channel.send(message);
-      const received = await Promise.race([next, timeout]);
+      const deadline = Date.now() + timeoutMs;
+      while (!inbox.includes(expect) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       const result = { iceState: pc.iceConnectionState, channelState: channel.readyState };
-      if (received !== undefined) result.received = received;
+      if (inbox.includes(expect)) result.received = expect;
       return result;
     },
 
