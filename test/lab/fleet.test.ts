@@ -8,11 +8,17 @@ import type { ConfigSource } from '../../infra/config';
 import type { Role, SecretName } from '../../infra/deployment';
 import { type FleetPlan, planFleet, readFleetConfig } from '../../infra/fleet';
 import type { IceServer } from '../../service/providers/types';
-import { DockerApi } from '../helpers/docker';
 import { buildImages, stopContainer } from '../helpers/realise';
 import { REPO_ROOT } from '../helpers/stack';
 import { connectPages, type LabBrowser, launchLabChromium } from './browser';
-import { alnum, backendIceServers, onlyTransport, productionValues, realiseOn } from './deployment';
+import {
+  alnum,
+  backendIceServers,
+  onlyTransport,
+  productionValues,
+  realiseOn,
+  removeMachineImages,
+} from './deployment';
 import { type LabEngine, startLabEngine } from './engine';
 import { createLab, type Lab } from './lab';
 import { makeTestPki, type TestPki } from './pki';
@@ -160,12 +166,7 @@ afterAll(async () => {
   for (const e of engines) await e.stop();
   await lab?.destroy();
   if (pkiDir) rmSync(pkiDir, { recursive: true, force: true });
-  const machine = new DockerApi();
-  for (const ref of Object.values(images ?? {}))
-    await machine
-      .call('DELETE', `/images/${encodeURIComponent(ref as string)}?force=true`)
-      .catch(() => {});
-  await machine.close();
+  await removeMachineImages(Object.values(images ?? {}) as string[]);
 }, 120_000);
 
 describe('a two-region fleet from one stack, each relay on its own Docker engine', () => {
