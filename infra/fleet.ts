@@ -1,3 +1,4 @@
+import { REGION_LABEL } from '../service/region';
 import {
   type ConfigSource,
   checkExternalIp,
@@ -61,7 +62,6 @@ export interface FleetPlan {
 
 /** The region of the fleet of one the single-host keys make. */
 export const DEFAULT_REGION = 'default';
-const REGION = /^[a-z][a-z0-9-]{0,23}$/;
 const DOCKER_HOST = /^(ssh|tcp|unix|npipe):\/\/\S+$/;
 const FIELDS = ['dockerHost', 'publicHost', 'externalIp', 'region'];
 /** Settings that name one host's own addresses: they cannot hold for every host of a fleet. */
@@ -100,7 +100,7 @@ function readRelay(entry: unknown, i: number): RelayHost {
       'turn.example.com',
     );
   const region = relayField(fields, i, 'region');
-  if (region === undefined || !REGION.test(region))
+  if (region === undefined || !REGION_LABEL.test(region))
     fail(
       key('region'),
       region === undefined

@@ -1,6 +1,7 @@
 import { ConfigError } from './config';
 import { parseIceUri } from './ice-uris';
-import { type FleetRelay, REGION } from './providers/fleet';
+import type { FleetRelay } from './providers/fleet';
+import { REGION_LABEL } from './region';
 
 /**
  * TURN_RELAYS and TURN_DEFAULT_REGION (README "Environment"): the relays of a fleet, as the
@@ -45,7 +46,7 @@ function relay(entry: unknown, i: number): FleetRelay {
   const unknown = Object.keys(e).find((k) => !FIELDS.includes(k));
   if (unknown)
     throw new ConfigError(`${name}.${unknown} is not a relay field: use ${FIELDS.join(', ')}`);
-  if (typeof e.region !== 'string' || !REGION.test(e.region))
+  if (typeof e.region !== 'string' || !REGION_LABEL.test(e.region))
     throw new ConfigError(
       `${name}.region must be a region label of lowercase letters, digits and '-' (e.g. eu-west)`,
     );

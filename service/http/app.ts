@@ -8,6 +8,7 @@ import Fastify, {
 } from 'fastify';
 import { InvalidInputError } from '../providers/errors';
 import type { TurnProvider } from '../providers/types';
+import { REGION_LABEL } from '../region';
 import { createTokenChecker } from './auth';
 import { classify, clientErrorResponse, sendError } from './errors';
 import type { Metrics } from './metrics';
@@ -53,7 +54,7 @@ function parseTtl(raw: unknown): number | undefined {
 /** A fleet's region label (README "Fleet"); providers without regions ignore it. */
 function parseRegion(raw: unknown): string | undefined {
   if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || !/^[a-z][a-z0-9-]{0,23}$/.test(raw))
+  if (typeof raw !== 'string' || !REGION_LABEL.test(raw))
     throw new InvalidInputError(
       'region',
       "region must be a region label of lowercase letters, digits and '-', e.g. region=eu-west",

@@ -1,4 +1,5 @@
 import { parseIceUri, stunUrisFromTurn } from '../ice-uris';
+import { REGION_LABEL } from '../region';
 import { CoturnProvider } from './coturn';
 import { InvalidInputError, UpstreamError } from './errors';
 import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from './types';
@@ -49,7 +50,6 @@ export interface FleetOptions {
   onHealthChange?: (relay: RelayHealth) => void;
 }
 
-export const REGION = /^[a-z][a-z0-9-]{0,23}$/;
 const DEFAULT_PROBE_INTERVAL_MS = 5000;
 
 export class FleetProvider implements TurnProvider {
@@ -70,7 +70,7 @@ export class FleetProvider implements TurnProvider {
   constructor(private readonly opts: FleetOptions) {
     if (opts.relays.length === 0) throw new Error('a fleet needs at least one relay');
     for (const r of opts.relays)
-      if (!REGION.test(r.region))
+      if (!REGION_LABEL.test(r.region))
         throw new Error(`relay region "${r.region}" must be lowercase letters, digits and '-'`);
     this.relays = opts.relays.map((r) => ({ ...r, urls: [...r.urls] }));
     this.regions = [...new Set(this.relays.map((r) => r.region))];
