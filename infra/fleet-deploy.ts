@@ -43,6 +43,9 @@ export function deployFleet(
           ...(relays[0] ? { sharedSecrets: relays[0].secrets } : {}),
           // Rolling: this host's containers are created, replaced or updated only once the
           // previous host's are done (and healthy: wait), so the fleet never loses all relays.
+          // The SDK registers a resource only once its dependsOn URNs resolve, which the engine
+          // answers when their step is done (@pulumi/pulumi runtime/resource.js prepareResource,
+          // getAllTransitivelyReferencedResourceURNs).
           ...(previous ? { after: Object.values(previous.containers) } : {}),
         },
         provider ? { providers: [provider] } : undefined,
