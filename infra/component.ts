@@ -6,6 +6,7 @@ import * as random from '@pulumi/random';
 import { ensureServiceBundle } from './bundle';
 import { defaultRealm, STACK_DEFAULTS, type StackConfig } from './config';
 import { type DeploymentPlan, planDeployment, type Role, type SecretName } from './deployment';
+import { type FleetConfig, planFleetHost } from './fleet';
 
 /** PEM certificate chain and unencrypted key for publicHost: they serve turns: and the API's HTTPS. */
 export interface TlsArgs {
@@ -56,7 +57,20 @@ export type TurnkeyRelayArgs = Pick<SharedSettings, 'publicHost'> &
     stack?: string;
     /** Where the Dockerfiles live; defaults to this package (a checkout or node_modules/turnkey). */
     projectRoot?: string;
-  };
+  } & FleetMemberArgs;
+
+/** What makes a relay one host of a fleet (infra/fleet-deploy.ts sets these). */
+export interface FleetMemberArgs {
+  /**
+   * This relay as host `index` of a fleet (infra/fleet.ts): its plan is planFleetHost's, with
+   * the host's public address and the service knowing every relay.
+   */
+  fleet?: { relays: FleetConfig['relays']; index: number };
+  /** Secrets another relay of the fleet generated (one TURN secret and API token for all). */
+  sharedSecrets?: Partial<Record<SecretName, pulumi.Output<string>>>;
+  /** Resources both containers wait for: the previous host's, so a fleet updates one host at a time. */
+  after?: pulumi.Resource[];
+}
 
 /** The secrets a relay is given rather than generates. */
 type SuppliedSecret = 'meteredApiKey' | 'meteredCredentialApiKey' | 'tlsCert' | 'tlsKey';
@@ -67,6 +81,9 @@ export function relayConfig(args: TurnkeyRelayArgs): StackConfig {
     tls,
     stack: _stack,
     projectRoot: _projectRoot,
+    fleet: _fleet,
+    sharedSecrets: _sharedSecrets,
+    after: _after,
     meteredApiKey: _secretKey,
     meteredCredentialApiKey,
     ...settings
@@ -178,13 +195,16 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
     const child = { parent: this };
     const projectRoot = args.projectRoot ?? PACKAGE_ROOT;
     const config = relayConfig(args);
-    const plan = planDeployment(config, {
+    const planOpts = {
       stack: args.stack ?? pulumi.getStack(),
       projectRoot: fromCwd(projectRoot),
       name,
-    });
+    };
+    const plan = args.fleet
+      ? planFleetHost({ config, relays: args.fleet.relays }, args.fleet.index, planOpts).plan
+      : planDeployment(config, planOpts);
     this.plan = plan;
-    this.secrets = this.makeSecrets(name, plan, config.secretGeneration, {
+    this.secrets = this.makeSecrets(name, plan, config.secretGeneration, args.sharedSecrets, {
       meteredApiKey: 'meteredApiKey' in args ? args.meteredApiKey : undefined,
       meteredCredentialApiKey:
         'meteredCredentialApiKey' in args ? args.meteredCredentialApiKey : undefined,
@@ -252,7 +272,10 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
         {
           ...child,
           ...CONTAINER_REPLACEMENT,
-          dependsOn: c.role === 'service' && this.containers.coturn ? [this.containers.coturn] : [],
+          dependsOn: [
+            ...(args.after ?? []),
+            ...(c.role === 'service' && this.containers.coturn ? [this.containers.coturn] : []),
+          ],
         },
       );
     }
@@ -276,6 +299,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
     name: string,
     plan: DeploymentPlan,
     generation: number,
+    shared: Partial<Record<SecretName, pulumi.Output<string>>> | undefined,
     supplied: Record<SuppliedSecret, pulumi.Input<string> | undefined>,
   ) {
     const child = { parent: this };
@@ -285,6 +309,11 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
       pulumi.secret(new random.RandomPassword(id, { length: 48, special: false }, child).result);
     const secrets: Partial<Record<SecretName, pulumi.Output<string>>> = {};
     for (const secret of plan.secrets) {
+      const given = shared?.[secret];
+      if (given) {
+        secrets[secret] = given;
+        continue;
+      }
       switch (secret) {
         case 'apiToken':
           secrets.apiToken = password(`${name}-api-token`);

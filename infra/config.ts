@@ -136,8 +136,11 @@ export const SECRET_KEYS = [
 const HOSTNAME =
   /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
+/** A key inside structured config (e.g. `relays[1].externalIp`) is set with `--path`. */
 const set = (key: string, example: string, secret = false) =>
-  `pulumi config set ${secret ? '--secret ' : ''}turnkey:${key} ${example}`;
+  /[[.]/.test(key)
+    ? `pulumi config set ${secret ? '--secret ' : ''}--path 'turnkey:${key}' ${example}`
+    : `pulumi config set ${secret ? '--secret ' : ''}turnkey:${key} ${example}`;
 
 /** How to set each secret key: PEM files go in through stdin (a line break ends an argument). */
 const SECRET_SETTERS: Partial<Record<string, string>> = {
@@ -159,7 +162,8 @@ function refusePlaintextSecrets(src: ConfigSource): void {
 
 const PLATFORM = /^linux\/[a-z0-9]+(\/v[0-9]+)?$/;
 
-function fail(key: string, problem: string, example: string, secret = false): never {
+/** A StackConfigError naming `key` and the `pulumi config set` that fixes it. */
+export function fail(key: string, problem: string, example: string, secret = false): never {
   throw new StackConfigError(`turnkey:${key} ${problem}: run \`${set(key, example, secret)}\``);
 }
 
@@ -207,8 +211,13 @@ function publicHost(src: ConfigSource): string {
       'is required (the host or IP browsers use to reach the relay)',
       'turn.example.com',
     );
+  return checkPublicHost(raw, 'publicHost');
+}
+
+/** A relay's public host under `key` (`publicHost`, or `relays[i].publicHost` in a fleet). */
+export function checkPublicHost(raw: string, key: string): string {
   if (!isIP(raw) && !HOSTNAME.test(raw))
-    fail('publicHost', `must be a host name or IP address, got "${raw}"`, 'turn.example.com');
+    fail(key, `must be a host name or IP address, got "${raw}"`, 'turn.example.com');
   return raw;
 }
 
@@ -221,22 +230,26 @@ function publicHost(src: ConfigSource): string {
  */
 function externalIp(src: ConfigSource): string | undefined {
   const raw = src.get('externalIp');
-  if (raw === undefined) return undefined;
+  return raw === undefined ? undefined : checkExternalIp(raw, 'externalIp');
+}
+
+/** `PUBLIC/PRIVATE` under `key` (`externalIp`, or `relays[i].externalIp` in a fleet). */
+export function checkExternalIp(raw: string, key: string): string {
   const parts = raw.split('/');
   const example = '203.0.113.7/10.0.0.5';
   if (parts.length > 2 || !parts.every((p) => isIP(p) !== 0)) {
-    fail('externalIp', `must be PUBLIC/PRIVATE for 1:1 NAT, got "${raw}"`, example);
+    fail(key, `must be PUBLIC/PRIVATE for 1:1 NAT, got "${raw}"`, example);
   }
   const [pub, priv] = parts as [string, string?];
   if (priv === undefined) {
     fail(
-      'externalIp',
-      `must be PUBLIC/PRIVATE, not the public IP alone ("${raw}"): with only the public address, Coturn maps relayed addresses back to this host's private one, which it refuses as a peer, so two clients relaying through it cannot reach each other. Give the private address the NAT forwards to (on a host that has the public address itself, unset turnkey:externalIp)`,
+      key,
+      `must be PUBLIC/PRIVATE, not the public IP alone ("${raw}"): with only the public address, Coturn maps relayed addresses back to this host's private one, which it refuses as a peer, so two clients relaying through it cannot reach each other. Give the private address the NAT forwards to (on a host that has the public address itself, unset turnkey:${key})`,
       `${pub}/10.0.0.5`,
     );
   }
   if (isIP(pub) !== isIP(priv))
-    fail('externalIp', `must be PUBLIC/PRIVATE of one IP version, got "${raw}"`, example);
+    fail(key, `must be PUBLIC/PRIVATE of one IP version, got "${raw}"`, example);
   return raw;
 }
 

@@ -1,8 +1,12 @@
 import * as pulumi from '@pulumi/pulumi';
-import { stackRelayArgs, TurnkeyRelay } from './component';
-import { type ConfigSource, readStackConfig, SECRET_KEYS, StackConfigError } from './config';
+import { type ConfigSource, SECRET_KEYS, StackConfigError } from './config';
+import { readFleetConfig } from './fleet';
+import { deployFleet } from './fleet-deploy';
 
-/** The stack entry point: read turnkey:* config, deploy one relay, export its endpoints. */
+/**
+ * The stack entry point: read turnkey:* config, deploy the relays (one, or turnkey:relays),
+ * export the first one's endpoints and every host's iceServersUrl.
+ */
 
 const cfg = new pulumi.Config('turnkey');
 const isSecretKey = (key: string) => (SECRET_KEYS as readonly string[]).includes(key);
@@ -15,10 +19,10 @@ const source: ConfigSource = {
   ...(isConfigSecret ? { isSecret: (key: string) => isConfigSecret(`turnkey:${key}`) } : {}),
 };
 
-/** readStackConfig over this stack's config; a config error ends the preview as one line. */
+/** readFleetConfig over this stack's config; a config error ends the preview as one line. */
 function readThisStack() {
   try {
-    return readStackConfig(source);
+    return readFleetConfig(source);
   } catch (err) {
     // A RunError is shown as its message alone, without a stack trace.
     if (err instanceof StackConfigError) throw new pulumi.RunError(err.message);
@@ -26,11 +30,10 @@ function readThisStack() {
   }
 }
 
-const relay = new TurnkeyRelay(
-  'turnkey',
-  stackRelayArgs(readThisStack(), (key) => cfg.requireSecret(key)),
-);
+const deployed = deployFleet(readThisStack(), (key) => cfg.requireSecret(key));
+const relay = deployed.relays[0] as (typeof deployed.relays)[number];
 
+export const iceServersUrls = deployed.iceServersUrls;
 export const iceServersUrl = relay.iceServersUrl;
 export const apiToken = relay.apiToken;
 export const provider = relay.provider;

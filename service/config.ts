@@ -11,6 +11,7 @@ import {
   type ServiceSecretVar,
   type ServiceVar,
 } from './contract';
+import { type FleetEnv, readFleetEnv } from './fleet-config';
 import { parseIceUri, splitList, stunUrisFromTurn } from './ice-uris';
 
 /**
@@ -36,6 +37,8 @@ export type ProviderConfig =
       probeUri?: string;
       /** TURN_HASH_USER_IDS: a keyed hash of the user id in the TURN username, not the id. */
       hashUserIds: boolean;
+      /** TURN_RELAYS, TURN_DEFAULT_REGION: several relays (turnUris are then the first's). */
+      fleet?: FleetEnv;
     }
   | ({
       provider: 'metered';
@@ -250,6 +253,19 @@ function providerConfig(env: Env, provider: ProviderName, credentialTtl: number)
         throw new ConfigError(
           'TURN_SECRET is required when TURN_PROVIDER=coturn: set TURN_SECRET (or TURN_SECRET_FILE) to the secret Coturn uses as static-auth-secret',
         );
+      }
+      const fleet = readFleetEnv(env);
+      if (fleet) {
+        const first = fleet.relays[0]?.urls ?? [];
+        return {
+          provider,
+          secret,
+          turnUris: first,
+          stunUris: stunUrisFromTurn(first.map(parseIceUri)),
+          credentialTtl,
+          hashUserIds: flag(env, 'TURN_HASH_USER_IDS'),
+          fleet,
+        };
       }
       const turn = turnUris(env);
       // Coturn answers STUN on its TURN listeners, so no third-party STUN server is needed.

@@ -94,6 +94,9 @@ export type ServiceEnv = {
   TURN_PROBE_URL?: string;
   STUN_URLS?: string;
   TURN_HASH_USER_IDS?: 'true' | 'false';
+  /** coturn, a fleet: every relay as JSON [{region, urls, probeUrl?}], instead of TURN_URLS */
+  TURN_RELAYS?: string;
+  TURN_DEFAULT_REGION?: string;
   /** metered */
   TURN_API_URL?: string;
   TURN_REGION?: string;

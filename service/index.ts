@@ -15,6 +15,12 @@ export {
 export { type IceUri, parseIceUri } from './ice-uris';
 export { type CoturnOptions, CoturnProvider, turnRestCredential } from './providers/coturn';
 export { InvalidInputError, UpstreamError } from './providers/errors';
+export {
+  type FleetOptions,
+  FleetProvider,
+  type FleetRelay,
+  type RelayHealth,
+} from './providers/fleet';
 export { createProvider } from './providers/from-config';
 export { type MeteredOptions, MeteredProvider } from './providers/metered';
 export { type StunOptions, StunProvider } from './providers/stun';

@@ -32,6 +32,18 @@ export async function startService(
   const provider = createProvider(config.providerConfig, {
     onUpstreamCall: (operation, seconds, outcome) =>
       metrics.observeUpstream(operation, seconds, outcome),
+    // A fleet's relays coming and going (TURN_RELAYS): handed out only while their probe passes.
+    onHealthChange: (relay) =>
+      (relay.healthy ? logger.info : logger.warn).call(
+        logger,
+        {
+          region: relay.region,
+          target: relay.target,
+          healthy: relay.healthy,
+          detail: relay.detail,
+        },
+        'relay health',
+      ),
   });
   const app = buildApp({
     provider,

@@ -105,6 +105,11 @@ export class CoturnProvider implements TurnProvider {
     this.readyCacheMs = opts.readyCacheMs ?? READY_CACHE_MS;
   }
 
+  /** The URI readiness allocates on. */
+  get probeTargetUri(): string {
+    return this.probeTarget.uri;
+  }
+
   async getIceServers(userId: string, opts: GetIceServersOptions = {}): Promise<IceServers> {
     assertValidUserId(userId);
     const ttl = resolveTtl(opts.ttl, this.credentialTtl);

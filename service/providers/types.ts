@@ -19,6 +19,13 @@ export interface IceServers {
 export interface GetIceServersOptions {
   /** Requested credential lifetime in seconds; providers cap it at their configured maximum. */
   ttl?: number;
+  /**
+   * A fleet (TURN_RELAYS): the region whose relay comes first. Providers without regions
+   * ignore it.
+   */
+  region?: string;
+  /** A fleet: `nearest` (default: the nearest healthy relay plus one fallback) or `all` healthy relays. */
+  relays?: 'nearest' | 'all';
 }
 
 export interface ReadyState {

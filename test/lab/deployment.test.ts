@@ -9,7 +9,7 @@ import type { DeploymentPlan, Role, SecretName } from '../../infra/deployment';
 import { CoturnProvider } from '../../service/providers/coturn';
 import type { IceServer } from '../../service/providers/types';
 import standIns from '../docker/stand-ins.json';
-import { DockerApi, dockerCli } from '../helpers/docker';
+import { dockerCli } from '../helpers/docker';
 import { buildImages, removeContainers, stopContainer } from '../helpers/realise';
 import { escapeRegExp } from '../helpers/regexp';
 import { connectPages, firstRelayCandidate, type LabBrowser, launchLabChromium } from './browser';
@@ -21,6 +21,7 @@ import {
   productionValues,
   type RelayTransport,
   realiseOn,
+  removeMachineImages,
 } from './deployment';
 import { type LabEngine, startLabEngine } from './engine';
 import { createLab, type Lab } from './lab';
@@ -132,13 +133,7 @@ afterAll(async () => {
   for (const e of engines) await e.stop();
   await lab?.destroy();
   if (pkiDir) rmSync(pkiDir, { recursive: true, force: true });
-  // The images this run built on the machine's engine.
-  const machine = new DockerApi();
-  for (const ref of Object.values(images ?? {}))
-    await machine
-      .call('DELETE', `/images/${encodeURIComponent(ref as string)}?force=true`)
-      .catch(() => {});
-  await machine.close();
+  await removeMachineImages(Object.values(images ?? {}) as string[]);
 }, 120_000);
 
 describe('the public relay host: its own engine, the shipped relay config', () => {

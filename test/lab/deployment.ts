@@ -8,6 +8,7 @@ import {
 } from '../../infra/deployment';
 import type { IceServer } from '../../service/providers/types';
 import standIns from '../docker/stand-ins.json';
+import { DockerApi } from '../helpers/docker';
 import { runContainer, waitHealthy } from '../helpers/realise';
 import { REPO_ROOT, stackConfigValues, stackValuesSource } from '../helpers/stack';
 import type { LabEngine } from './engine';
@@ -112,3 +113,11 @@ export const onlyTransport = (servers: IceServer[], transport: RelayTransport): 
       ),
     }))
     .filter((s) => s.urls.length > 0);
+
+/** Removes the images a run built on the machine's engine (the hosts' engines go with the lab). */
+export async function removeMachineImages(refs: string[]): Promise<void> {
+  const machine = new DockerApi();
+  for (const ref of refs)
+    await machine.call('DELETE', `/images/${encodeURIComponent(ref)}?force=true`).catch(() => {});
+  await machine.close();
+}

@@ -8,6 +8,9 @@ window.turnkeyPeer = (() => {
   // The channel's events are caught from the moment it exists: the other side may open it and
   // send before this side's exchange() runs.
   let resolveChannel;
+  let channel;
+  /** Every message that arrived, from the moment the channel exists (for talk()). */
+  const inbox = [];
   const incoming = new Promise((resolve) => {
     resolveChannel = resolve;
   });
@@ -19,6 +22,8 @@ window.turnkeyPeer = (() => {
     const message = new Promise((resolve) => {
       ch.addEventListener('message', (event) => resolve(event.data));
     });
+    channel = ch;
+    ch.addEventListener('message', (event) => inbox.push(event.data));
     resolveChannel({ ch, opened, message });
   };
 
@@ -82,6 +87,20 @@ window.turnkeyPeer = (() => {
           remote: info(stats.get(pair.remoteCandidateId)),
         };
       });
+      return result;
+    },
+
+    /**
+     * Later in a call that exchange() opened: sends another message and waits for `expect`
+     * from the other side (which may have arrived already), with the connection's state.
+     */
+    async talk({ message, expect, timeoutMs }) {
+      if (channel.readyState === 'open') channel.send(message);
+      const deadline = Date.now() + timeoutMs;
+      while (!inbox.includes(expect) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      const result = { iceState: pc.iceConnectionState, channelState: channel.readyState };
+      if (inbox.includes(expect)) result.received = expect;
       return result;
     },
 

@@ -91,6 +91,40 @@ describe('the load path of pulumi up (the SDK’s cmd/run, ts-node, type-checked
     expect(err.stderr).not.toContain('KEY\n');
   }, 180_000);
 
+  it('a fleet (turnkey:relays as `pulumi config set --path` stores it): a relay per host, one secret, iceServersUrls', async () => {
+    const relays = [
+      { publicHost: 'eu.turn.example.com', region: 'eu-west' },
+      {
+        dockerHost: 'ssh://deploy@us.example.com',
+        publicHost: 'us.turn.example.com',
+        region: 'us-east',
+      },
+    ];
+    const result = await pulumiUp({ 'turnkey:relays': JSON.stringify(relays) });
+    const of = (type: string) =>
+      result.registered
+        .filter((r) => r.type === type)
+        .map((r) => r.name)
+        .sort();
+    expect(of('docker:index/container:Container')).toEqual([
+      'turnkey-coturn',
+      'turnkey-service',
+      'turnkey-us-east-coturn',
+      'turnkey-us-east-service',
+    ]);
+    expect(of('random:index/randomPassword:RandomPassword')).toEqual([
+      'turnkey-api-token',
+      'turnkey-turn-secret-gen1',
+    ]);
+    expect(result.outputs.iceServersUrls).toMatchObject({
+      value: ['http://127.0.0.1:8080/v1/ice-servers', 'http://127.0.0.1:8080/v1/ice-servers'],
+    });
+    expect(result.outputs.turnUris?.value).toEqual([
+      'turn:eu.turn.example.com:3478?transport=udp',
+      'turn:eu.turn.example.com:3478?transport=tcp',
+    ]);
+  }, 180_000);
+
   it('after `npm run build` (dist/ present): still runs infra/, never the service library', async () => {
     await run('npm', ['run', 'build'], { cwd: checkout, timeout: 180_000 });
     expectTheDevStack(await pulumiUp(devStackConfig()));

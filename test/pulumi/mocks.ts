@@ -10,6 +10,8 @@ export interface Registered {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+  /** `<provider urn>::<provider id>` when the resource has an explicit provider. */
+  provider?: string;
 }
 
 export const registered: Registered[] = [];
@@ -23,7 +25,12 @@ export function installMocks(stack = 'dev'): Promise<void> {
   return pulumi.runtime.setMocks(
     {
       newResource(args) {
-        registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+        registered.push({
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs,
+          ...(args.provider ? { provider: args.provider } : {}),
+        });
         const state: Record<string, unknown> = { ...args.inputs };
         if (args.type === 'random:index/randomPassword:RandomPassword')
           state.result = mockPassword(args.name);

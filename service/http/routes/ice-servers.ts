@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InvalidInputError } from '../../providers/errors';
 import type { TurnProvider } from '../../providers/types';
+import { REGION_LABEL } from '../../region';
 import type { createTokenChecker } from '../auth';
 import { sendError } from '../errors';
 import type { Metrics } from '../metrics';
@@ -12,6 +13,8 @@ export const ICE_SERVERS = '/v1/ice-servers';
 export interface IceServersQuery {
   user?: string | string[];
   ttl?: string | string[];
+  region?: string | string[];
+  relays?: string | string[];
   [name: string]: string | string[] | undefined;
 }
 
@@ -23,14 +26,38 @@ function parseTtl(raw: string | undefined): number | undefined {
   return Number(raw);
 }
 
-function singleQueryValue(query: IceServersQuery, name: 'user' | 'ttl'): string | undefined {
+/** A fleet's region label (README "Fleet"); providers without regions ignore it. */
+function parseRegion(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!REGION_LABEL.test(raw))
+    throw new InvalidInputError(
+      'region',
+      "region must be a region label of lowercase letters, digits and '-', e.g. region=eu-west",
+    );
+  return raw;
+}
+
+function parseRelays(raw: string | undefined): 'nearest' | 'all' | undefined {
+  if (raw === undefined) return undefined;
+  if (raw !== 'nearest' && raw !== 'all')
+    throw new InvalidInputError(
+      'relays',
+      'relays must be all (every healthy relay) or nearest (the default: the nearest plus one fallback)',
+    );
+  return raw;
+}
+
+function singleQueryValue(
+  query: IceServersQuery,
+  name: 'user' | 'ttl' | 'region' | 'relays',
+): string | undefined {
   const v = query[name];
   if (Array.isArray(v)) throw new InvalidInputError(name, `${name} must be given once`);
   return v;
 }
 
 /**
- * GET /v1/ice-servers?user=<id>[&ttl=<s>]: bearer token (when API_TOKENS is set), then the
+ * GET /v1/ice-servers?user=<id>[&ttl=<s>][&region=<label>][&relays=all|nearest]: bearer token (when API_TOKENS is set), then the
  * rate limit per token and user, then the provider's ICE servers.
  */
 export async function iceServersRoute(
@@ -79,8 +106,14 @@ export async function iceServersRoute(
     async (request) => {
       const user = singleQueryValue(request.query, 'user');
       const ttl = parseTtl(singleQueryValue(request.query, 'ttl'));
+      const region = parseRegion(singleQueryValue(request.query, 'region'));
+      const relays = parseRelays(singleQueryValue(request.query, 'relays'));
       // A missing user is refused by the provider, with the message that names the fix.
-      const result = await provider.getIceServers(user ?? '', ttl === undefined ? {} : { ttl });
+      const result = await provider.getIceServers(user ?? '', {
+        ...(ttl === undefined ? {} : { ttl }),
+        ...(region === undefined ? {} : { region }),
+        ...(relays === undefined ? {} : { relays }),
+      });
       metrics.credentialIssued(provider.name);
       return result;
     },

@@ -1,0 +1,267 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigSource } from '../../infra/config';
+import type { Role, SecretName } from '../../infra/deployment';
+import { type FleetPlan, planFleet, readFleetConfig } from '../../infra/fleet';
+import type { IceServer } from '../../service/providers/types';
+import { buildImages, stopContainer } from '../helpers/realise';
+import { REPO_ROOT } from '../helpers/stack';
+import { connectPages, type LabBrowser, launchLabChromium } from './browser';
+import {
+  alnum,
+  backendIceServers,
+  onlyTransport,
+  productionValues,
+  realiseOn,
+  removeMachineImages,
+} from './deployment';
+import { type LabEngine, startLabEngine } from './engine';
+import { createLab, type Lab } from './lab';
+import { makeTestPki, type TestPki } from './pki';
+
+/**
+ * A fleet from one stack in the lab: `turnkey:relays` with two relay hosts, each with its own
+ * Docker engine (reached through its socket, as `dockerHost` reaches a remote one): the public
+ * relay host as region eu-west and the cloud host behind 1:1 NAT as us-east. planFleet's
+ * per-host plans are realised unchanged on the two engines. The app backend asks either
+ * host's credential service (with a region hint or without), Chromium in the two NATed sites
+ * calls through each relay; one relay container is stopped and started again.
+ */
+
+const stack = `fl${randomBytes(3).toString('hex')}`;
+const secrets: Partial<Record<SecretName, string>> = { turnSecret: alnum(), apiToken: alnum() };
+/** Probes every 5 s, each at most a few seconds: a dead relay is gone well within this. */
+const DROP_WITHIN_MS = 15_000;
+
+let lab: Lab;
+let pki: TestPki;
+let pkiDir: string;
+let images: Partial<Record<Role, string>>;
+let fleet: FleetPlan;
+let siteA: LabBrowser;
+let siteB: LabBrowser;
+const engines: LabEngine[] = [];
+/** Per host (fleet order): its engine and container ids by role. */
+const hosts: { engine: LabEngine; ids: Record<string, string>; publicIp: string }[] = [];
+
+const ask = async (host: number, query: string) => {
+  const url = fleet.hosts[host]?.plan.outputs.iceServersUrl as string;
+  return backendIceServers(lab, `${url}?${query}`, secrets.apiToken as string, pki.caFile);
+};
+/** The relay addresses in the TURN URIs a service hands out, in order. */
+const relaysHandedOut = async (host: number, query: string) => {
+  const { status, body } = await ask(host, query);
+  if (status !== 200) return status;
+  const turn = body.iceServers.find((s) => s.username);
+  return [...new Set(turn?.urls.map((u) => /^turns?:([^:]+):/.exec(u)?.[1]))];
+};
+/** Only the URIs of one relay (by address) and one transport. */
+const onlyRelay = (servers: IceServer[], ip: string) =>
+  onlyTransport(servers, 'udp')
+    .map((s) => ({ ...s, urls: s.urls.filter((u) => u.includes(`:${ip}:`)) }))
+    .filter((s) => s.urls.length > 0);
+
+interface Call {
+  a: Page;
+  b: Page;
+  result: Awaited<ReturnType<typeof connectPages>>;
+  close(): Promise<void>;
+}
+
+async function startCall(servers: IceServer[]): Promise<Call> {
+  const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
+  const result = await connectPages(a, b, { a: servers, b: servers });
+  return {
+    a,
+    b,
+    result,
+    close: () => Promise.all([a.context().close(), b.context().close()]).then(() => {}),
+  };
+}
+
+type Talk = { received?: string; iceState: string; channelState: string };
+/** Both sides of a running call send one more message each. */
+const talk = (call: Call, n: number) =>
+  Promise.all(
+    [call.a, call.b].map((page, i) =>
+      page.evaluate(
+        (a) =>
+          (
+            globalThis as unknown as { turnkeyPeer: { talk(x: typeof a): Promise<Talk> } }
+          ).turnkeyPeer.talk(a),
+        {
+          message: `${i === 0 ? 'A' : 'B'} ${n}`,
+          expect: `${i === 0 ? 'B' : 'A'} ${n}`,
+          timeoutMs: 10_000,
+        },
+      ),
+    ),
+  );
+
+/** Relayed through the relay at `ip`: the selected pair has a relay candidate allocated there. */
+function expectRelayedVia(result: Call['result'], ip: string) {
+  const seen = `via ${ip}: ${JSON.stringify(result)}`;
+  expect(result.a.received, seen).toBe('hello from site B');
+  expect(result.b.received, seen).toBe('hello from site A');
+  const relayed = [result.a.selected?.local, result.b.selected?.local].filter(
+    (c) => c?.candidateType === 'relay',
+  );
+  expect(relayed.length, seen).toBeGreaterThan(0);
+  for (const c of relayed) expect(c?.address, seen).toBe(ip);
+}
+
+beforeAll(async () => {
+  lab = await createLab('flt');
+  pkiDir = mkdtempSync(join(tmpdir(), 'turnkey-lab-fleet-pki-'));
+  // One certificate naming every relay's public address (README "Fleet").
+  pki = makeTestPki(pkiDir, { ips: [lab.relay.ip, lab.cloud.publicIp] });
+  secrets.tlsCert = pki.certPem;
+  secrets.tlsKey = pki.keyPem;
+  for (const ns of [lab.relay.ns, lab.cloud.ns]) engines.push(await startLabEngine(ns));
+
+  // The stack's config as `pulumi config set --path 'turnkey:relays[i]…'` stores it.
+  const { 'turnkey:publicHost': _single, ...values } = productionValues(lab.relay.ip, {
+    'turnkey:relays': JSON.stringify([
+      { dockerHost: engines[0]?.host, publicHost: lab.relay.ip, region: 'eu-west' },
+      {
+        dockerHost: engines[1]?.host,
+        publicHost: lab.cloud.publicIp,
+        externalIp: `${lab.cloud.publicIp}/${lab.cloud.ip}`,
+        region: 'us-east',
+      },
+    ]),
+  });
+  const source: ConfigSource = {
+    get: (key) => values[`turnkey:${key}`],
+    has: (key) => `turnkey:${key}` in values || ['tlsCert', 'tlsKey'].includes(key),
+  };
+  fleet = planFleet(readFleetConfig(source), { stack, projectRoot: REPO_ROOT });
+  // Built once on the machine's engine from the unchanged Dockerfiles, then moved into each
+  // host's engine (the lab has no registry).
+  const first = fleet.hosts[0]?.plan;
+  if (!first) throw new Error('no plan');
+  await buildImages(first);
+  images = Object.fromEntries(first.images.map((i) => [i.role, i.imageName]));
+  for (const [i, host] of fleet.hosts.entries()) {
+    const engine = engines[i] as LabEngine;
+    // The dockerHost each relay names is this engine's socket.
+    expect(host.dockerHost).toBe(engine.host);
+    await engine.loadImages(Object.values(images) as string[]);
+    const ids = await realiseOn(engine, host.plan, images, secrets);
+    hosts.push({ engine, ids, publicIp: i === 0 ? lab.relay.ip : lab.cloud.publicIp });
+  }
+  [siteA, siteB] = await Promise.all([
+    launchLabChromium(lab.siteA.ns, { caPem: pki.caPem }),
+    launchLabChromium(lab.siteB.ns, { caPem: pki.caPem }),
+  ]);
+}, 600_000);
+
+afterAll(async () => {
+  await siteA?.close();
+  await siteB?.close();
+  for (const e of engines) await e.stop();
+  await lab?.destroy();
+  if (pkiDir) rmSync(pkiDir, { recursive: true, force: true });
+  await removeMachineImages(Object.values(images ?? {}) as string[]);
+}, 120_000);
+
+describe('a two-region fleet from one stack, each relay on its own Docker engine', () => {
+  it('every host runs a relay and a credential service, which knows both relays', () => {
+    expect(fleet.hosts.map((h) => [h.name, h.region])).toEqual([
+      ['turnkey', 'eu-west'],
+      ['turnkey-us-east', 'us-east'],
+    ]);
+    for (const h of hosts) expect(Object.keys(h.ids).sort()).toEqual(['coturn', 'service']);
+    expect(fleet.outputs.iceServersUrls).toEqual([
+      `https://${lab.relay.ip}:8080/v1/ice-servers`,
+      `https://${lab.cloud.publicIp}:8080/v1/ice-servers`,
+    ]);
+  });
+
+  it('a client with a region hint gets that region’s relay first, from either host; without one, the host’s own', async () => {
+    for (const host of [0, 1]) {
+      expect(await relaysHandedOut(host, 'user=alice&region=us-east')).toEqual([
+        lab.cloud.publicIp,
+        lab.relay.ip,
+      ]);
+      expect(await relaysHandedOut(host, 'user=alice&region=eu-west')).toEqual([
+        lab.relay.ip,
+        lab.cloud.publicIp,
+      ]);
+    }
+    expect(await relaysHandedOut(0, 'user=alice')).toEqual([lab.relay.ip, lab.cloud.publicIp]);
+    expect(await relaysHandedOut(1, 'user=alice')).toEqual([lab.cloud.publicIp, lab.relay.ip]);
+    expect((await ask(0, 'user=alice&region=mars')).status).toBe(400);
+  });
+
+  it('Chromium in the two NATed sites connects over each relay', async () => {
+    const { body } = await ask(0, 'user=bob&relays=all');
+    for (const ip of [lab.relay.ip, lab.cloud.publicIp]) {
+      const call = await startCall(onlyRelay(body.iceServers, ip));
+      try {
+        expectRelayedVia(call.result, ip);
+      } finally {
+        await call.close();
+      }
+    }
+  });
+
+  it('a stopped relay is handed out by no service within 15 s, new calls go through the other, a running call on it is untouched; started again, it is handed out again', async () => {
+    // A call already running on the surviving relay (us-east, the cloud host).
+    const { body } = await ask(1, 'user=carol&region=us-east');
+    const running = await startCall(onlyRelay(body.iceServers, lab.cloud.publicIp));
+    try {
+      expectRelayedVia(running.result, lab.cloud.publicIp);
+
+      const eu = hosts[0] as (typeof hosts)[number];
+      await stopContainer(eu.engine.api, eu.ids.coturn as string, 15);
+      const stopped = Date.now();
+      for (const host of [0, 1])
+        await expect
+          .poll(() => relaysHandedOut(host, 'user=dave&relays=all'), {
+            timeout: DROP_WITHIN_MS - (Date.now() - stopped),
+            interval: 500,
+          })
+          .toEqual([lab.cloud.publicIp]);
+      expect(Date.now() - stopped).toBeLessThan(DROP_WITHIN_MS);
+      // Even asked for eu-west, from eu-west's own service: only the healthy relay.
+      expect(await relaysHandedOut(0, 'user=dave&region=eu-west')).toEqual([lab.cloud.publicIp]);
+
+      // A new call with what the eu-west host's service now hands out connects via us-east.
+      const fresh = await ask(0, 'user=erin');
+      const call = await startCall(onlyTransport(fresh.body.iceServers, 'udp'));
+      try {
+        expectRelayedVia(call.result, lab.cloud.publicIp);
+      } finally {
+        await call.close();
+      }
+
+      // The running call never noticed.
+      const [a, b] = await talk(running, 2);
+      expect(a).toMatchObject({ received: 'B 2', iceState: 'connected', channelState: 'open' });
+      expect(b).toMatchObject({ received: 'A 2', iceState: 'connected', channelState: 'open' });
+
+      await eu.engine.api.call('POST', `/containers/${eu.ids.coturn}/start`);
+      for (const host of [0, 1])
+        await expect
+          .poll(() => relaysHandedOut(host, 'user=frank&region=eu-west'), {
+            timeout: 30_000,
+            interval: 500,
+          })
+          .toEqual([lab.relay.ip, lab.cloud.publicIp]);
+      const back = await ask(1, 'user=grace&relays=all');
+      const again = await startCall(onlyRelay(back.body.iceServers, lab.relay.ip));
+      try {
+        expectRelayedVia(again.result, lab.relay.ip);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await running.close();
+    }
+  });
+});

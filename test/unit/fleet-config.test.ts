@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { readStackConfig } from '../../infra/config';
+import { planDeployment } from '../../infra/deployment';
+import { planFleet, readFleetConfig } from '../../infra/fleet';
+import { REPO_ROOT } from '../helpers/stack';
+
+const source = (values: Record<string, string>) => ({
+  get: (k: string) => values[k],
+  has: (k: string) => k in values,
+});
+const fleetOf = (relays: unknown, extra: Record<string, string> = {}) =>
+  readFleetConfig(source({ relays: JSON.stringify(relays), ...extra }));
+const EU = { publicHost: 'eu.turn.example.com', region: 'eu-west' };
+const US = {
+  dockerHost: 'ssh://deploy@us.example.com',
+  publicHost: 'us.turn.example.com',
+  region: 'us-east',
+};
+
+describe('turnkey:relays', () => {
+  it('without it, the single-host keys are a fleet of one whose plan is exactly planDeployment’s', () => {
+    const values = { publicHost: 'turn.example.com', externalIp: '203.0.113.7/10.0.0.5' };
+    const fleet = readFleetConfig(source(values));
+    expect(fleet.relays).toEqual([
+      { publicHost: 'turn.example.com', externalIp: '203.0.113.7/10.0.0.5', region: 'default' },
+    ]);
+    const opts = { stack: 'dev', projectRoot: REPO_ROOT };
+    const plan = planFleet(fleet, opts);
+    expect(plan.hosts).toHaveLength(1);
+    expect(plan.hosts[0]?.plan).toEqual(planDeployment(readStackConfig(source(values)), opts));
+    expect(plan.outputs.iceServersUrls).toEqual(['http://127.0.0.1:8080/v1/ice-servers']);
+  });
+
+  it('reads a list of relays; the first one’s address is the stack’s publicHost', () => {
+    const fleet = fleetOf([EU, { ...US, externalIp: '203.0.113.9/10.0.0.9' }]);
+    expect(fleet.relays).toEqual([EU, { ...US, externalIp: '203.0.113.9/10.0.0.9' }]);
+    expect(fleet.config.publicHost).toBe('eu.turn.example.com');
+    const hosts = planFleet(fleet, { stack: 'prod', projectRoot: REPO_ROOT }).hosts;
+    const coturnEnv = (i: number) =>
+      hosts[i]?.plan.containers.find((c) => c.role === 'coturn')?.env;
+    expect(coturnEnv(0)?.EXTERNAL_IP).toBeUndefined();
+    expect(coturnEnv(1)?.EXTERNAL_IP).toBe('203.0.113.9/10.0.0.9');
+    expect(hosts[1]?.plan.outputs.turnUris[0]).toBe('turn:us.turn.example.com:3478?transport=udp');
+    expect(hosts.map((h) => h.dockerHost)).toEqual([undefined, 'ssh://deploy@us.example.com']);
+  });
+
+  it.each([
+    [
+      'externalIp without the private address',
+      [EU, { ...US, externalIp: '203.0.113.9' }],
+      {},
+      /^turnkey:relays\[1\]\.externalIp must be PUBLIC\/PRIVATE, not the public IP alone .*unset turnkey:relays\[1\]\.externalIp\): run `pulumi config set --path 'turnkey:relays\[1\]\.externalIp' 203\.0\.113\.9\/10\.0\.0\.5`$/,
+    ],
+    [
+      'a bad public host',
+      [{ ...EU, publicHost: 'not a host' }],
+      {},
+      /^turnkey:relays\[0\]\.publicHost must be a host name or IP address, got "not a host": run `pulumi config set --path 'turnkey:relays\[0\]\.publicHost' turn\.example\.com`$/,
+    ],
+    [
+      'no region',
+      [{ publicHost: 'a.example.com' }],
+      {},
+      /turnkey:relays\[0\]\.region is required .*--path 'turnkey:relays\[0\]\.region' eu-west/,
+    ],
+    [
+      'a bad region',
+      [{ ...EU, region: 'EU West' }],
+      {},
+      /turnkey:relays\[0\]\.region must be lowercase letters, digits and '-'.*got "EU West"/,
+    ],
+    [
+      'no dockerHost after the first',
+      [EU, { ...US, dockerHost: undefined }],
+      {},
+      /turnkey:relays\[1\]\.dockerHost is required/,
+    ],
+    [
+      'a dockerHost that is no Docker host',
+      [EU, { ...US, dockerHost: 'us.example.com' }],
+      {},
+      /turnkey:relays\[1\]\.dockerHost must be a Docker host like ssh:\/\/user@host/,
+    ],
+    [
+      'an unknown field',
+      [{ ...EU, publichost: 'x' }],
+      {},
+      /turnkey:relays\[0\]\.publichost is not a relay setting .*pulumi config rm --path 'turnkey:relays\[0\]\.publichost'/,
+    ],
+    [
+      'two relays on one address',
+      [EU, { ...US, publicHost: EU.publicHost }],
+      {},
+      /turnkey:relays\[1\]\.publicHost \("eu\.turn\.example\.com"\) is also relays\[0\]\.publicHost/,
+    ],
+    [
+      'an empty list',
+      [],
+      {},
+      /turnkey:relays must be a non-empty list of relays: set it with --path, e.g. pulumi config set --path 'turnkey:relays\[0\]\.publicHost'/,
+    ],
+    ['a plain string', 'eu.turn.example.com', {}, /turnkey:relays must be a non-empty list/],
+    [
+      'the single-host publicHost too',
+      [EU],
+      { publicHost: 'x.example.com' },
+      /turnkey:publicHost names one host's address, and turnkey:relays is set: give each relay its own in turnkey:relays\[i\]\.publicHost: run `pulumi config rm turnkey:publicHost`/,
+    ],
+    [
+      'the single-host externalIp too',
+      [EU],
+      { externalIp: '203.0.113.7/10.0.0.5' },
+      /turnkey:externalIp names one host's address.*pulumi config rm turnkey:externalIp/,
+    ],
+    [
+      'provider metered',
+      [EU],
+      { provider: 'metered', meteredApiUrl: 'https://a.metered.live', meteredApiKey: 'k' },
+      /turnkey:relays deploys Coturn relays, and turnkey:provider is metered/,
+    ],
+  ])('refuses %s, naming the key path and the fix', (_what, relays, extra, message) => {
+    expect(() => fleetOf(relays, extra)).toThrow(message);
+  });
+
+  it('refuses JSON that is not structured config, saying to use --path', () => {
+    expect(() => readFleetConfig(source({ relays: '[{publicHost: eu}' }))).toThrow(
+      /turnkey:relays is not structured config \(a list of relays\): set it with --path/,
+    );
+  });
+});
