@@ -25,6 +25,21 @@ export default defineConfig({
         },
       },
       {
+        // Network namespaces shaped like production (test/lab/lab.ts), the real turnserver in
+        // them; needs root. One file at a time: they share the machine's few cores and the
+        // lab prefix.
+        test: {
+          name: 'lab',
+          include: ['test/lab/**/*.test.ts'],
+          // One fork runs every file in turn (fileParallelism is a root-only option).
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          globalSetup: ['test/lab/global-setup.ts'],
+        },
+      },
+      {
         // Fuzzing, the service as a real process (secrets, SIGTERM under load), a bounded soak.
         test: {
           name: 'reliability',

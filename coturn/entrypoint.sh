@@ -12,7 +12,7 @@
 #   TURN_TLS_PORT           TLS listening port (default 5349), used with the two below
 #   TURN_TLS_CERT_FILE, TURN_TLS_KEY_FILE   PEM files; both set turns TLS (turns:) on
 #   TURN_RELAY_PORTS        relay port range, MIN-MAX (default 49152-65535)
-#   EXTERNAL_IP             public IP, or PUBLIC/PRIVATE, for a host behind 1:1 NAT
+#   EXTERNAL_IP             PUBLIC/PRIVATE, for a host behind 1:1 NAT
 #   TURN_LISTENING_IPS, TURN_RELAY_IPS     comma-separated; default: all interfaces
 #   TURN_METRICS_ADDRESS, TURN_METRICS_PORT  Prometheus exporter, where the build has one
 #                           (default 127.0.0.1:9641: with host networking, never public)
@@ -124,6 +124,13 @@ conf="$dir/turnserver.conf"
 
   if [ -n "${EXTERNAL_IP:-}" ]; then
     address_list EXTERNAL_IP "$EXTERNAL_IP"
+    # With the public address alone Coturn maps a peer at it back to its private relay
+    # address, which the deny list refuses: clients relaying through here could not reach
+    # each other. PUBLIC/PRIVATE maps the same way and allows PRIVATE as a peer.
+    case "$EXTERNAL_IP" in
+      */*) ;;
+      *) die "EXTERNAL_IP must be PUBLIC/PRIVATE behind 1:1 NAT, not the public IP alone: set EXTERNAL_IP=$(shown "$EXTERNAL_IP")/<the private IP the NAT forwards to> (turnkey:externalIp), or unset it on a host that has its public IP itself" ;;
+    esac
     echo "external-ip=$EXTERNAL_IP"
   fi
   if [ -n "${TURN_LISTENING_IPS:-}" ]; then

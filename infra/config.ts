@@ -16,7 +16,7 @@ export interface StackConfig {
   /** Host or IP browsers use to reach the relay and the service. */
   publicHost: string;
   realm: string;
-  /** Public IP (or PUBLIC/PRIVATE) when the Docker host sits behind 1:1 NAT. */
+  /** PUBLIC/PRIVATE when the Docker host sits behind 1:1 NAT. */
   externalIp?: string;
   /**
    * Addresses Coturn listens and relays on, and the service binds (the first); empty means
@@ -115,17 +115,31 @@ function publicHost(src: ConfigSource): string {
   return raw;
 }
 
+/**
+ * Behind 1:1 NAT Coturn must know both addresses. With the public one alone (`external-ip=PUBLIC`)
+ * it maps a peer at PUBLIC back to its relay address, which is private and so refused by the
+ * deny list: two clients relaying through this server could not reach each other. The
+ * PUBLIC/PRIVATE form also makes PRIVATE an allowed peer (src/apps/relay/mainrelay.c, -X), which
+ * is what lets that relay-to-relay traffic through.
+ */
 function externalIp(src: ConfigSource): string | undefined {
   const raw = src.get('externalIp');
   if (raw === undefined) return undefined;
   const parts = raw.split('/');
+  const example = '203.0.113.7/10.0.0.5';
   if (parts.length > 2 || !parts.every((p) => isIP(p) !== 0)) {
+    fail('externalIp', `must be PUBLIC/PRIVATE for 1:1 NAT, got "${raw}"`, example);
+  }
+  const [pub, priv] = parts as [string, string?];
+  if (priv === undefined) {
     fail(
       'externalIp',
-      `must be an IP address, or PUBLIC/PRIVATE for 1:1 NAT, got "${raw}"`,
-      '203.0.113.7',
+      `must be PUBLIC/PRIVATE, not the public IP alone ("${raw}"): with only the public address, Coturn maps relayed addresses back to this host's private one, which it refuses as a peer, so two clients relaying through it cannot reach each other. Give the private address the NAT forwards to (on a host that has the public address itself, unset turnkey:externalIp)`,
+      `${pub}/10.0.0.5`,
     );
   }
+  if (isIP(pub) !== isIP(priv))
+    fail('externalIp', `must be PUBLIC/PRIVATE of one IP version, got "${raw}"`, example);
   return raw;
 }
 

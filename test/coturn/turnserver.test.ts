@@ -6,7 +6,6 @@ import { CoturnProvider } from '../../service/providers/coturn';
 import { allocate, TurnError } from '../../service/turn-client';
 import {
   COTURN_ROOT,
-  LOOPBACK_OVERLAY,
   type RunningCoturn,
   runUclient,
   startCoturn,
@@ -68,19 +67,23 @@ function uclientArgs(
   ];
 }
 
-async function expectRelayed(
+/**
+ * The server accepts the credential: its Allocate succeeds. Relaying between peers is proven
+ * in the lab (test/lab/relay.test.ts) between public addresses with the shipped config; here
+ * both ends would be on loopback, which the shipped config rightly refuses.
+ */
+async function expectAllocated(
   server: RunningCoturn,
   peerPort: number,
   cred: { username: string; credential: string },
   extra: string[] = [],
 ) {
-  const r = await runUclient(
-    server,
-    uclientArgs(cred, '127.0.0.1', peerPort, { messages: 3, flags: extra }),
-  );
-  expect(r.output).toMatch(/tot_send_msgs=3, tot_recv_msgs=3/);
-  expect(r.code).toBe(0);
-  expect(server.log()).toMatch(new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`));
+  const allocated = new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`);
+  await runUclient(server, uclientArgs(cred, '127.0.0.1', peerPort, { flags: extra }), {
+    until: allocated,
+  });
+  expect(server.log()).toMatch(allocated);
+  expect(server.log()).not.toMatch(new RegExp(`${outcome(cred.username, '\\w+').source}error 401`));
 }
 
 async function expectUnauthorized(
@@ -98,7 +101,7 @@ async function expectUnauthorized(
   expect(r.output).not.toMatch(/tot_recv_msgs=[1-9]/);
 }
 
-describe('credentials from the coturn provider (test overlay allows loopback peers)', () => {
+describe('credentials from the coturn provider', () => {
   const key = secret();
   let server: RunningCoturn;
   let peer: Awaited<ReturnType<typeof startPeer>>;
@@ -107,7 +110,6 @@ describe('credentials from the coturn provider (test overlay allows loopback pee
     // Allocations outlive the uclient runs that made them: room for every case in this block.
     server = await startCoturn({
       files: { TURN_SECRET_FILE: `${key}\n` },
-      overlay: LOOPBACK_OVERLAY,
       args: ['-v'],
       relayPortCount: 40,
     });
@@ -118,12 +120,12 @@ describe('credentials from the coturn provider (test overlay allows loopback pee
     await server?.stop();
   });
 
-  it('allocate and relay data over UDP', async () => {
-    await expectRelayed(server, peer.port, await mint(key, uid('udp')));
+  it('are accepted for an allocation over UDP', async () => {
+    await expectAllocated(server, peer.port, await mint(key, uid('udp')));
   });
 
-  it('allocate and relay data over TCP to the TURN server', async () => {
-    await expectRelayed(server, peer.port, await mint(key, uid('tcp')), ['-t']);
+  it('are accepted for an allocation over TCP to the TURN server', async () => {
+    await expectAllocated(server, peer.port, await mint(key, uid('tcp')), ['-t']);
   });
 
   it('refuses a wrong password with 401', async () => {
@@ -188,7 +190,8 @@ describe('the shipped config', () => {
   });
 
   // Only loopback forms: were the deny list broken, a private or metadata peer here would
-  // send real traffic off this machine. test/unit/deny-list.test.ts covers those ranges.
+  // send real traffic off this machine. test/unit/deny-list.test.ts covers those ranges, and
+  // test/lab/relay.test.ts tries them, with listeners, inside the lab.
   it.each([
     ['127.0.0.1', []],
     ['127.1.2.3', []],
@@ -243,22 +246,17 @@ describe('secret rotation', () => {
     const peer = await startPeer();
     const both = await startCoturn({
       env: { TURN_SECRET: newKey, TURN_SECRET_PREVIOUS: oldKey },
-      overlay: LOOPBACK_OVERLAY,
       args: ['-v'],
     });
     try {
-      await expectRelayed(both, peer.port, await mint(newKey, uid('new')));
-      await expectRelayed(both, peer.port, await mint(oldKey, uid('old')));
+      await expectAllocated(both, peer.port, await mint(newKey, uid('new')));
+      await expectAllocated(both, peer.port, await mint(oldKey, uid('old')));
     } finally {
       await both.stop();
     }
-    const onlyNew = await startCoturn({
-      env: { TURN_SECRET: newKey },
-      overlay: LOOPBACK_OVERLAY,
-      args: ['-v'],
-    });
+    const onlyNew = await startCoturn({ env: { TURN_SECRET: newKey }, args: ['-v'] });
     try {
-      await expectRelayed(onlyNew, peer.port, await mint(newKey, uid('new')));
+      await expectAllocated(onlyNew, peer.port, await mint(newKey, uid('new')));
       await expectUnauthorized(onlyNew, peer.port, await mint(oldKey, uid('old')));
     } finally {
       await onlyNew.stop();
@@ -383,31 +381,31 @@ describe('entrypoint refuses bad input with one clear line', () => {
 describe('per-user quota (user-quota=12 in the shipped config)', () => {
   it('allows 12 allocations for one username and refuses the rest with 486', async () => {
     const key = secret();
-    // Relay ports for all 14 clients, so only the quota can refuse them.
+    // Relay ports for all 14 allocations, so only the quota can refuse them.
     const server = await startCoturn({
       env: { TURN_SECRET: key },
-      overlay: LOOPBACK_OVERLAY,
       args: ['-v'],
       relayPortCount: 60,
     });
-    const peer = await startPeer();
+    const cred = await mint(key, uid('quota'));
+    const held = [];
+    const refused: unknown[] = [];
     try {
-      const cred = await mint(key, uid('quota'));
-      const quota = new RegExp(
-        `${outcome(cred.username, 'ALLOCATE').source}error 486: Allocation Quota Reached`,
-        'g',
+      for (let i = 0; i < 14; i++) {
+        try {
+          held.push(await allocate({ host: '127.0.0.1', port: server.port, ...cred }));
+        } catch (err) {
+          refused.push(err);
+        }
+      }
+      expect(held).toHaveLength(12);
+      expect(refused).toHaveLength(2);
+      for (const err of refused) expect((err as TurnError).code).toBe(486);
+      expect(server.log()).toMatch(
+        new RegExp(`${outcome(cred.username, '\\w+').source}error 486: Allocation Quota Reached`),
       );
-      await runUclient(server, uclientArgs(cred, '127.0.0.1', peer.port, { clients: 14 }), {
-        timeoutMs: 8000,
-      });
-      const successes =
-        server
-          .log()
-          .match(new RegExp(`${outcome(cred.username, 'ALLOCATE').source}success`, 'g')) ?? [];
-      expect(successes).toHaveLength(12);
-      expect((server.log().match(quota) ?? []).length).toBeGreaterThanOrEqual(2);
     } finally {
-      await peer.stop();
+      await Promise.all(held.map((a) => a.release()));
       await server.stop();
     }
   });

@@ -25,7 +25,11 @@ export const COTURN_ROOT = process.env.TURNKEY_COTURN_ROOT ?? join(REPO, '.cache
 const NOBODY_UID = 65534;
 const NOGROUP_GID = 65534;
 
-/** Lets two peers on this one machine relay to each other; never part of the shipped config. */
+/**
+ * Lets two peers on this one machine relay to each other; never part of the shipped config,
+ * and it makes a success proves nothing about it (Coturn checks allowed-peer-ip before
+ * denied-peer-ip). Only the end-to-end suite still uses it; relaying is proven in the lab.
+ */
 export const LOOPBACK_OVERLAY =
   'allow-loopback-peers\nallowed-peer-ip=127.0.0.1\nallowed-peer-ip=::1\n';
 
@@ -57,7 +61,7 @@ export interface RunningCoturn {
   stop(): Promise<void>;
 }
 
-function assertReady(): void {
+export function assertReady(): void {
   if (process.getuid?.() !== 0)
     throw new Error('the Coturn tests need root (chroot); run them as root');
   if (!existsSync(join(COTURN_ROOT, 'usr/bin/turnserver'))) {
@@ -68,7 +72,7 @@ function assertReady(): void {
 }
 
 /** A fresh directory inside the chroot; returns [host path, path inside the chroot]. */
-function workDir(): [string, string] {
+export function workDir(): [string, string] {
   const inside = `/turnkey-test/${randomBytes(6).toString('hex')}`;
   const host = join(COTURN_ROOT, inside);
   mkdirSync(join(host, 'run'), { recursive: true });
@@ -78,7 +82,7 @@ function workDir(): [string, string] {
   return [host, inside];
 }
 
-function writeOwned(path: string, content: string, mode = 0o400): void {
+export function writeOwned(path: string, content: string, mode = 0o400): void {
   writeFileSync(path, content, { mode });
   chownSync(path, NOBODY_UID, NOGROUP_GID);
 }

@@ -5,54 +5,97 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The shipped turnserver.conf must deny relaying to every special-purpose range (IANA's IPv4
- * and IPv6 special-purpose registries, plus multicast), without ever sending a packet there.
+ * and IPv6 special-purpose registries, plus multicast) and to nothing else, without ever
+ * sending a packet there. Each range is judged as Coturn judges it, not as a set of CIDRs:
+ * ioa_addr_in_range and addr_less_eq in src/client/ns_turn_ioaddr.c (coturn/coturn 8024aa6):
+ *
+ *   in range  =  (min is all zeros || min <= addr)  &&  (max is all zeros || addr <= max)
+ *   a <= b    =  different families ? family(a) < family(b) (AF_INET 2 < AF_INET6 10)
+ *                                   : a's address <= b's address
+ *
+ * So a range whose lower bound is :: contains every IPv4 address. (Newer Coturns also reduce
+ * an IPv6 peer that embeds an IPv4 address before comparing it with an IPv4 range; this check
+ * does not count on that, so the IPv6 forms must be denied by IPv6 ranges of their own.)
  */
 
 const conf = readFileSync(join(__dirname, '../../coturn/turnserver.conf'), 'utf8');
 
-type Range = { v6: boolean; lo: bigint; hi: bigint };
+const AF_INET = 2;
+const AF_INET6 = 10;
+type Addr = { family: number; n: bigint };
+type Range = { text: string; min: Addr; max: Addr };
 
-const toBig = (ip: string): { v6: boolean; n: bigint } => {
-  const addr = ipaddr.parse(ip);
-  const n = addr.toByteArray().reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
-  return { v6: addr.kind() === 'ipv6', n };
+const addr = (ip: string): Addr => {
+  const a = ipaddr.parse(ip);
+  const n = a.toByteArray().reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
+  return { family: a.kind() === 'ipv6' ? AF_INET6 : AF_INET, n };
 };
 
-const cidr = (c: string): Range => {
-  const [ip, bits] = ipaddr.parseCIDR(c);
-  const { v6, n } = toBig(ip.toString());
-  const width = v6 ? 128n : 32n;
-  const host = (1n << (width - BigInt(bits))) - 1n;
-  return { v6, lo: n & ~host, hi: n | host };
-};
+const isZero = (a: Addr) => a.n === 0n;
+const lessEq = (a: Addr, b: Addr) => (a.family !== b.family ? a.family < b.family : a.n <= b.n);
+const inRange = (r: Range, a: Addr) =>
+  (isZero(r.min) || lessEq(r.min, a)) && (isZero(r.max) || lessEq(a, r.max));
 
-const denied: Range[] = conf
+const ranges: Range[] = conf
   .split('\n')
   .filter((l) => l.startsWith('denied-peer-ip='))
   .map((l) => {
-    const [a, b = a] = l.slice('denied-peer-ip='.length).trim().split('-') as [string, string?];
-    const lo = toBig(a);
-    const hi = toBig(b);
-    expect(lo.v6).toBe(hi.v6);
-    expect(lo.n <= hi.n).toBe(true);
-    return { v6: lo.v6, lo: lo.n, hi: hi.n };
+    const text = l.slice('denied-peer-ip='.length).trim();
+    const [lo, hi = lo] = text.split('-') as [string, string?];
+    return { text, min: addr(lo), max: addr(hi) };
   });
 
-/** Whether the union of denied ranges covers all of `r`. */
-function covered(r: Range): boolean {
-  let next = r.lo;
-  const ranges = denied.filter((d) => d.v6 === r.v6).sort((a, b) => (a.lo < b.lo ? -1 : 1));
-  for (const d of ranges) {
-    if (d.lo > next) break;
-    if (d.hi >= next) next = d.hi + 1n;
-    if (next > r.hi) return true;
+const denied = (ip: string) => ranges.some((r) => inRange(r, addr(ip)));
+
+/** Whether Coturn denies every address from `first` to `last` (one family). */
+function coveredFrom(first: string, last: string): boolean {
+  const { family, n: lo } = addr(first);
+  const hi = addr(last).n;
+  const intervals = ranges
+    .filter((r) => r.min.family === family && r.max.family === family)
+    .map((r) => [isZero(r.min) ? 0n : r.min.n, r.max.n] as const)
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  let next = lo;
+  for (const [a, b] of intervals) {
+    if (a > next) break;
+    if (b >= next) next = b + 1n;
+    if (next > hi) return true;
   }
-  return next > r.hi;
+  return next > hi;
 }
 
-describe('denied-peer-ip in coturn/turnserver.conf', () => {
+/** Whether Coturn denies every address of a CIDR. */
+function covered(cidr: string): boolean {
+  const net = ipaddr.parseCIDR(cidr)[0].kind() === 'ipv6' ? ipaddr.IPv6 : ipaddr.IPv4;
+  return coveredFrom(
+    net.networkAddressFromCIDR(cidr).toString(),
+    net.broadcastAddressFromCIDR(cidr).toString(),
+  );
+}
+
+describe('denied-peer-ip in coturn/turnserver.conf, as Coturn reads it', () => {
   it('parses', () => {
-    expect(denied.length).toBeGreaterThan(20);
+    expect(ranges.length).toBeGreaterThan(20);
+  });
+
+  it('has no IPv6 range starting at :: (Coturn would read it as every IPv4 address too)', () => {
+    expect(
+      ranges.filter((r) => r.min.family === AF_INET6 && isZero(r.min)).map((r) => r.text),
+    ).toEqual([]);
+  });
+
+  it('has ranges whose bounds are one family, in order, and that match only that family', () => {
+    const otherFamily = {
+      [AF_INET]: ['::1', '2606:4700::1111', 'ffff::1'],
+      [AF_INET6]: ['0.0.0.1', '1.1.1.1', '255.255.255.255'],
+    };
+    for (const r of ranges) {
+      expect(r.min.family, r.text).toBe(r.max.family);
+      expect(r.min.n <= r.max.n, r.text).toBe(true);
+      for (const ip of otherFamily[r.min.family as typeof AF_INET]) {
+        expect(inRange(r, addr(ip)), `${ip} in ${r.text}`).toBe(false);
+      }
+    }
   });
 
   it.each([
@@ -71,9 +114,7 @@ describe('denied-peer-ip in coturn/turnserver.conf', () => {
     ['203.0.113.0/24', 'documentation'],
     ['224.0.0.0/4', 'multicast'],
     ['240.0.0.0/4', 'reserved, broadcast'],
-    ['::/128', 'unspecified (CVE-2020-26262)'],
     ['::1/128', 'loopback'],
-    ['::/96', 'IPv4-compatible'],
     ['::ffff:0:0/96', 'IPv4-mapped (CVE-2026-27624)'],
     ['64:ff9b::/96', 'NAT64'],
     ['64:ff9b:1::/48', 'local-use NAT64'],
@@ -88,12 +129,17 @@ describe('denied-peer-ip in coturn/turnserver.conf', () => {
     ['fec0::/10', 'site-local (deprecated)'],
     ['ff00::/8', 'multicast'],
   ])('covers %s (%s)', (range) => {
-    expect(covered(cidr(range))).toBe(true);
+    expect(covered(range)).toBe(true);
+  });
+
+  it('covers IPv4-compatible ::/96 but :: itself (refused natively as the zero address)', () => {
+    expect(coveredFrom('::1', '::ffff:ffff')).toBe(true);
   });
 
   it.each([
     '1.1.1.1',
     '8.8.8.8',
+    '11.0.0.10',
     '100.128.0.1',
     '172.32.0.1',
     '192.169.0.1',
@@ -101,7 +147,6 @@ describe('denied-peer-ip in coturn/turnserver.conf', () => {
     '2606:4700::1111',
     '2a00:1450::1',
   ])('leaves the public address %s relayable', (ip) => {
-    const { v6, n } = toBig(ip);
-    expect(covered({ v6, lo: n, hi: n })).toBe(false);
+    expect(denied(ip)).toBe(false);
   });
 });

@@ -1,0 +1,235 @@
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { readStackConfig } from '../../infra/config';
+import { planDeployment } from '../../infra/deployment';
+import { turnRestCredential } from '../../service/providers/coturn';
+import { collectOutput } from '../helpers/child-output';
+import { assertReady, COTURN_ROOT, REPO, workDir, writeOwned } from '../helpers/coturn';
+import type { Lab } from './lab';
+import { makeTestPki, type TestPki } from './pki';
+
+/**
+ * The relay in the lab: the project's own coturn/entrypoint.sh and coturn/turnserver.conf,
+ * unmodified and with nothing appended, run with forky's turnserver (TURNKEY_COTURN_ROOT) in
+ * the relay host's namespace as the image's user. Its environment and secret files are what
+ * planDeployment gives the Coturn container for a stack config (`turnkey:*` keys below), so
+ * EXTERNAL_IP, ports and TLS are exactly what `pulumi up` would set.
+ */
+
+export type RelayHost = 'relay' | 'cloud';
+
+export interface LabCoturnOptions {
+  /** Extra `turnkey:*` stack values (without the prefix), e.g. `{ externalIp: '11.0.0.20' }`. */
+  stack?: Record<string, string>;
+  /** Serve TURN over TLS with a certificate from a test CA for the host's public address. */
+  tls?: boolean;
+  /** Container environment set over the plan's (e.g. a value the stack config would refuse). */
+  env?: Record<string, string>;
+}
+
+export interface LabCoturn {
+  host: RelayHost;
+  ns: string;
+  /** The address clients use: the host's public one. */
+  publicIp: string;
+  turnPort: number;
+  tlsPort: number;
+  /** The coturn container's environment as planned (secret paths rewritten into the chroot). */
+  env: Record<string, string>;
+  /** The test CA (when `tls`), for clients that verify the relay. */
+  pki?: TestPki;
+  /** The CA file's path inside the chroot (uclient's -E). */
+  caFile?: string;
+  /** Credentials exactly as the credential service mints them. */
+  credential(user: string): { username: string; credential: string };
+  process: ChildProcess;
+  log(): string;
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+/** Stack values as an operator would set them for this host. */
+function stackValues(lab: Lab, host: RelayHost, opts: LabCoturnOptions): Record<string, string> {
+  const publicIp = host === 'relay' ? lab.relay.ip : lab.cloud.publicIp;
+  return {
+    provider: 'coturn',
+    publicHost: publicIp,
+    ...(host === 'cloud' ? { externalIp: `${lab.cloud.publicIp}/${lab.cloud.ip}` } : {}),
+    ...opts.stack,
+  };
+}
+
+export async function startLabCoturn(
+  lab: Lab,
+  host: RelayHost,
+  opts: LabCoturnOptions = {},
+): Promise<LabCoturn> {
+  assertReady();
+  const values = stackValues(lab, host, opts);
+  const secrets: Record<string, string> = { turnSecret: randomBytes(32).toString('hex') };
+  const [dir, inside] = workDir();
+  let pki: TestPki | undefined;
+  if (opts.tls) {
+    pki = makeTestPki(join(dir, 'pki'), { ips: [values.publicHost as string] });
+    secrets.tlsCert = pki.certPem;
+    secrets.tlsKey = pki.keyPem;
+  }
+  const config = readStackConfig({
+    get: (key) => values[key],
+    has: (key) => key in values || key in secrets,
+  });
+  if (opts.tls) config.tls = true;
+  const plan = planDeployment(config, { stack: 'lab', projectRoot: REPO }).containers.find(
+    (c) => c.role === 'coturn',
+  );
+  if (!plan) throw new Error('the plan has no Coturn container');
+
+  copyFileSync(join(REPO, 'coturn/entrypoint.sh'), join(dir, 'entrypoint.sh'));
+  copyFileSync(join(REPO, 'coturn/turnserver.conf'), join(dir, 'turnserver.conf'));
+  chmodSync(join(dir, 'turnserver.conf'), 0o644);
+  // The container's paths, moved into this run's directory inside the chroot.
+  const moved = (path: string) =>
+    path
+      .replace(/^\/run\/secrets\//, `${inside}/secrets/`)
+      .replace(/^\/run\/turnkey$/, `${inside}/run`);
+  mkdirSync(join(dir, 'secrets'), { mode: 0o755 });
+  for (const file of plan.files) {
+    const secret = secrets[file.secret];
+    if (secret === undefined) throw new Error(`the lab has no value for secret ${file.secret}`);
+    // Owner and mode as the plan gives them (the image's user, 0400).
+    writeOwned(join(COTURN_ROOT, moved(file.path)), secret, Number.parseInt(file.mode, 8));
+  }
+  const env: Record<string, string> = {
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    // The image copies the shipped config to this path's default, /etc/coturn/turnserver.conf.
+    TURN_BASE_CONFIG: `${inside}/turnserver.conf`,
+  };
+  for (const [k, v] of Object.entries(plan.env)) env[k] = moved(v);
+  Object.assign(env, opts.env);
+
+  const ns = host === 'relay' ? lab.relay.ns : lab.cloud.ns;
+  const child = lab.spawn(ns, [
+    'chroot',
+    '--userspec=nobody:nogroup',
+    COTURN_ROOT,
+    'env',
+    '-i',
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    '/bin/sh',
+    `${inside}/entrypoint.sh`,
+  ]);
+  const log = collectOutput(child);
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const running: LabCoturn = {
+    host,
+    ns,
+    publicIp: values.publicHost as string,
+    turnPort: config.turnPort,
+    tlsPort: config.tlsPort,
+    env,
+    ...(pki ? { pki, caFile: `${inside}/pki/ca.pem` } : {}),
+    credential: (user) =>
+      turnRestCredential(
+        secrets.turnSecret as string,
+        user,
+        Math.floor(Date.now() / 1000) + config.credentialTtl,
+      ),
+    process: child,
+    log,
+    exited,
+    stop,
+  };
+
+  // Ready once a STUN binding from the internet gets an answer at the public address.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      const output = log();
+      throw new Error(`turnserver exited (${child.exitCode}) before answering:\n${output}`);
+    }
+    const probe = await lab.exec(
+      lab.peer.ns,
+      [
+        'chroot',
+        COTURN_ROOT,
+        'turnutils_stunclient',
+        '-p',
+        String(config.turnPort),
+        running.publicIp,
+      ],
+      { timeoutMs: 3000 },
+    );
+    if (probe.code === 0 && /UDP reflexive addr/.test(probe.stdout + probe.stderr)) return running;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`turnserver did not answer STUN within 15 s:\n${log()}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export interface UclientRun {
+  code: number | null;
+  output: string;
+}
+
+export interface UclientOptions {
+  /** Stop the client once the server's log matches (refused clients retry for ~15 s). */
+  until?: RegExp;
+  timeoutMs?: number;
+}
+
+/**
+ * Runs Coturn's own client in `ns` (a lab host) against `server`'s public address with the
+ * credentials of `user`; `args` are uclient's flags and options (e.g. `-y`, `-t`, `-S`).
+ */
+export function runLabUclient(
+  lab: Lab,
+  ns: string,
+  server: LabCoturn,
+  user: string,
+  args: string[],
+  opts: UclientOptions = {},
+): Promise<UclientRun> {
+  const cred = server.credential(user);
+  const tls = args.includes('-S');
+  const child = lab.spawn(ns, [
+    'chroot',
+    COTURN_ROOT,
+    'turnutils_uclient',
+    '-p',
+    String(tls ? server.tlsPort : server.turnPort),
+    '-u',
+    cred.username,
+    '-w',
+    cred.credential,
+    ...args,
+    server.publicIp,
+  ]);
+  const output = collectOutput(child);
+  return new Promise((resolve) => {
+    const poll = setInterval(() => {
+      if (opts.until?.test(server.log())) child.kill('SIGKILL');
+    }, 50);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('exit', async (code) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      // The client can see the server's answer before the server has logged it.
+      for (let i = 0; i < 40 && opts.until && !opts.until.test(server.log()); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      resolve({ code, output: output() });
+    });
+  });
+}

@@ -1,0 +1,13 @@
+import { cleanupLabs } from './lab';
+
+/**
+ * Whatever a failed or killed run left behind under this TURNKEY_LAB_PREFIX goes before the
+ * suite starts and again after it ends (createLab also clears a lab's own leftovers).
+ */
+export async function setup(): Promise<void> {
+  await cleanupLabs();
+}
+
+export async function teardown(): Promise<void> {
+  await cleanupLabs();
+}

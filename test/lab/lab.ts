@@ -1,0 +1,364 @@
+import { type ChildProcess, execFile, spawn as spawnChild } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * The lab: Linux network namespaces shaped like production (an "internet", a relay host with a
+ * public address, a cloud host behind 1:1 NAT, two client sites behind NAT routers, one of them
+ * symmetric), with addresses the test assigns and no way out to the machine's real network.
+ * 11.0.0.0/8 is the lab's "public" range: outside the shipped deny list, and it exists only
+ * inside the lab. Every veth is made inside a lab namespace with its peer moved straight into
+ * another one (`ip -n A link add X type veth peer name Y netns B`): nothing is ever created in
+ * the root namespace. See /work/wt/LAB-API.md for the agreed shape.
+ */
+
+export interface LabHost {
+  ns: string;
+  ip: string;
+}
+
+export interface ExecResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  input?: string;
+}
+
+export interface Lab {
+  prefix: string;
+  relay: LabHost;
+  cloud: LabHost & { publicIp: string; edge: string };
+  siteA: LabHost & { router: string; publicIp: string };
+  siteB: LabHost & { router: string; publicIp: string };
+  backend: LabHost;
+  peer: LabHost;
+  /** The internet namespace (the bridge 11.0.0.0/24 lives here). */
+  inet: string;
+  /** Every namespace of this lab. */
+  namespaces: string[];
+  /** Runs argv in the namespace (`ip netns exec`), resolves when it exits. */
+  exec(ns: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Starts argv in the namespace; tracked, killed (SIGKILL) on destroy. */
+  spawn(ns: string, argv: string[], opts?: { env?: Record<string, string> }): ChildProcess;
+  /** Kills every process in every lab namespace (`ip netns pids`), deletes the namespaces. */
+  destroy(): Promise<void>;
+}
+
+const run = promisify(execFile);
+
+/** Where each live lab records the pid of the process that owns it (for stale cleanup). */
+const OWNERS = '/run/turnkey-lab';
+
+export const envPrefix = (): string => process.env.TURNKEY_LAB_PREFIX ?? 'tk';
+
+const INET_GW = '11.0.0.1';
+/** On the relay hosts, for refusal listeners: cloud metadata, and a private address. */
+const REFUSAL_ADDRS = ['169.254.169.254/32', '10.99.0.1/24'];
+
+export function assertLabCapable(): void {
+  if (process.getuid?.() !== 0)
+    throw new Error('the lab needs root (network namespaces); run npm run test:lab as root');
+  for (const tool of ['ip', 'nft']) {
+    const found = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((dir) => {
+      try {
+        return readdirSync(dir).includes(tool);
+      } catch {
+        return false;
+      }
+    });
+    if (!found)
+      throw new Error(
+        `the lab needs \`${tool}\` (Debian: iproute2, nftables); npm run test:lab installs them`,
+      );
+  }
+}
+
+async function ip(args: string[], input?: string): Promise<string> {
+  const child = run('ip', args, { maxBuffer: 16 << 20 });
+  if (input !== undefined) {
+    child.child.stdin?.end(input);
+  }
+  try {
+    return (await child).stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`ip ${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+async function inNs(ns: string, argv: string[], input?: string): Promise<string> {
+  return ip(['netns', 'exec', ns, ...argv], input);
+}
+
+async function listNamespaces(): Promise<string[]> {
+  const out = await ip(['netns', 'list']);
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter(Boolean);
+}
+
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+async function killNamespace(ns: string): Promise<void> {
+  // Kill until none are left: a dying parent can still fork.
+  for (let round = 0; round < 50; round++) {
+    let pids: number[] = [];
+    try {
+      pids = (await ip(['netns', 'pids', ns])).split('\n').filter(Boolean).map(Number);
+    } catch {
+      return;
+    }
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await ip(['netns', 'del', ns]).catch(() => {});
+}
+
+/** Deletes every namespace whose name starts with `prefix` (default: the env prefix), killing its processes. */
+export async function cleanupLabs(prefix: string = envPrefix()): Promise<void> {
+  const doomed = (await listNamespaces()).filter((ns) => ns.startsWith(prefix));
+  await Promise.all(doomed.map(killNamespace));
+  try {
+    for (const f of readdirSync(OWNERS))
+      if (f.startsWith(prefix)) rmSync(join(OWNERS, f), { force: true });
+  } catch {}
+}
+
+/** Labs under the env prefix whose owner is gone (a killed run): removed before a new lab. */
+async function cleanupStale(own: string): Promise<void> {
+  const labs = new Set(
+    (await listNamespaces())
+      .filter((ns) => ns.startsWith(envPrefix()) && ns.includes('-'))
+      .map((ns) => ns.slice(0, ns.lastIndexOf('-'))),
+  );
+  for (const lab of labs) {
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(join(OWNERS, lab), 'utf8'));
+    } catch {}
+    if (lab === own || !owner || !pidAlive(owner)) await cleanupLabs(`${lab}-`);
+  }
+}
+
+interface Link {
+  /** Namespace and interface name of each end. */
+  a: [string, string];
+  b: [string, string];
+}
+
+async function veth({ a, b }: Link): Promise<void> {
+  await ip(['-n', a[0], 'link', 'add', a[1], 'type', 'veth', 'peer', 'name', b[1], 'netns', b[0]]);
+}
+
+async function up(ns: string, dev: string, ...addrs: string[]): Promise<void> {
+  for (const addr of addrs) await ip(['-n', ns, 'addr', 'add', addr, 'dev', dev]);
+  await ip(['-n', ns, 'link', 'set', dev, 'up']);
+}
+
+async function sysctl(ns: string, ...settings: string[]): Promise<void> {
+  await inNs(ns, ['sysctl', '-q', '-w', ...settings]);
+}
+
+async function nft(ns: string, rules: string): Promise<void> {
+  await inNs(ns, ['nft', '-f', '-'], rules);
+}
+
+/** A NAT router's filter: LAN out, replies in, nothing unsolicited from the WAN. */
+const routerRules = (masquerade: string) => `
+table ip lab {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "lan" oifname "wan" accept
+  }
+  chain post {
+    type nat hook postrouting priority srcnat;
+    oifname "wan" ${masquerade}
+  }
+}
+`;
+
+export async function createLab(id: string): Promise<Lab> {
+  assertLabCapable();
+  if (!/^[a-z0-9]{1,4}$/.test(id))
+    throw new Error(`lab id must be 1-4 lowercase letters or digits, got "${id}"`);
+  const prefix = `${envPrefix()}${id}`;
+  await cleanupStale(prefix);
+  mkdirSync(OWNERS, { recursive: true });
+  writeFileSync(join(OWNERS, prefix), String(process.pid));
+
+  const ns = (name: string) => `${prefix}-${name}`;
+  const inet = ns('inet');
+  const lab = {
+    prefix,
+    inet,
+    relay: { ns: ns('relay'), ip: '11.0.0.10' },
+    cloud: { ns: ns('cloud'), ip: '10.0.1.10', publicIp: '11.0.0.20', edge: ns('edge') },
+    siteA: { ns: ns('sa'), ip: '192.168.1.10', router: ns('rta'), publicIp: '11.0.0.31' },
+    siteB: { ns: ns('sb'), ip: '192.168.2.10', router: ns('rtb'), publicIp: '11.0.0.32' },
+    backend: { ns: ns('app'), ip: '11.0.0.40' },
+    peer: { ns: ns('peer'), ip: '11.0.0.50' },
+  };
+  const namespaces = [
+    inet,
+    lab.relay.ns,
+    lab.cloud.ns,
+    lab.cloud.edge,
+    lab.siteA.ns,
+    lab.siteA.router,
+    lab.siteB.ns,
+    lab.siteB.router,
+    lab.backend.ns,
+    lab.peer.ns,
+  ];
+  const children = new Set<ChildProcess>();
+  let destroyed = false;
+  const destroy = async () => {
+    if (destroyed) return;
+    destroyed = true;
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await cleanupLabs(`${prefix}-`);
+  };
+
+  try {
+    for (const n of namespaces) {
+      await ip(['netns', 'add', n]);
+      await up(n, 'lo');
+    }
+    // The internet: one bridge; its address is every public host's default gateway, and the
+    // internet namespace itself routes nowhere else (no default route).
+    await ip(['-n', inet, 'link', 'add', 'br0', 'type', 'bridge']);
+    await up(inet, 'br0', `${INET_GW}/24`);
+    await sysctl(inet, 'net.ipv4.ip_forward=1');
+    const attach = async (port: string, host: string, dev: string, addr: string) => {
+      await veth({ a: [inet, port], b: [host, dev] });
+      await ip(['-n', inet, 'link', 'set', port, 'master', 'br0']);
+      await up(inet, port);
+      await up(host, dev, `${addr}/24`);
+      await ip(['-n', host, 'route', 'add', 'default', 'via', INET_GW]);
+    };
+    await attach('relay', lab.relay.ns, 'eth0', lab.relay.ip);
+    await attach('edge', lab.cloud.edge, 'wan', lab.cloud.publicIp);
+    await attach('rta', lab.siteA.router, 'wan', lab.siteA.publicIp);
+    await attach('rtb', lab.siteB.router, 'wan', lab.siteB.publicIp);
+    await attach('app', lab.backend.ns, 'eth0', lab.backend.ip);
+    await attach('peer', lab.peer.ns, 'eth0', lab.peer.ip);
+
+    // Addresses on the relay and cloud hosts that only refusal listeners use: the cloud
+    // metadata address and a private one. On `lo` (this kernel may lack the dummy driver), which also keeps
+    // them out of the relay addresses turnserver discovers (it skips loopback interfaces).
+    for (const host of [lab.relay.ns, lab.cloud.ns])
+      for (const addr of REFUSAL_ADDRS) await ip(['-n', host, 'addr', 'add', addr, 'dev', 'lo']);
+
+    // A private segment behind a router / edge: the host's default route points at it.
+    const lan = async (router: string, host: string, gw: string, addr: string, rules: string) => {
+      await veth({ a: [router, 'lan'], b: [host, 'eth0'] });
+      await up(router, 'lan', `${gw}/24`);
+      await up(host, 'eth0', `${addr}/24`);
+      await ip(['-n', host, 'route', 'add', 'default', 'via', gw]);
+      await sysctl(router, 'net.ipv4.ip_forward=1');
+      await nft(router, rules);
+    };
+    // 1:1 NAT, as clouds do it: the public address is the edge's, all of it forwarded to the
+    // host's private address, and the host's traffic leaves from the public one (also when it
+    // hairpins back to its own public address).
+    await lan(
+      lab.cloud.edge,
+      lab.cloud.ns,
+      '10.0.1.1',
+      lab.cloud.ip,
+      `
+table ip lab {
+  chain pre {
+    type nat hook prerouting priority dstnat;
+    ip daddr ${lab.cloud.publicIp} dnat to ${lab.cloud.ip}
+  }
+  chain post {
+    type nat hook postrouting priority srcnat;
+    ip saddr ${lab.cloud.ip} snat to ${lab.cloud.publicIp}
+  }
+}
+`,
+    );
+    // Site A: a home router keeping source ports where it can (endpoint-independent mapping).
+    await lan(
+      lab.siteA.router,
+      lab.siteA.ns,
+      '192.168.1.1',
+      lab.siteA.ip,
+      routerRules('masquerade'),
+    );
+    // Site B: symmetric NAT, a fresh random port for each destination.
+    await lan(
+      lab.siteB.router,
+      lab.siteB.ns,
+      '192.168.2.1',
+      lab.siteB.ip,
+      routerRules('masquerade random,fully-random'),
+    );
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+
+  return {
+    ...lab,
+    namespaces,
+    exec(n, argv, opts = {}) {
+      return new Promise((resolve) => {
+        const child = spawnChild('ip', ['netns', 'exec', n, ...argv], {
+          env: { ...process.env, ...opts.env },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => {
+          stdout += d;
+        });
+        child.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        child.stdin.end(opts.input ?? '');
+        const timer = opts.timeoutMs
+          ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
+          : undefined;
+        child.on('error', (err) => {
+          stderr += String(err);
+        });
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+      });
+    },
+    spawn(n, argv, opts = {}) {
+      const child = spawnChild('ip', ['netns', 'exec', n, ...argv], {
+        env: { ...process.env, ...opts.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.add(child);
+      child.on('exit', () => children.delete(child));
+      return child;
+    },
+    destroy,
+  };
+}
