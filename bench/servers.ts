@@ -25,12 +25,18 @@ async function waitUntilAnswering(url: string, child: ChildProcess): Promise<voi
   }
 }
 
+/** `taskset -c CPU` before argv when `cpu` is given: the pinned method of service-throughput. */
+export const pinned = (cpu: number | undefined, argv: string[]): string[] =>
+  cpu === undefined ? argv : ['taskset', '-c', String(cpu), ...argv];
+
 export async function startServer(
   args: string[],
   env: Record<string, string>,
+  cpu?: number,
 ): Promise<BenchServer> {
   const port = await freePortBlock(1);
-  const child = spawn(process.execPath, args, {
+  const [command, ...argv] = pinned(cpu, [process.execPath, ...args]) as [string, ...string[]];
+  const child = spawn(command, argv, {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     // Production logging still formats and writes every line; only the reader is /dev/null.
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -51,6 +57,8 @@ export async function startServer(
 export const comparisonServer = (
   name: 'bare' | 'minimal' | 'express',
   env: Record<string, string>,
-) => startServer([join(REPO_ROOT, 'bench/servers', `${name}.js`)], env);
+  cpu?: number,
+) => startServer([join(REPO_ROOT, 'bench/servers', `${name}.js`)], env, cpu);
 
-export const shippedService = (env: Record<string, string>) => startServer([serviceBundle()], env);
+export const shippedService = (env: Record<string, string>, cpu?: number) =>
+  startServer([serviceBundle()], env, cpu);

@@ -1,0 +1,339 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { assertReady, workDir } from '../test/helpers/coturn';
+import { REPO_ROOT } from '../test/helpers/stack';
+import { type LabCoturn, startLabCoturn } from '../test/lab/coturn';
+import { assertLabCapable, createLab, type Lab } from '../test/lab/lab';
+import { median, publish, table } from './report';
+
+/**
+ * The relay's data plane in the lab: a client on the public segment (the backend host) makes
+ * ALLOCATIONS allocations on the relay host and blasts ChannelData to as many peer ports on the
+ * peer host; the highest rate that arrives without a single loss is found by search, per
+ * turnserver configuration. turnserver runs on core 0, the generator and the peers on core 1
+ * (bench/relay/relayblast.c, compiled here with the machine's gcc), so the result is what the
+ * relay forwards on one core. Needs root (network namespaces, chroot).
+ */
+
+/** Enough allocations that the shipped max-bps (per allocation) never caps the total here. */
+const ALLOCATIONS = 200;
+const PEER_BASE_PORT = 20000;
+const RELAY_CPU = '0';
+const GENERATOR_CPU = '1';
+
+interface Variant {
+  name: string;
+  /** Base config instead of the shipped one (turnserver's defaults). */
+  base?: string;
+  /** Lines appended to the config. */
+  extra?: string;
+}
+
+const VARIANTS: Variant[] = [
+  // The entrypoint's own lines (secret, realm, ports, no-tls) and nothing else.
+  { name: 'turnserver defaults', base: 'use-auth-secret\nlog-file=stdout\nsimple-log\n' },
+  { name: 'shipped (coturn/turnserver.conf)' },
+  { name: 'shipped, udp-recvmmsg=false', extra: 'udp-recvmmsg=false\n' },
+  { name: 'shipped + multiplex-peer', extra: 'multiplex-peer\n' },
+  { name: 'shipped + multiplex-peer + udp-gso', extra: 'multiplex-peer\nudp-gso\n' },
+  { name: 'shipped, max-bps=0', extra: 'max-bps=0\n' },
+];
+
+/** A line-oriented child process: send a command, await the next output line. */
+class Tool {
+  private lines: string[] = [];
+  private waiters: ((l: string | undefined) => void)[] = [];
+  private err = '';
+  private exited: string | undefined;
+  constructor(readonly child: ChildProcess) {
+    child.once('exit', (code) => {
+      this.exited = `relayblast exited (${code}): ${this.err.trim()}`;
+      for (const w of this.waiters.splice(0)) w(undefined);
+    });
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let i = buf.indexOf('\n'); i !== -1; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const w = this.waiters.shift();
+        if (w) w(line);
+        else this.lines.push(line);
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      this.err += d.toString();
+    });
+  }
+  send(text: string) {
+    this.child.stdin?.write(text);
+  }
+  next(timeoutMs = 60_000): Promise<string> {
+    const queued = this.lines.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.exited) return Promise.reject(new Error(this.exited));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`relayblast did not answer: ${this.err.trim() || '(no output)'}`)),
+        timeoutMs,
+      );
+      this.waiters.push((l) => {
+        clearTimeout(timer);
+        if (l === undefined) reject(new Error(this.exited));
+        else resolve(l);
+      });
+    });
+  }
+  stop() {
+    this.child.kill('SIGKILL');
+  }
+}
+
+function inNs(ns: string, cpu: string, argv: string[]): Tool {
+  return new Tool(
+    spawn('ip', ['netns', 'exec', ns, 'taskset', '-c', cpu, ...argv], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
+  );
+}
+
+function compile(): string {
+  const out = join(REPO_ROOT, '.cache/bench/relayblast');
+  execFileSync('mkdir', ['-p', join(REPO_ROOT, '.cache/bench')]);
+  execFileSync('gcc', ['-O2', '-o', out, join(REPO_ROOT, 'bench/relay/relayblast.c'), '-lcrypto']);
+  return out;
+}
+
+interface Probe {
+  sent: number;
+  /** Seconds the sender took: longer than asked when it could not keep the rate. */
+  elapsed: number;
+  recv: number;
+  p50: number;
+  p99: number;
+}
+
+/** One relay under test: allocations made, peers listening. */
+class Session {
+  private probes = 0;
+  private constructor(
+    private sender: Tool,
+    private receiver: Tool,
+  ) {}
+
+  static async open(
+    lab: Lab,
+    bin: string,
+    server: LabCoturn | undefined,
+    allocations: number,
+  ): Promise<Session> {
+    const receiver = inNs(lab.peer.ns, GENERATOR_CPU, [
+      bin,
+      'recv',
+      lab.peer.ip,
+      String(PEER_BASE_PORT),
+      String(allocations),
+    ]);
+    if ((await receiver.next()) !== 'ready') throw new Error('the peers did not start');
+    // Server port 0: no relay, the sender only sends straight to the peers (the baseline).
+    const sender = inNs(lab.backend.ns, GENERATOR_CPU, [
+      bin,
+      'send',
+      server?.publicIp ?? lab.relay.ip,
+      String(server?.turnPort ?? 0),
+      lab.peer.ip,
+      String(PEER_BASE_PORT),
+      String(allocations),
+    ]);
+    for (let i = 0; server && i < allocations; i++) {
+      const c = server.credential(`bench-${i}`);
+      sender.send(`${c.username} ${c.credential}\n`);
+    }
+    const ready = await sender.next();
+    if (!ready.startsWith('ready')) throw new Error(`allocations failed: ${ready}`);
+    return new Session(sender, receiver);
+  }
+
+  async probe(
+    mode: 'blast' | 'direct',
+    pps: number,
+    seconds: number,
+    size: number,
+  ): Promise<Probe> {
+    const id = ++this.probes;
+    this.receiver.send(`stat ${id}\n`);
+    await this.receiver.next();
+    this.sender.send(`${mode} ${pps} ${seconds} ${size} ${id}\n`);
+    const s = /sent=(\d+) us=(\d+)/.exec(await this.sender.next());
+    if (!s) throw new Error('unreadable sender stats');
+    const sent = Number(s[1]);
+    const elapsed = Number(s[2]) / 1e6;
+    // Queued packets still arrive after the last send: wait until the count stops growing.
+    let m: RegExpExecArray | null = null;
+    for (let last = -1; ; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      this.receiver.send(`stat ${id}\n`);
+      m = /recv=(\d+) p50=(-?\d+) p99=(-?\d+)/.exec(await this.receiver.next());
+      if (!m) throw new Error('unreadable receiver stats');
+      if (Number(m[1]) >= sent || Number(m[1]) === last) break;
+      last = Number(m[1]);
+    }
+    return { sent, elapsed, recv: Number(m[1]), p50: Number(m[2]), p99: Number(m[3]) };
+  }
+
+  async close(): Promise<void> {
+    this.sender.send('quit\n');
+    await this.sender.next(10_000).catch(() => undefined);
+    this.sender.stop();
+    this.receiver.stop();
+  }
+}
+
+/** Highest rate (packets/s) with zero loss: double until a loss, then bisect. */
+async function zeroLossRate(
+  session: Session,
+  mode: 'blast' | 'direct',
+  seconds: number,
+  size: number,
+): Promise<number> {
+  const clean = async (pps: number) => {
+    const p = await session.probe(mode, pps, seconds, size);
+    // A sender that fell behind its target proves nothing about the relay.
+    if (process.env.BENCH_DEBUG)
+      process.stderr.write(`${mode} ${size} B ${pps}/s: ${JSON.stringify(p)}\n`);
+    return p.recv === p.sent && p.elapsed <= seconds * 1.02;
+  };
+  let lo = 0;
+  let hi = 0;
+  for (let pps = 10_000; pps <= 2_560_000; pps *= 2) {
+    if (await clean(pps)) lo = pps;
+    else {
+      hi = pps;
+      break;
+    }
+  }
+  if (hi === 0) return lo;
+  while (hi - lo > Math.max(lo, 10_000) * 0.05) {
+    const mid = Math.round((lo + hi) / 2);
+    if (await clean(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+async function startVariant(lab: Lab, v: Variant): Promise<LabCoturn> {
+  const [dir, inside] = workDir();
+  const env: Record<string, string> = {};
+  if (v.base !== undefined) {
+    writeFileSync(join(dir, 'base.conf'), v.base, { mode: 0o644 });
+    env.TURN_BASE_CONFIG = `${inside}/base.conf`;
+  }
+  if (v.extra !== undefined) {
+    writeFileSync(join(dir, 'extra.conf'), v.extra, { mode: 0o644 });
+    env.TURN_EXTRA_CONFIG_FILE = `${inside}/extra.conf`;
+  }
+  const server = await startLabCoturn(lab, 'relay', { env });
+  // Every turnserver thread on one core (the bench measures what one core relays).
+  execFileSync('taskset', ['-a', '-p', '-c', RELAY_CPU, String(server.process.pid)]);
+  return server;
+}
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ');
+
+export async function relayThroughput(): Promise<void> {
+  assertLabCapable();
+  assertReady();
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 2);
+  const latencyPps = 20_000;
+  const small = 160; // an Opus-sized payload: what packets per second mean
+  const large = 1200; // a video-sized payload: what Mbit/s mean
+  const only = process.env.BENCH_VARIANTS?.split(',').map(Number);
+  const variants = only ? VARIANTS.filter((_, i) => only.includes(i)) : VARIANTS;
+  const bin = compile();
+  const loadBefore = load();
+  const lab = await createLab('bnch');
+  const pps = new Map<string, number[]>();
+  const mbps = new Map<string, number[]>();
+  const lat = new Map<string, Probe[]>();
+  const add = <T>(m: Map<string, T[]>, k: string, v: T) => m.set(k, [...(m.get(k) ?? []), v]);
+  try {
+    for (let round = 0; round < rounds; round++) {
+      // The generator's own ceiling (no relay): a relay result near it measures the generator.
+      {
+        const s = await Session.open(lab, bin, undefined, ALLOCATIONS);
+        add(pps, 'direct', await zeroLossRate(s, 'direct', seconds, small));
+        add(lat, 'direct', await s.probe('direct', latencyPps, seconds, small));
+        await s.close();
+      }
+      const order = variants.map((_, i) => variants[(i + round) % variants.length] as Variant);
+      for (const v of order) {
+        const server = await startVariant(lab, v);
+        try {
+          const s = await Session.open(lab, bin, server, ALLOCATIONS);
+          add(pps, v.name, await zeroLossRate(s, 'blast', seconds, small));
+          add(lat, v.name, await s.probe('blast', latencyPps, seconds, small));
+          add(mbps, v.name, ((await zeroLossRate(s, 'blast', seconds, large)) * large * 8) / 1e6);
+          await s.close();
+          process.stderr.write(`round ${round + 1}: ${v.name} done (load ${load()})\n`);
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+  } finally {
+    await lab.destroy();
+  }
+  const loadAfter = load();
+  const base = median(pps.get(VARIANTS[0]?.name as string) ?? [0]);
+  const direct = median((lat.get('direct') ?? []).map((p) => p.p50));
+  const direct99 = median((lat.get('direct') ?? []).map((p) => p.p99));
+  const rows = variants.map((v) => {
+    const l = lat.get(v.name) ?? [];
+    const p50 = median(l.map((p) => p.p50));
+    const p99 = median(l.map((p) => p.p99));
+    const r = median(pps.get(v.name) ?? [0]);
+    return [
+      v.name,
+      Math.round(r),
+      (pps.get(v.name) ?? []).map((x) => Math.round(x / 1000)).join(' / '),
+      Math.round(median(mbps.get(v.name) ?? [0])),
+      `${p50 - direct} / ${p99 - direct99}`,
+      base ? (r / base).toFixed(2) : '-',
+    ];
+  });
+  const shipped = median(pps.get(VARIANTS[1]?.name as string) ?? [0]);
+  publish(
+    'relay-throughput',
+    'Relay data plane: forwarded per core, at zero loss',
+    [
+      table(
+        [
+          'turnserver config',
+          'packets/s at 0 loss (160 B)',
+          'rounds, kpps',
+          'Mbit/s at 0 loss (1200 B)',
+          `added latency p50 / p99 µs at ${latencyPps / 1000}k pps`,
+          '× defaults',
+        ],
+        rows,
+      ),
+      '',
+      `Generator ceiling without a relay: ${Math.round(median(pps.get('direct') ?? [0]))} packets/s at 0 loss; direct-path latency p50 ${direct} µs, p99 ${direct99} µs.`,
+      '',
+      `Shipped ≥ 1.5× the defaults' packets/s: ${base && shipped / base >= 1.5 ? 'met' : 'missed'} (${base ? (shipped / base).toFixed(2) : '-'}×).`,
+    ].join('\n'),
+    [
+      `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
+      `Median of ${rounds} rounds, configurations in rotating order; each rate is the highest at which every packet of a ${seconds} s blast arrived (doubling from 10k, then bisecting to 5%), with the sender reaching its target rate.`,
+      `Lab (test/lab): client on the backend host (11.0.0.40), relay host 11.0.0.10, ${ALLOCATIONS} allocations (one credential each, as the service mints them), each with a channel to its own peer port on the peer host (11.0.0.50).`,
+      `turnserver (Debian forky's 4.18 in its chroot, the project's entrypoint) pinned to core ${RELAY_CPU} with all its threads; generator and peers (bench/relay/relayblast.c: sendmmsg/recvmmsg, send time stamped in each payload) on core ${GENERATOR_CPU}.`,
+      'Added latency: relayed p50/p99 minus the same generator sending straight to the peers at the same rate.',
+    ],
+  );
+}
