@@ -1,11 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { assertReady, workDir } from '../test/helpers/coturn';
-import { REPO_ROOT } from '../test/helpers/stack';
 import { type LabCoturn, startLabCoturn } from '../test/lab/coturn';
 import { assertLabCapable, createLab, type Lab } from '../test/lab/lab';
+import { buildRelayblast, type Probe, RelayblastSession } from '../test/lab/relayblast';
 import { median, publish, table } from './report';
 
 /**
@@ -13,13 +13,12 @@ import { median, publish, table } from './report';
  * ALLOCATIONS allocations on the relay host and blasts ChannelData to as many peer ports on the
  * peer host; the highest rate that arrives without a single loss is found by search, per
  * turnserver configuration. turnserver runs on core 0, the generator and the peers on core 1
- * (bench/relay/relayblast.c, compiled here with the machine's gcc), so the result is what the
+ * (test/lab/relayblast.c, compiled with the machine's gcc), so the result is what the
  * relay forwards on one core. Needs root (network namespaces, chroot).
  */
 
 /** Enough allocations that the shipped max-bps (per allocation) never caps the total here. */
 const ALLOCATIONS = 200;
-const PEER_BASE_PORT = 20000;
 const RELAY_CPU = '0';
 const GENERATOR_CPU = '1';
 
@@ -41,159 +40,9 @@ const VARIANTS: Variant[] = [
   { name: 'shipped, max-bps=0', extra: 'max-bps=0\n' },
 ];
 
-/** A line-oriented child process: send a command, await the next output line. */
-class Tool {
-  private lines: string[] = [];
-  private waiters: ((l: string | undefined) => void)[] = [];
-  private err = '';
-  private exited: string | undefined;
-  constructor(readonly child: ChildProcess) {
-    child.once('exit', (code) => {
-      this.exited = `relayblast exited (${code}): ${this.err.trim()}`;
-      for (const w of this.waiters.splice(0)) w(undefined);
-    });
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let i = buf.indexOf('\n'); i !== -1; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        const w = this.waiters.shift();
-        if (w) w(line);
-        else this.lines.push(line);
-      }
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      this.err += d.toString();
-    });
-  }
-  send(text: string) {
-    this.child.stdin?.write(text);
-  }
-  next(timeoutMs = 60_000): Promise<string> {
-    const queued = this.lines.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    if (this.exited) return Promise.reject(new Error(this.exited));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`relayblast did not answer: ${this.err.trim() || '(no output)'}`)),
-        timeoutMs,
-      );
-      this.waiters.push((l) => {
-        clearTimeout(timer);
-        if (l === undefined) reject(new Error(this.exited));
-        else resolve(l);
-      });
-    });
-  }
-  stop() {
-    this.child.kill('SIGKILL');
-  }
-}
-
-function inNs(ns: string, cpu: string, argv: string[]): Tool {
-  return new Tool(
-    spawn('ip', ['netns', 'exec', ns, 'taskset', '-c', cpu, ...argv], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    }),
-  );
-}
-
-function compile(): string {
-  const out = join(REPO_ROOT, '.cache/bench/relayblast');
-  execFileSync('mkdir', ['-p', join(REPO_ROOT, '.cache/bench')]);
-  execFileSync('gcc', ['-O2', '-o', out, join(REPO_ROOT, 'bench/relay/relayblast.c'), '-lcrypto']);
-  return out;
-}
-
-interface Probe {
-  sent: number;
-  /** Seconds the sender took: longer than asked when it could not keep the rate. */
-  elapsed: number;
-  recv: number;
-  p50: number;
-  p99: number;
-}
-
-/** One relay under test: allocations made, peers listening. */
-class Session {
-  private probes = 0;
-  private constructor(
-    private sender: Tool,
-    private receiver: Tool,
-  ) {}
-
-  static async open(
-    lab: Lab,
-    bin: string,
-    server: LabCoturn | undefined,
-    allocations: number,
-  ): Promise<Session> {
-    const receiver = inNs(lab.peer.ns, GENERATOR_CPU, [
-      bin,
-      'recv',
-      lab.peer.ip,
-      String(PEER_BASE_PORT),
-      String(allocations),
-    ]);
-    if ((await receiver.next()) !== 'ready') throw new Error('the peers did not start');
-    // Server port 0: no relay, the sender only sends straight to the peers (the baseline).
-    const sender = inNs(lab.backend.ns, GENERATOR_CPU, [
-      bin,
-      'send',
-      server?.publicIp ?? lab.relay.ip,
-      String(server?.turnPort ?? 0),
-      lab.peer.ip,
-      String(PEER_BASE_PORT),
-      String(allocations),
-    ]);
-    for (let i = 0; server && i < allocations; i++) {
-      const c = server.credential(`bench-${i}`);
-      sender.send(`${c.username} ${c.credential}\n`);
-    }
-    const ready = await sender.next();
-    if (!ready.startsWith('ready')) throw new Error(`allocations failed: ${ready}`);
-    return new Session(sender, receiver);
-  }
-
-  async probe(
-    mode: 'blast' | 'direct',
-    pps: number,
-    seconds: number,
-    size: number,
-  ): Promise<Probe> {
-    const id = ++this.probes;
-    this.receiver.send(`stat ${id}\n`);
-    await this.receiver.next();
-    this.sender.send(`${mode} ${pps} ${seconds} ${size} ${id}\n`);
-    const s = /sent=(\d+) us=(\d+)/.exec(await this.sender.next());
-    if (!s) throw new Error('unreadable sender stats');
-    const sent = Number(s[1]);
-    const elapsed = Number(s[2]) / 1e6;
-    // Queued packets still arrive after the last send: wait until the count stops growing.
-    let m: RegExpExecArray | null = null;
-    for (let last = -1; ; ) {
-      await new Promise((r) => setTimeout(r, 200));
-      this.receiver.send(`stat ${id}\n`);
-      m = /recv=(\d+) p50=(-?\d+) p99=(-?\d+)/.exec(await this.receiver.next());
-      if (!m) throw new Error('unreadable receiver stats');
-      if (Number(m[1]) >= sent || Number(m[1]) === last) break;
-      last = Number(m[1]);
-    }
-    return { sent, elapsed, recv: Number(m[1]), p50: Number(m[2]), p99: Number(m[3]) };
-  }
-
-  async close(): Promise<void> {
-    this.sender.send('quit\n');
-    await this.sender.next(10_000).catch(() => undefined);
-    this.sender.stop();
-    this.receiver.stop();
-  }
-}
-
 /** Highest rate (packets/s) with zero loss: double until a loss, then bisect. */
 async function zeroLossRate(
-  session: Session,
+  session: RelayblastSession,
   mode: 'blast' | 'direct',
   seconds: number,
   size: number,
@@ -255,7 +104,7 @@ export async function relayThroughput(): Promise<void> {
   const large = 1200; // a video-sized payload: what Mbit/s mean
   const only = process.env.BENCH_VARIANTS?.split(',').map(Number);
   const variants = only ? VARIANTS.filter((_, i) => only.includes(i)) : VARIANTS;
-  const bin = compile();
+  const bin = buildRelayblast();
   const loadBefore = load();
   const lab = await createLab('bnch');
   const pps = new Map<string, number[]>();
@@ -266,7 +115,7 @@ export async function relayThroughput(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       // The generator's own ceiling (no relay): a relay result near it measures the generator.
       {
-        const s = await Session.open(lab, bin, undefined, ALLOCATIONS);
+        const s = await RelayblastSession.open(lab, bin, undefined, ALLOCATIONS, GENERATOR_CPU);
         add(pps, 'direct', await zeroLossRate(s, 'direct', seconds, small));
         add(lat, 'direct', await s.probe('direct', latencyPps, seconds, small));
         await s.close();
@@ -275,7 +124,7 @@ export async function relayThroughput(): Promise<void> {
       for (const v of order) {
         const server = await startVariant(lab, v);
         try {
-          const s = await Session.open(lab, bin, server, ALLOCATIONS);
+          const s = await RelayblastSession.open(lab, bin, server, ALLOCATIONS, GENERATOR_CPU);
           add(pps, v.name, await zeroLossRate(s, 'blast', seconds, small));
           add(lat, v.name, await s.probe('blast', latencyPps, seconds, small));
           add(mbps, v.name, ((await zeroLossRate(s, 'blast', seconds, large)) * large * 8) / 1e6);
@@ -332,7 +181,7 @@ export async function relayThroughput(): Promise<void> {
       `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
       `Median of ${rounds} rounds, configurations in rotating order; each rate is the highest at which every packet of a ${seconds} s blast arrived (doubling from 10k, then bisecting to 5%), with the sender reaching its target rate.`,
       `Lab (test/lab): client on the backend host (11.0.0.40), relay host 11.0.0.10, ${ALLOCATIONS} allocations (one credential each, as the service mints them), each with a channel to its own peer port on the peer host (11.0.0.50).`,
-      `turnserver (Debian forky's 4.18 in its chroot, the project's entrypoint) pinned to core ${RELAY_CPU} with all its threads; generator and peers (bench/relay/relayblast.c: sendmmsg/recvmmsg, send time stamped in each payload) on core ${GENERATOR_CPU}.`,
+      `turnserver (Debian forky's 4.18 in its chroot, the project's entrypoint) pinned to core ${RELAY_CPU} with all its threads; generator and peers (test/lab/relayblast.c: sendmmsg/recvmmsg, send time stamped in each payload) on core ${GENERATOR_CPU}.`,
       'Added latency: relayed p50/p99 minus the same generator sending straight to the peers at the same rate.',
     ],
   );

@@ -269,8 +269,9 @@ static void turn_allocate(struct alloc *a, const struct sockaddr_in *server) {
   a->relayed.sin_addr.s_addr = ip ^ htonl(MAGIC);
 }
 
-static void turn_channel_bind(struct alloc *a, const struct sockaddr_in *server,
-                              const struct sockaddr_in *peer) {
+/* Returns 0, or the error code the server answered with when `soft`; exits otherwise. */
+static int turn_channel_bind(struct alloc *a, const struct sockaddr_in *server,
+                             const struct sockaddr_in *peer, int soft) {
   uint8_t r[1500], ch[4] = {0x40, 0x00, 0, 0}, xp[8] = {0, 1};
   struct msg m;
   put16(xp + 2, ntohs(peer->sin_port) ^ (MAGIC >> 16));
@@ -282,9 +283,11 @@ static void turn_channel_bind(struct alloc *a, const struct sockaddr_in *server,
   sign(a, &m);
   size_t n = transact(a->s, server, &m, r);
   if (get16(r) != 0x0109) {
+    if (soft) return error_code(r, n);
     fprintf(stderr, "relayblast: ChannelBind refused with %d\n", error_code(r, n));
     exit(3);
   }
+  return 0;
 }
 
 static void turn_release(struct alloc *a, const struct sockaddr_in *server) {
@@ -359,7 +362,7 @@ static int run_send(char **argv) {
     if (direct_only) continue;
     if (scanf("%255s %255s", al[i].user, al[i].pass) != 2) die("need N 'username password' lines");
     turn_allocate(&al[i], &server);
-    turn_channel_bind(&al[i], &server, &peers[i]);
+    turn_channel_bind(&al[i], &server, &peers[i], 0);
   }
   printf("ready");
   for (int i = 0; i < n && !direct_only; i++)
@@ -389,7 +392,43 @@ static int run_send(char **argv) {
   return 0;
 }
 
+/* Two allocations relaying to each other (both clients behind NATs that force relaying):
+ * prints each relayed address and the outcome of each direction. */
+static int run_pair(char **argv) {
+  struct sockaddr_in server = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
+  inet_pton(AF_INET, argv[0], &server.sin_addr);
+  struct alloc al[2] = {0};
+  srand((unsigned)now_ns());
+  for (int i = 0; i < 2; i++) {
+    if (scanf("%255s %255s", al[i].user, al[i].pass) != 2) die("need 2 'username password' lines");
+    al[i].s = udp_socket("0.0.0.0", 0);
+    turn_allocate(&al[i], &server);
+    printf("relayed%d=%s:%d\n", i, inet_ntoa(al[i].relayed.sin_addr), ntohs(al[i].relayed.sin_port));
+  }
+  for (int i = 0; i < 2; i++) {
+    int err = turn_channel_bind(&al[i], &server, &al[1 - i].relayed, 1);
+    printf("bind%d=%d\n", i, err);
+  }
+  for (int i = 0; i < 2; i++) {
+    uint8_t b[64] = {0x40, 0x00, 0, 8, 'p', 'a', 'i', 'r', '0' + (uint8_t)i};
+    sendto(al[i].s, b, 12, 0, (struct sockaddr *)&server, sizeof server);
+    struct pollfd p = {.fd = al[1 - i].s, .events = POLLIN};
+    int got = 0;
+    for (uint64_t until = now_ns() + 1000000000ull; !got && now_ns() < until;) {
+      poll(&p, 1, 100);
+      uint8_t r[1500];
+      ssize_t n = recv(al[1 - i].s, r, sizeof r, MSG_DONTWAIT);
+      got = n >= 12 && r[0] == 0x40 && r[8] == '0' + i;
+    }
+    printf("delivered%d=%d\n", i, got);
+  }
+  fflush(stdout);
+  for (int i = 0; i < 2; i++) turn_release(&al[i], &server);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 4 && !strcmp(argv[1], "pair")) return run_pair(argv + 2);
   if (argc == 5 && !strcmp(argv[1], "recv")) return run_recv(argv[2], atoi(argv[3]), atoi(argv[4]));
   if (argc == 7 && !strcmp(argv[1], "send")) return run_send(argv + 2);
   fprintf(stderr,
