@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { assertReady, workDir } from '../test/helpers/coturn';
 import { type LabCoturn, startLabCoturn } from '../test/lab/coturn';
 import { assertLabCapable, createLab, type Lab } from '../test/lab/lab';
-import { buildRelayblast, type Probe, RelayblastSession } from '../test/lab/relayblast';
+import {
+  buildRelayblast,
+  type Probe,
+  RelayblastSession,
+  relayedPair,
+} from '../test/lab/relayblast';
 import { median, publish, table } from './report';
 
 /**
@@ -30,10 +35,14 @@ interface Variant {
   extra?: string;
 }
 
+const SHIPPED = 'shipped (coturn/turnserver.conf)';
+/** A 1080p call sends about 2.5-4 Mbit/s; above that, headroom. */
+const CALL_MBITS = [2.5, 4, 5, 8];
+
 const VARIANTS: Variant[] = [
   // The entrypoint's own lines (secret, realm, ports, no-tls) and nothing else.
   { name: 'turnserver defaults', base: 'use-auth-secret\nlog-file=stdout\nsimple-log\n' },
-  { name: 'shipped (coturn/turnserver.conf)' },
+  { name: SHIPPED },
   { name: 'shipped, udp-recvmmsg=false', extra: 'udp-recvmmsg=false\n' },
   { name: 'shipped + multiplex-peer', extra: 'multiplex-peer\n' },
   { name: 'shipped + multiplex-peer + udp-gso', extra: 'multiplex-peer\nudp-gso\n' },
@@ -110,6 +119,8 @@ export async function relayThroughput(): Promise<void> {
   const pps = new Map<string, number[]>();
   const mbps = new Map<string, number[]>();
   const lat = new Map<string, Probe[]>();
+  const pairs = new Map<string, number[]>();
+  const callRows: (string | number)[][] = [];
   const add = <T>(m: Map<string, T[]>, k: string, v: T) => m.set(k, [...(m.get(k) ?? []), v]);
   try {
     for (let round = 0; round < rounds; round++) {
@@ -129,6 +140,19 @@ export async function relayThroughput(): Promise<void> {
           add(lat, v.name, await s.probe('blast', latencyPps, seconds, small));
           add(mbps, v.name, ((await zeroLossRate(s, 'blast', seconds, large)) * large * 8) / 1e6);
           await s.close();
+          // Two clients behind the symmetric NAT calling each other through this relay.
+          for (let t = 0; t < 2; t++) {
+            const p = await relayedPair(lab, bin, server, lab.siteB.ns);
+            add(pairs, v.name, p.delivered.filter(Boolean).length);
+          }
+          if (round === 0 && v.name === SHIPPED) {
+            const one = await RelayblastSession.open(lab, bin, server, 1, GENERATOR_CPU);
+            for (const mbit of CALL_MBITS) {
+              const p = await one.probe('blast', Math.round((mbit * 1e6) / 8 / large), 3, large);
+              callRows.push([mbit, p.sent, p.recv, `${((100 * p.recv) / p.sent).toFixed(1)}%`]);
+            }
+            await one.close();
+          }
           process.stderr.write(`round ${round + 1}: ${v.name} done (load ${load()})\n`);
         } finally {
           await server.stop();
@@ -154,9 +178,10 @@ export async function relayThroughput(): Promise<void> {
       Math.round(median(mbps.get(v.name) ?? [0])),
       `${p50 - direct} / ${p99 - direct99}`,
       base ? (r / base).toFixed(2) : '-',
+      `${(pairs.get(v.name) ?? []).reduce((a, b) => a + b, 0)}/${(pairs.get(v.name) ?? []).length * 2}`,
     ];
   });
-  const shipped = median(pps.get(VARIANTS[1]?.name as string) ?? [0]);
+  const shipped = median(pps.get(SHIPPED) ?? [0]);
   publish(
     'relay-throughput',
     'Relay data plane: forwarded per core, at zero loss',
@@ -169,9 +194,14 @@ export async function relayThroughput(): Promise<void> {
           'Mbit/s at 0 loss (1200 B)',
           `added latency p50 / p99 µs at ${latencyPps / 1000}k pps`,
           '× defaults',
+          'relayed clients reach each other (directions)',
         ],
         rows,
       ),
+      '',
+      `One allocation of the shipped config (max-bps=1000000) at a call's rates, 1200 B packets for 3 s:`,
+      '',
+      table(['Mbit/s', 'sent', 'arrived', 'delivered'], callRows),
       '',
       `Generator ceiling without a relay: ${Math.round(median(pps.get('direct') ?? [0]))} packets/s at 0 loss; direct-path latency p50 ${direct} µs, p99 ${direct99} µs.`,
       '',
