@@ -180,17 +180,20 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     scope.get(
       ICE_SERVERS,
       {
-        onRequest: async (request: FastifyRequest, reply) => {
-          if (!checkToken) return;
+        // Callback style like the hooks above; a refusal answers without calling done.
+        onRequest: (request: FastifyRequest, reply, done) => {
+          if (!checkToken) return done();
           const result = checkToken(
             request.headers.authorization,
             request.query as Record<string, unknown>,
           );
           if (!result.ok) {
             reply.header('www-authenticate', 'Bearer');
-            return sendError(reply, 401, result.message);
+            sendError(reply, 401, result.message);
+            return;
           }
           request.tokenIndex = result.tokenIndex;
+          done();
         },
         config: {
           rateLimit: {
