@@ -16,6 +16,16 @@ export default defineConfig({
         },
       },
       {
+        // The packed package (npm pack) installed in a scratch program outside the repository,
+        // run as pulumi up runs it; installs from npm's cache or registry.
+        test: {
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
         // Debian's real turnserver in a chroot (test/coturn/ensure-coturn.sh); needs root.
         test: {
           name: 'coturn',
@@ -48,15 +58,6 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Prints the table of what was tried once all files have run.
           globalSetup: ['test/reliability/global-setup.ts'],
-        },
-      },
-      {
-        // A real Docker engine and Debian's Chromium (npm run test:e2e installs both); needs root.
-        test: {
-          name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 600_000,
         },
       },
     ],

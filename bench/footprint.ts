@@ -1,4 +1,5 @@
 import { planDeployment } from '../infra/deployment';
+import standIns from '../test/docker/stand-ins.json';
 import { dockerCli } from '../test/helpers/docker';
 import { buildImages } from '../test/helpers/realise';
 import { REPO_ROOT, stackConfig } from '../test/helpers/stack';
@@ -11,11 +12,15 @@ export async function footprint(): Promise<void> {
     throw new Error(
       'no Docker engine: run bash test/docker/ensure-engine.sh && bash test/docker/base-images.sh first',
     );
-  const plan = planDeployment(stackConfig('dev'), { stack: 'bench', projectRoot: REPO_ROOT });
+  const config = stackConfig('dev', {
+    'turnkey:nodeImage': standIns.nodeImage,
+    'turnkey:coturnImage': standIns.coturnImage,
+  });
+  const plan = planDeployment(config, { stack: 'bench', projectRoot: REPO_ROOT });
   await buildImages(plan);
   const size = async (ref: string) =>
     Number((await dockerCli(['image', 'inspect', '-f', '{{.Size}}', ref])).trim());
-  const base = { coturn: 'coturn/coturn:4.18.0', service: 'node:20-bookworm-slim' } as const;
+  const base = { coturn: standIns.coturnImage, service: standIns.nodeImage } as const;
   const mb = (n: number) => (n / 1e6).toFixed(1);
   const added = (n: number) => (n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : `${mb(n)} MB`);
   const rows: (string | number)[][] = [];

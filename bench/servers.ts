@@ -37,7 +37,13 @@ export async function startServer(
   const port = await freePortBlock(1);
   const [command, ...argv] = pinned(cpu, [process.execPath, ...args]) as [string, ...string[]];
   const child = spawn(command, argv, {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      METRICS_PORT: '0',
+      ...env,
+    },
     // Production logging still formats and writes every line; only the reader is /dev/null.
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startFakeStun } from '../test/helpers/fake-stun';
+import { startFakeTurn } from '../test/helpers/fake-turn';
 import { REPO_ROOT } from '../test/helpers/stack';
 import { median, publish, table } from './report';
 import { type BenchServer, comparisonServer, pinned, shippedService } from './servers';
@@ -69,7 +69,7 @@ export async function serviceThroughput(): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const token = randomBytes(24).toString('hex');
   const secret = randomBytes(24).toString('hex');
-  const stun = await startFakeStun();
+  const relay = await startFakeTurn();
   const shared = { BENCH_TOKEN: token, BENCH_SECRET: secret };
   const servers: [string, () => Promise<BenchServer>][] = [
     ['a. bare node:http, precomputed body', () => comparisonServer('bare', shared, SERVER_CPU)],
@@ -81,7 +81,7 @@ export async function serviceThroughput(): Promise<void> {
           {
             TURN_PROVIDER: 'coturn',
             TURN_SECRET: secret,
-            TURN_URLS: `turn:127.0.0.1:${stun.port}?transport=udp,turn:127.0.0.1:${stun.port}?transport=tcp`,
+            TURN_URLS: `turn:127.0.0.1:${relay.port}?transport=udp,turn:127.0.0.1:${relay.port}?transport=tcp`,
             API_TOKENS: token,
             // The limiter still runs on every request; one user must not be throttled here.
             RATE_LIMIT_PER_MINUTE: '1000000',
@@ -115,7 +115,7 @@ export async function serviceThroughput(): Promise<void> {
       }
     }
   }
-  await stun.close();
+  await relay.close();
 
   const med = (name: string, c: number, f: keyof Run) =>
     median((runs.get(`${name}|${c}`) ?? []).map((r) => r[f]));

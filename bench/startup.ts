@@ -1,14 +1,14 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { startFakeStun } from '../test/helpers/fake-stun';
+import { startFakeTurn } from '../test/helpers/fake-turn';
 import { freePortBlock } from '../test/helpers/ports';
 import { serviceBundle } from '../test/helpers/process';
 import { median, publish, table } from './report';
 
-/** Process start to the first 200 from /readyz (which includes a real STUN binding). */
+/** Process start to the first 200 from /readyz (which includes a real TURN allocation). */
 export async function startup(): Promise<void> {
   const RUNS = 10;
-  const stun = await startFakeStun();
+  const relay = await startFakeTurn();
   const bundle = serviceBundle();
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -19,9 +19,10 @@ export async function startup(): Promise<void> {
         PATH: process.env.PATH ?? '',
         HOST: '127.0.0.1',
         PORT: String(port),
+        METRICS_PORT: '0',
         TURN_PROVIDER: 'coturn',
         TURN_SECRET: randomBytes(24).toString('hex'),
-        TURN_URLS: `turn:127.0.0.1:${stun.port}`,
+        TURN_URLS: `turn:127.0.0.1:${relay.port}`,
         API_TOKENS: randomBytes(24).toString('hex'),
       },
       stdio: 'ignore',
@@ -41,7 +42,7 @@ export async function startup(): Promise<void> {
     child.kill('SIGTERM');
     await exited;
   }
-  await stun.close();
+  await relay.close();
   publish(
     'startup',
     'Start-up: process start to first ready',
@@ -57,7 +58,7 @@ export async function startup(): Promise<void> {
       ],
     ),
     [
-      'The bundled service (coturn provider), spawned with node and polled every 5 ms until /readyz answers 200, which needs a STUN binding answered by a loopback responder.',
+      'The bundled service (coturn provider), spawned with node and polled every 5 ms until /readyz answers 200, which needs a TURN allocation answered by a loopback stand-in (test/helpers/fake-turn.ts).',
     ],
   );
 }

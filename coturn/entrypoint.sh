@@ -12,6 +12,8 @@
 #   TURN_TLS_PORT           TLS listening port (default 5349), used with the two below
 #   TURN_TLS_CERT_FILE, TURN_TLS_KEY_FILE   PEM files; both set turns TLS (turns:) on
 #   TURN_RELAY_PORTS        relay port range, MIN-MAX (default 49152-65535)
+#   TURN_USER_QUOTA, TURN_TOTAL_QUOTA   allocations per username / in all (default: the
+#                           shipped config's); TURN_MAX_BPS bytes per second per session
 #   EXTERNAL_IP             PUBLIC/PRIVATE, for a host behind 1:1 NAT
 #   TURN_LISTENING_IPS, TURN_RELAY_IPS     comma-separated; default: all interfaces
 #   TURN_METRICS_ADDRESS, TURN_METRICS_PORT  Prometheus exporter, where the build has one
@@ -22,6 +24,9 @@
 #   TURNSERVER              the binary (default: turnserver)
 # Any arguments are passed on to turnserver.
 set -eu
+# No pathname expansion: secret and address lists are word-split below, and a `*` in one must
+# stay a character (refused by the checks), not become the names of files in the working dir.
+set -f
 umask 077
 
 die() {
@@ -48,12 +53,19 @@ read_secret() {
 }
 
 # A secret becomes a config line, so it must not be able to start another line or a comment.
+# turnserver reads its config with fgets into 1,024 bytes and parses the rest of a longer line
+# as a line of its own, logging it as "Bad configuration format: <rest>"; and it skips every
+# '=' (and blank) after the option name, so "static-auth-secret==x" means the secret "x"
+# (coturn src/apps/relay/mainrelay.c: read_config_file, parse_arg_string). Either way the relay
+# would not use the secret the service signs with.
 check_secret() {
   case "$2" in
     '') die "$1 is empty: set it to the shared secret (e.g. openssl rand -hex 32)" ;;
     *[!A-Za-z0-9._~+/=-]*) die "$1 may contain only letters, digits and . _ ~ + / = - (base64 or hex)" ;;
+    =*) die "$1 must not start with '=': turnserver drops leading '=' from config values, so the relay and the service would disagree on the secret" ;;
   esac
   [ "${#2}" -ge 16 ] || die "$1 is too short: use at least 16 characters (e.g. openssl rand -hex 32)"
+  [ "${#2}" -le 256 ] || die "$1 is too long: use at most 256 characters (e.g. openssl rand -hex 32)"
 }
 
 port() {
@@ -61,6 +73,14 @@ port() {
     '' | *[!0-9]*) die "$1 must be a port number, got \"$(shown "$2")\"" ;;
   esac
   [ "$2" -ge 1 ] && [ "$2" -le 65535 ] || die "$1 must be from 1 to 65535, got $2"
+}
+
+# count NAME VALUE MIN: a whole number from MIN up to what turnserver's atoi can hold.
+count() {
+  case "$2" in
+    '' | *[!0-9]*) die "$1 must be a whole number, got \"$(shown "$2")\"" ;;
+  esac
+  [ "${#2}" -le 10 ] && [ "$2" -ge "$3" ] && [ "$2" -le 2147483647 ] || die "$1 must be from $3 to 2147483647, got $2"
 }
 
 # Addresses go into config lines too: IPv4/IPv6 characters only.
@@ -90,6 +110,11 @@ max_port=${relay_ports#*-}
 port "TURN_RELAY_PORTS (MIN-MAX)" "$min_port"
 port "TURN_RELAY_PORTS (MIN-MAX)" "$max_port"
 [ "$min_port" -le "$max_port" ] || die "TURN_RELAY_PORTS must be MIN-MAX with MIN <= MAX, got $(shown "$relay_ports")"
+# Limits from the stack override the shipped config's: turnserver keeps an option's last value.
+# 0 would mean "no limit" to turnserver, so each is at least 1.
+[ -z "${TURN_USER_QUOTA:-}" ] || count TURN_USER_QUOTA "$TURN_USER_QUOTA" 1
+[ -z "${TURN_TOTAL_QUOTA:-}" ] || count TURN_TOTAL_QUOTA "$TURN_TOTAL_QUOTA" 1
+[ -z "${TURN_MAX_BPS:-}" ] || count TURN_MAX_BPS "$TURN_MAX_BPS" 1
 
 base=${TURN_BASE_CONFIG:-/etc/coturn/turnserver.conf}
 [ -r "$base" ] || die "TURN_BASE_CONFIG names a file that cannot be read: $(shown "$base")"
@@ -109,6 +134,9 @@ conf="$dir/turnserver.conf"
   echo "pidfile=$dir/turnserver.pid"
   echo "static-auth-secret=$current"
   for s in $previous; do echo "static-auth-secret=$s"; done
+  [ -z "${TURN_USER_QUOTA:-}" ] || echo "user-quota=$TURN_USER_QUOTA"
+  [ -z "${TURN_TOTAL_QUOTA:-}" ] || echo "total-quota=$TURN_TOTAL_QUOTA"
+  [ -z "${TURN_MAX_BPS:-}" ] || echo "max-bps=$TURN_MAX_BPS"
 
   if [ -n "${TURN_TLS_CERT_FILE:-}" ] || [ -n "${TURN_TLS_KEY_FILE:-}" ]; then
     [ -r "${TURN_TLS_CERT_FILE:-}" ] || die "TURN_TLS_CERT_FILE names a file that cannot be read: $(shown "${TURN_TLS_CERT_FILE:-(unset)}")"

@@ -1,7 +1,9 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
+import { ensureServiceBundle } from './bundle';
 import type { StackConfig } from './config';
 import { type DeploymentPlan, planDeployment, type Role, type SecretName } from './deployment';
 
@@ -12,14 +14,43 @@ export interface TurnkeyRelayArgs {
   meteredApiKey?: pulumi.Input<string>;
   /** One Metered credential's apiKey: required when config.meteredKey is `meteredCredentialApiKey`. */
   meteredCredentialApiKey?: pulumi.Input<string>;
-  /** PEM certificate chain and key for turns:, when config.tls is set. */
+  /** PEM certificate chain and key for turns: and the service's HTTPS, when config.tls is set. */
   tlsCert?: pulumi.Input<string>;
   tlsKey?: pulumi.Input<string>;
-  /** Names containers and image tags; defaults to the Pulumi stack. */
+  /** Names containers and image tags, with the component's name; defaults to the Pulumi stack. */
   stack?: string;
-  /** Where the Dockerfiles live; defaults to this repository. */
+  /** Where the Dockerfiles live; defaults to this package (a checkout or node_modules/turnkey). */
   projectRoot?: string;
 }
+
+/** This package's root, from infra/ in a checkout or dist/infra/ in an installed package. */
+const PACKAGE_ROOT = [resolve(__dirname, '..'), resolve(__dirname, '../..')].find((dir) =>
+  existsSync(join(dir, 'coturn/Dockerfile.coturn')),
+) as string;
+
+/**
+ * Relative to the working directory, where both this program and the Docker provider run (the
+ * program directory: pulumi/pulumi pkg/engine ProjectInfoContext gives plugins the pwd of
+ * getPwdMain). The provider records the paths as inputs, so absolute ones would make every
+ * other checkout path look like a changed image.
+ */
+const fromCwd = (path: string) => relative(process.cwd(), path) || '.';
+
+/**
+ * What the Docker provider's Container needs to make every change take effect (its upstream is
+ * the Terraform docker_container, kreuzwerker/terraform-provider-docker,
+ * internal/provider/resource_docker_container*.go):
+ * - healthcheck and tmpfs are not ForceNew and Update changes only restart and resources, so a
+ *   change to them would be shown as an update that changes nothing: replace instead;
+ * - a failed health wait (`wait`) leaves the container in state with init errors, and the next
+ *   `up` would only "update" it and report success; `#initerror` makes the engine replace it
+ *   (pulumi/pulumi pkg/resource/deploy/step_generator.go, applyReplaceOnChanges);
+ * - the name is fixed and the ports are the host's: the old container must go first.
+ */
+const CONTAINER_REPLACEMENT = {
+  replaceOnChanges: ['healthcheck', 'tmpfs', '#initerror'],
+  deleteBeforeReplace: true,
+};
 
 /**
  * A TURN relay and its credential service on one Docker host (the `docker:host` of the
@@ -43,20 +74,30 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
   constructor(name: string, args: TurnkeyRelayArgs, opts?: pulumi.ComponentResourceOptions) {
     super('turnkey:index:Relay', name, {}, opts);
     const child = { parent: this };
+    const projectRoot = args.projectRoot ?? PACKAGE_ROOT;
     const plan = planDeployment(args.config, {
       stack: args.stack ?? pulumi.getStack(),
-      projectRoot: args.projectRoot ?? resolve(__dirname, '..'),
+      projectRoot: fromCwd(projectRoot),
+      name,
     });
     this.plan = plan;
     this.secrets = this.makeSecrets(name, plan, args);
 
     for (const image of plan.images) {
+      if (image.role === 'service') ensureServiceBundle(resolve(projectRoot));
       this.images[image.role] = new docker.Image(
         `${name}-${image.role}`,
         {
           imageName: image.imageName,
           skipPush: true,
-          build: { context: image.context, dockerfile: image.dockerfile, args: image.buildArgs },
+          build: {
+            context: image.context,
+            dockerfile: image.dockerfile,
+            args: image.buildArgs,
+            // Else the provider builds for the machine running Pulumi (provider/provider.go,
+            // Check), e.g. arm64 from a Mac for an amd64 host.
+            platform: image.platform,
+          },
         },
         child,
       );
@@ -67,8 +108,6 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
       const uploads = c.files.map((f) => ({
         file: f.path,
         content: this.secrets[f.secret] as pulumi.Output<string>,
-        owner: f.owner,
-        group: f.group,
         permissions: f.mode,
       }));
       this.containers[c.role] = new docker.Container(
@@ -96,10 +135,14 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
           // pulumi up fails, instead of reporting success, when a container never gets healthy.
           wait: true,
           waitTimeout: 90,
+          // Docker's stop timeout and the provider's on delete (which is 0 s unless set).
+          stopTimeout: c.stopGraceSeconds,
+          destroyGraceSeconds: c.stopGraceSeconds,
         },
         // The service's readiness probes the relay, so the relay goes first.
         {
           ...child,
+          ...CONTAINER_REPLACEMENT,
           dependsOn: c.role === 'service' && this.containers.coturn ? [this.containers.coturn] : [],
         },
       );

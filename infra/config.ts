@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 /**
  * The `turnkey:*` stack config, validated. Pure (no Pulumi imports) so it can be tested
@@ -41,11 +41,32 @@ export interface StackConfig {
   stunUrls: string[];
   /** Bump to rotate the TURN secret; Coturn keeps accepting the previous generation. */
   secretGeneration: number;
-  /** Whether turnkey:tlsCert and turnkey:tlsKey are set (turns: on turnkey:tlsPort). */
+  /**
+   * Whether turnkey:tlsCert and turnkey:tlsKey are set: the service then serves HTTPS, and
+   * Coturn turns: on turnkey:tlsPort.
+   */
   tls: boolean;
+  /**
+   * turnkey:serviceHost, the address the credential service binds. Unset: with TLS where
+   * Coturn listens (all interfaces by default), without TLS 127.0.0.1. Without TLS only a
+   * loopback or private address is accepted: the API token must not cross a public network
+   * in clear.
+   */
+  serviceHost?: string;
+  /** turnkey:metricsHost/metricsPort: the service's Prometheus listener (127.0.0.1:9464). */
+  metricsHost?: string;
+  metricsPort?: number;
+  /** turnkey:hashUserIds: a keyed hash of each user id in TURN usernames, so the relay's log never names users. */
+  hashUserIds?: boolean;
+  /** turnkey:userQuota, totalQuota, maxBps: relay limits; unset keeps the shipped config's. */
+  userQuota?: number;
+  totalQuota?: number;
+  maxBps?: number;
   /** Base images, for registries mirrored under other names. */
   nodeImage?: string;
   coturnImage?: string;
+  /** The Docker host's platform, e.g. linux/arm64; planDeployment defaults to linux/amd64. */
+  platform?: string;
 }
 
 export interface ConfigSource {
@@ -53,6 +74,11 @@ export interface ConfigSource {
   get(key: string): string | undefined;
   /** Whether a key is set at all (used for secret keys, whose values stay Outputs). */
   has(key: string): boolean;
+  /**
+   * Whether a set key was stored encrypted (`pulumi config set --secret`); sources that cannot
+   * tell leave it out, and then nothing is refused.
+   */
+  isSecret?(key: string): boolean;
 }
 
 export const SECRET_KEYS = [
@@ -67,6 +93,26 @@ const HOSTNAME =
 
 const set = (key: string, example: string, secret = false) =>
   `pulumi config set ${secret ? '--secret ' : ''}turnkey:${key} ${example}`;
+
+/** How to set each secret key: PEM files go in through stdin (a line break ends an argument). */
+const SECRET_SETTERS: Partial<Record<string, string>> = {
+  meteredApiKey: set('meteredApiKey', '<your Metered secret key>', true),
+  meteredCredentialApiKey: set('meteredCredentialApiKey', '<the credential API key>', true),
+  tlsCert: 'cat fullchain.pem | pulumi config set --secret turnkey:tlsCert',
+  tlsKey: 'cat privkey.pem | pulumi config set --secret turnkey:tlsKey',
+};
+
+/** The CLI encrypts only keys whose names look like passwords; these must never sit in plaintext. */
+function refusePlaintextSecrets(src: ConfigSource): void {
+  for (const key of SECRET_KEYS) {
+    if (src.isSecret && src.has(key) && !src.isSecret(key))
+      throw new StackConfigError(
+        `turnkey:${key} is stored in plaintext in Pulumi.<stack>.yaml: set it again encrypted: run \`${SECRET_SETTERS[key] ?? set(key, '<value>', true)}\``,
+      );
+  }
+}
+
+const PLATFORM = /^linux\/[a-z0-9]+(\/v[0-9]+)?$/;
 
 function fail(key: string, problem: string, example: string, secret = false): never {
   throw new StackConfigError(`turnkey:${key} ${problem}: run \`${set(key, example, secret)}\``);
@@ -157,6 +203,36 @@ function listeningIps(src: ConfigSource): string[] {
   return ips;
 }
 
+/** Loopback, RFC 1918, CGNAT (e.g. Tailscale) and IPv6 unique-local: not reachable from the internet. */
+const PRIVATE = new BlockList();
+PRIVATE.addSubnet('127.0.0.0', 8, 'ipv4');
+PRIVATE.addSubnet('10.0.0.0', 8, 'ipv4');
+PRIVATE.addSubnet('172.16.0.0', 12, 'ipv4');
+PRIVATE.addSubnet('192.168.0.0', 16, 'ipv4');
+PRIVATE.addSubnet('100.64.0.0', 10, 'ipv4');
+PRIVATE.addAddress('::1', 'ipv6');
+PRIVATE.addSubnet('fc00::', 7, 'ipv6');
+
+const isPrivate = (ip: string) => PRIVATE.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
+
+/**
+ * A bind address for a listener that speaks plain HTTP (the service without TLS, metrics):
+ * one IP, and unless `mayBePublic`, a loopback or private one.
+ */
+function bindAddress(
+  src: ConfigSource,
+  key: string,
+  mayBePublic: boolean,
+  why: string,
+): string | undefined {
+  const raw = src.get(key);
+  if (raw === undefined) return undefined;
+  if (isIP(raw) === 0) fail(key, `must be one IP address, got "${raw}"`, '10.0.0.5');
+  if (!mayBePublic && !isPrivate(raw))
+    fail(key, `(${raw}) is not a loopback or private address, and ${why}`, '10.0.0.5');
+  return raw;
+}
+
 function meteredApiUrl(src: ConfigSource): string {
   const raw = src.get('meteredApiUrl');
   if (raw === undefined)
@@ -204,6 +280,7 @@ function meteredKey(src: ConfigSource): 'meteredApiKey' | 'meteredCredentialApiK
 }
 
 export function readStackConfig(src: ConfigSource): StackConfig {
+  refusePlaintextSecrets(src);
   const provider = (src.get('provider') ?? 'coturn') as Provider;
   if (!PROVIDERS.includes(provider))
     fail('provider', `must be one of ${PROVIDERS.join(', ')}, got "${provider}"`, 'coturn');
@@ -238,6 +315,17 @@ export function readStackConfig(src: ConfigSource): StackConfig {
     }
   }
 
+  const platform = src.get('platform');
+  if (platform !== undefined) {
+    if (!PLATFORM.test(platform))
+      fail(
+        'platform',
+        `must be the Docker host's OS/architecture, like linux/amd64 or linux/arm64, got "${platform}"`,
+        'linux/arm64',
+      );
+    config.platform = platform;
+  }
+
   const stun = src.get('stunUrls');
   if (stun !== undefined) {
     config.stunUrls = stun
@@ -268,13 +356,61 @@ export function readStackConfig(src: ConfigSource): StackConfig {
       `turnkey:${missing} is required when turnkey:${hasCert ? 'tlsCert' : 'tlsKey'} is set: run \`cat ${missing === 'tlsKey' ? 'key' : 'cert'}.pem | pulumi config set --secret turnkey:${missing}\``,
     );
   }
-  config.tls = hasCert && provider === 'coturn';
+  // One certificate for both: the service's HTTPS (any provider) and Coturn's turns:.
+  config.tls = hasCert;
+
+  const serviceHost = bindAddress(
+    src,
+    'serviceHost',
+    config.tls,
+    'without turnkey:tlsCert/tlsKey the service speaks plain HTTP: the API token would cross a public network in clear',
+  );
+  if (serviceHost) config.serviceHost = serviceHost;
+  const metricsHost = bindAddress(
+    src,
+    'metricsHost',
+    false,
+    'metrics are plain HTTP without authentication',
+  );
+  if (metricsHost) config.metricsHost = metricsHost;
+  if (src.get('metricsPort') !== undefined) {
+    config.metricsPort = port(src, 'metricsPort', 9464);
+    if (config.metricsPort === config.servicePort)
+      fail(
+        'metricsPort',
+        `(${config.metricsPort}) is the same port as turnkey:servicePort`,
+        '9464',
+      );
+  }
+  const hash = src.get('hashUserIds');
+  if (hash !== undefined) {
+    if (hash !== 'true' && hash !== 'false')
+      fail('hashUserIds', `must be true or false, got "${hash}"`, 'true');
+    config.hashUserIds = hash === 'true';
+  }
+  // At least 1: turnserver reads 0 as "no limit". maxBps is bytes per second per session;
+  // below 8000 (64 kbit/s) not even audio gets through, which is a typo rather than a choice.
+  const limits = [
+    ['userQuota', 12, 1, 100_000],
+    ['totalQuota', 1200, 1, 10_000_000],
+    ['maxBps', 500_000, 8_000, 1_000_000_000],
+  ] as const;
+  for (const [key, example, min, max] of limits) {
+    if (src.get(key) !== undefined) config[key] = wholeNumber(src, key, example, min, max);
+  }
+  if (config.userQuota && config.totalQuota && config.userQuota > config.totalQuota)
+    fail(
+      'userQuota',
+      `(${config.userQuota}) is more than turnkey:totalQuota (${config.totalQuota})`,
+      String(config.totalQuota),
+    );
 
   if (provider === 'coturn') {
     const { min, max } = config.relayPorts;
     const named: [string, number][] = [
       ['servicePort', config.servicePort],
       ['turnPort', config.turnPort],
+      ...(config.metricsPort ? ([['metricsPort', config.metricsPort]] as [string, number][]) : []),
       ...(config.tls ? ([['tlsPort', config.tlsPort]] as [string, number][]) : []),
     ];
     for (const [key, p] of named) {

@@ -6,9 +6,13 @@ import { type ConfigSource, readStackConfig, SECRET_KEYS, StackConfigError } fro
 
 const cfg = new pulumi.Config('turnkey');
 const isSecretKey = (key: string) => (SECRET_KEYS as readonly string[]).includes(key);
+// Whether the CLI stored a key encrypted. Internal to the SDK (runtime/config.js, stripped from
+// its typings) but the only record of it the program gets (PULUMI_CONFIG_SECRET_KEYS).
+const { isConfigSecret } = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
 const source: ConfigSource = {
   get: (key) => cfg.get(key),
   has: (key) => (isSecretKey(key) ? cfg.getSecret(key) : cfg.get(key)) !== undefined,
+  ...(isConfigSecret ? { isSecret: (key: string) => isConfigSecret(`turnkey:${key}`) } : {}),
 };
 
 function loadConfig() {

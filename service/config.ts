@@ -1,3 +1,4 @@
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseIceUri, splitList, stunUrisFromTurn } from './ice-uris';
 import type { ProviderName } from './providers/types';
@@ -20,6 +21,8 @@ export type ProviderConfig =
       stunUrls: string[];
       ttl: number;
       probeUrl?: string;
+      /** TURN_HASH_USER_IDS: a keyed hash of the user id in the TURN username, not the id. */
+      hashUserIds: boolean;
     }
   | ({
       provider: 'metered';
@@ -47,6 +50,11 @@ export interface ServiceConfig {
   /** Requests per minute per API token and user. */
   rateLimitPerMinute: number;
   logLevel: string;
+  /** PEM chain and key from TLS_CERT_FILE / TLS_KEY_FILE: then HTTPS only. */
+  tls?: { cert: string; key: string };
+  /** The Prometheus listener, never the API's. */
+  metricsHost: string;
+  metricsPort: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -128,7 +136,7 @@ function turnUrls(env: Env): string[] {
   }
   if (!urls.some((u) => u.startsWith('turn:'))) {
     throw new ConfigError(
-      'TURN_URLS needs at least one plain turn: URI (readiness probes it with STUN)',
+      'TURN_URLS needs at least one plain turn: URI (readiness allocates on it)',
     );
   }
   return urls;
@@ -248,6 +256,7 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
         stunUrls: stun,
         ttl,
         ...(probeUrl ? { probeUrl } : {}),
+        hashUserIds: flag(env, 'TURN_HASH_USER_IDS'),
       };
     }
     case 'metered': {
@@ -269,6 +278,57 @@ function providerConfig(env: Env, provider: ProviderName, ttl: number): Provider
   }
 }
 
+function flag(env: Env, name: string): boolean {
+  const raw = present(env, name)?.toLowerCase() ?? 'false';
+  if (raw !== 'true' && raw !== 'false') {
+    throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  }
+  return raw === 'true';
+}
+
+/**
+ * TLS_CERT_FILE and TLS_KEY_FILE, both or neither; parsed here so that a wrong file stops
+ * start-up with a line naming it instead of failing each handshake later.
+ */
+function tlsConfig(env: Env): { cert: string; key: string } | undefined {
+  const certFile = present(env, 'TLS_CERT_FILE');
+  const keyFile = present(env, 'TLS_KEY_FILE');
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    const [given, missing] = certFile
+      ? ['TLS_CERT_FILE', 'TLS_KEY_FILE']
+      : ['TLS_KEY_FILE', 'TLS_CERT_FILE'];
+    throw new ConfigError(
+      `${missing} is required when ${given} is set: set both (the PEM certificate chain and its private key) to serve HTTPS, or neither`,
+    );
+  }
+  // Only the _FILE forms: PEM text does not belong in the environment.
+  const cert = readSecret({ TLS_CERT_FILE: certFile }, 'TLS_CERT') as string;
+  const key = readSecret({ TLS_KEY_FILE: keyFile }, 'TLS_KEY') as string;
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch {
+    throw new ConfigError(
+      `TLS_CERT_FILE holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. fullchain.pem): ${certFile}`,
+    );
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new ConfigError(
+      `TLS_KEY_FILE holds no unencrypted PEM private key (e.g. privkey.pem; remove a passphrase with openssl pkey): ${keyFile}`,
+    );
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new ConfigError(
+      `TLS_KEY_FILE is not the key of the certificate in TLS_CERT_FILE: give the key the certificate was issued for (${keyFile})`,
+    );
+  }
+  return { cert, key };
+}
+
 export function loadConfig(env: Env): ServiceConfig {
   const rawProvider = present(env, 'TURN_PROVIDER')?.toLowerCase() ?? 'stun';
   if (!PROVIDERS.includes(rawProvider as ProviderName)) {
@@ -283,13 +343,24 @@ export function loadConfig(env: Env): ServiceConfig {
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
+  // 0 picks a free port, for tests and benchmarks.
+  const port = wholeNumber(env, 'PORT', 8080, 65_535, 0);
+  const metricsPort = wholeNumber(env, 'METRICS_PORT', 9464, 65_535, 0);
+  if (metricsPort !== 0 && metricsPort === port) {
+    throw new ConfigError(
+      `METRICS_PORT must differ from PORT (${port}): metrics never share the API's listener`,
+    );
+  }
+  const tls = tlsConfig(env);
   return {
     providerConfig: providerConfig(env, provider, ttl),
     host: present(env, 'HOST') ?? '127.0.0.1',
-    // 0 picks a free port, for tests and benchmarks.
-    port: wholeNumber(env, 'PORT', 8080, 65_535, 0),
+    port,
     apiTokens: apiTokens(env, provider),
     rateLimitPerMinute: wholeNumber(env, 'RATE_LIMIT_PER_MINUTE', 60, 1_000_000),
     logLevel,
+    ...(tls ? { tls } : {}),
+    metricsHost: present(env, 'METRICS_HOST') ?? '127.0.0.1',
+    metricsPort,
   };
 }

@@ -2,6 +2,8 @@
  * The provider library, for apps that mint ICE servers in-process instead of calling
  * the HTTP service.
  */
+
+export { type CheckOptions, type CheckReport, runCheck } from './check/run';
 export { ConfigError, loadConfig, type ProviderConfig, type ServiceConfig } from './config';
 export { type IceUri, parseIceUri } from './ice-uris';
 export { type CoturnOptions, CoturnProvider, turnRestCredential } from './providers/coturn';
@@ -18,4 +20,12 @@ export type {
   TurnProvider,
 } from './providers/types';
 export { type RunningService, startService } from './start';
-export { probeStun } from './stun-probe';
+export { type Binding, bindStun, probeStun } from './stun-probe';
+export {
+  type AllocateOptions,
+  type Allocation,
+  allocate,
+  TurnError,
+  type TurnFailure,
+} from './turn-client';
+export { type Diagnosis, diagnose } from './turn-diagnosis';

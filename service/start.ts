@@ -3,6 +3,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { loadConfig, type ServiceConfig } from './config';
 import { buildApp } from './http/app';
 import { createMetrics } from './http/metrics';
+import { buildMetricsApp } from './http/metrics-app';
 import { createLogger } from './logger';
 import { createProvider } from './providers/from-config';
 import type { TurnProvider } from './providers/types';
@@ -12,8 +13,10 @@ export interface RunningService {
   provider: TurnProvider;
   config: ServiceConfig;
   logger: Logger;
-  /** e.g. `http://127.0.0.1:8080` */
+  /** e.g. `http://127.0.0.1:8080`, or `https://…` with TLS_CERT_FILE/TLS_KEY_FILE */
   url: string;
+  /** The Prometheus listener, e.g. `http://127.0.0.1:9464` (serves /metrics only). */
+  metricsUrl: string;
   /** Stops accepting connections, lets in-flight requests finish, releases the provider. */
   close(): Promise<void>;
 }
@@ -36,7 +39,9 @@ export async function startService(
     rateLimitPerMinute: config.rateLimitPerMinute,
     logger,
     metrics,
+    ...(config.tls ? { https: config.tls } : {}),
   });
+  const metricsApp = buildMetricsApp({ metrics, logger });
 
   if (config.apiTokens.length === 0) {
     logger.warn(
@@ -49,11 +54,22 @@ export async function startService(
     );
   }
 
-  const url = await app.listen({
-    host: config.host,
-    port: config.port,
-    listenTextResolver: (address) => `listening on ${address} (provider ${provider.name})`,
+  const metricsUrl = await metricsApp.listen({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    listenTextResolver: (address) => `metrics on ${address}/metrics`,
   });
+  let url: string;
+  try {
+    url = await app.listen({
+      host: config.host,
+      port: config.port,
+      listenTextResolver: (address) => `listening on ${address} (provider ${provider.name})`,
+    });
+  } catch (err) {
+    await metricsApp.close();
+    throw err;
+  }
 
   return {
     app,
@@ -61,8 +77,10 @@ export async function startService(
     config,
     logger,
     url,
+    metricsUrl,
     close: async () => {
       await app.close();
+      await metricsApp.close();
       await provider.close();
     },
   };

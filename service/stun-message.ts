@@ -1,19 +1,33 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import type { Socket } from 'node:dgram';
+import { isIPv4 } from 'node:net';
 
 /**
- * STUN message framing (RFC 8489 §5, §14) and one request/response exchange over UDP, shared
- * by the readiness probe (a bare Binding) and the TURN client (Allocate, Refresh).
+ * STUN message framing (RFC 8489 §5, §14): requests, indications and XOR-encoded transport
+ * addresses, shared by the readiness probe (a bare Binding) and the TURN client.
  */
 
 export const MAGIC_COOKIE = 0x2112a442;
 export const HEADER_LENGTH = 20;
 export const ATTR_MESSAGE_INTEGRITY = 0x0008;
 
+/** Message classes (RFC 8489 §5), or-ed into a method to make a message type. */
+export const CLASS = { request: 0x000, indication: 0x010, success: 0x100, error: 0x110 } as const;
+const CLASS_MASK = 0x110;
+
 export interface StunMessage {
   type: number;
+  /** The 12-byte transaction id. */
+  id: Buffer;
   attrs: Map<number, Buffer>;
 }
+
+export interface TransportAddress {
+  address: string;
+  port: number;
+}
+
+export const classOf = (type: number): number => type & CLASS_MASK;
+export const methodOf = (type: number): number => type & ~CLASS_MASK & 0x3fff;
 
 function attribute(type: number, value: Buffer): Buffer {
   const padded = Buffer.alloc(4 + Math.ceil(value.length / 4) * 4);
@@ -23,13 +37,16 @@ function attribute(type: number, value: Buffer): Buffer {
   return padded;
 }
 
-/** A request; with `key`, MESSAGE-INTEGRITY (HMAC-SHA1 over the message so far) goes last. */
+/**
+ * A message; with `key`, MESSAGE-INTEGRITY (HMAC-SHA1 over the message so far) goes last.
+ * `id` is fresh unless given (an XOR-PEER-ADDRESS over IPv6 needs it before encoding).
+ */
 export function encodeStun(
   type: number,
   attrs: [number, Buffer][] = [],
   key?: Buffer,
+  id: Buffer = randomBytes(12),
 ): { packet: Buffer; id: Buffer } {
-  const id = randomBytes(12);
   const body = Buffer.concat(attrs.map(([t, v]) => attribute(t, v)));
   const header = Buffer.alloc(HEADER_LENGTH);
   header.writeUInt16BE(type, 0);
@@ -42,62 +59,83 @@ export function encodeStun(
   return { packet: Buffer.concat([unsigned, attribute(ATTR_MESSAGE_INTEGRITY, mac)]), id };
 }
 
-/** The message in `buf` if it is STUN and answers transaction `id`; otherwise undefined. */
-export function decodeStun(buf: Buffer, id: Buffer): StunMessage | undefined {
-  if (buf.length < HEADER_LENGTH || buf.readUInt32BE(4) !== MAGIC_COOKIE) return undefined;
-  if (!buf.subarray(8, HEADER_LENGTH).equals(id)) return undefined;
+/** The STUN message in `buf`, or undefined if it is not one. */
+export function parseStun(buf: Buffer): StunMessage | undefined {
+  if (buf.length < HEADER_LENGTH || (buf[0] as number) >> 6 !== 0) return undefined;
+  if (buf.readUInt32BE(4) !== MAGIC_COOKIE) return undefined;
   const attrs = new Map<number, Buffer>();
-  for (let off = HEADER_LENGTH; off + 4 <= buf.length; ) {
+  const end = Math.min(buf.length, HEADER_LENGTH + buf.readUInt16BE(2));
+  for (let off = HEADER_LENGTH; off + 4 <= end; ) {
     const type = buf.readUInt16BE(off);
     const len = buf.readUInt16BE(off + 2);
-    attrs.set(type, buf.subarray(off + 4, off + 4 + len));
+    // The first occurrence counts (RFC 8489 §14); later duplicates are ignored.
+    if (!attrs.has(type)) attrs.set(type, buf.subarray(off + 4, off + 4 + len));
     off += 4 + Math.ceil(len / 4) * 4;
   }
-  return { type: buf.readUInt16BE(0), attrs };
+  return { type: buf.readUInt16BE(0), id: Buffer.from(buf.subarray(8, HEADER_LENGTH)), attrs };
 }
 
-export interface UdpExchange {
-  socket: Socket;
-  address: string;
-  port: number;
-  timeoutMs: number;
-  /** Interval between retransmissions of the same request (RFC 8489 §6.2.1 starts at 500 ms). */
-  retransmitMs: number;
-  /** The error for a request that got no answer in time. */
-  timeoutError: () => Error;
+/** The message in `buf` if it is STUN and answers transaction `id`; otherwise undefined. */
+export function decodeStun(buf: Buffer, id: Buffer): StunMessage | undefined {
+  const message = parseStun(buf);
+  return message?.id.equals(id) ? message : undefined;
 }
 
-/** Sends `packet` until the answer to `id` arrives, the time runs out or the socket fails. */
-export function exchangeUdp(
-  packet: Buffer,
+/** The mask an XOR address is xor-ed with: the magic cookie, then (IPv6) the transaction id. */
+function xorMask(id: Buffer): Buffer {
+  const mask = Buffer.alloc(16);
+  mask.writeUInt32BE(MAGIC_COOKIE, 0);
+  id.copy(mask, 4);
+  return mask;
+}
+
+/** Decodes an XOR-MAPPED-ADDRESS, XOR-RELAYED-ADDRESS or XOR-PEER-ADDRESS value. */
+export function decodeXorAddress(
+  value: Buffer | undefined,
   id: Buffer,
-  { socket, address, port, timeoutMs, retransmitMs, timeoutError }: UdpExchange,
-): Promise<StunMessage> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      clearInterval(resend);
-      clearTimeout(deadline);
-      socket.off('message', onMessage);
-      socket.off('error', onError);
-    };
-    const onMessage = (buf: Buffer) => {
-      const message = decodeStun(buf, id);
-      if (!message) return;
-      done();
-      resolve(message);
-    };
-    const onError = (err: Error) => {
-      done();
-      reject(new Error(err.message));
-    };
-    const send = () => socket.send(packet, port, address);
-    const resend = setInterval(send, retransmitMs);
-    const deadline = setTimeout(() => {
-      done();
-      reject(timeoutError());
-    }, timeoutMs);
-    socket.on('message', onMessage);
-    socket.on('error', onError);
-    send();
-  });
+): TransportAddress | undefined {
+  if (!value || value.length < 8) return undefined;
+  const family = value[1];
+  const mask = xorMask(id);
+  const port = value.readUInt16BE(2) ^ (MAGIC_COOKIE >>> 16);
+  if (family === 0x01) {
+    const bytes = [0, 1, 2, 3].map((i) => (value[4 + i] as number) ^ (mask[i] as number));
+    return { address: bytes.join('.'), port };
+  }
+  if (family === 0x02 && value.length >= 20) {
+    const groups: string[] = [];
+    for (let i = 0; i < 16; i += 2) {
+      const hi = (value[4 + i] as number) ^ (mask[i] as number);
+      const lo = (value[5 + i] as number) ^ (mask[i + 1] as number);
+      groups.push(((hi << 8) | lo).toString(16));
+    }
+    // The URL parser prints an IPv6 address in its canonical (RFC 5952) form.
+    return { address: new URL(`http://[${groups.join(':')}]`).hostname.slice(1, -1), port };
+  }
+  return undefined;
+}
+
+/** Encodes an IPv4 or IPv6 transport address as an XOR-…-ADDRESS value for transaction `id`. */
+export function encodeXorAddress({ address, port }: TransportAddress, id: Buffer): Buffer {
+  const mask = xorMask(id);
+  const raw = isIPv4(address) ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address);
+  const value = Buffer.alloc(4 + raw.length);
+  value[1] = raw.length === 4 ? 0x01 : 0x02;
+  value.writeUInt16BE(port ^ (MAGIC_COOKIE >>> 16), 2);
+  for (let i = 0; i < raw.length; i++) value[4 + i] = (raw[i] as number) ^ (mask[i] as number);
+  return value;
+}
+
+function ipv6Bytes(address: string): Buffer {
+  const [head = '', tail = ''] = address.split('::');
+  const parts = (s: string) => (s === '' ? [] : s.split(':'));
+  const h = parts(head);
+  const t = parts(tail);
+  const groups = address.includes('::')
+    ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t]
+    : h;
+  if (groups.length !== 8) throw new Error(`not an IP address: ${address}`);
+  const out = Buffer.alloc(16);
+  for (const [i, g] of groups.entries()) out.writeUInt16BE(Number.parseInt(g, 16), i * 2);
+  return out;
 }

@@ -1,44 +1,43 @@
-import { createHash } from 'node:crypto';
-import { createSocket, type Socket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
+import { createHash, randomBytes } from 'node:crypto';
 import {
-  encodeStun as encode,
-  exchangeUdp,
-  MAGIC_COOKIE,
-  type StunMessage as Message,
+  CLASS,
+  decodeXorAddress,
+  encodeStun,
+  encodeXorAddress,
+  type StunMessage,
+  type TransportAddress,
 } from './stun-message';
+import { openStunChannel, type StunChannel, type StunTransport } from './stun-transport';
+import { TurnError } from './turn-error';
+
+export type { TransportAddress } from './stun-message';
+export type { StunTransport } from './stun-transport';
+export { TurnError, type TurnFailure } from './turn-error';
 
 /**
- * A minimal TURN client over UDP (RFC 8656): Allocate with long-term credentials, then
- * release. Enough to prove that a relay accepts the credentials the service mints (a stronger
- * readiness signal than a STUN binding) and to measure allocations in bench/.
+ * A TURN client (RFC 8656) over UDP, TCP or TLS: Allocate with long-term credentials (the
+ * 401 realm/nonce challenge, 438 stale nonce), Refresh and release, CreatePermission, and
+ * data through Send and Data indications. It proves that a relay accepts the credentials the
+ * service mints (/readyz) and that data really crosses it (`turnkey check`).
  */
 
-const METHOD = { allocate: 0x003, refresh: 0x004 } as const;
-const CLASS_SUCCESS = 0x100;
-const CLASS_ERROR = 0x110;
+const METHOD = { allocate: 0x003, refresh: 0x004, send: 0x006, data: 0x007, permission: 0x008 };
 const ATTR = {
   username: 0x0006,
   errorCode: 0x0009,
   lifetime: 0x000d,
+  xorPeerAddress: 0x0012,
+  data: 0x0013,
   realm: 0x0014,
   nonce: 0x0015,
   xorRelayedAddress: 0x0016,
   requestedTransport: 0x0019,
+  xorMappedAddress: 0x0020,
 } as const;
-const UDP = 17;
+/** REQUESTED-TRANSPORT: UDP relaying, the only kind the shipped config allows. */
+const UDP_RELAY = Buffer.from([17, 0, 0, 0]);
 
-export class TurnError extends Error {
-  override readonly name = 'TurnError';
-  constructor(
-    readonly code: number,
-    reason: string,
-  ) {
-    super(`TURN error ${code}${reason ? `: ${reason}` : ''}`);
-  }
-}
-
-function errorOf(m: Message): TurnError {
+function errorOf(m: StunMessage): TurnError {
   const v = m.attrs.get(ATTR.errorCode);
   if (!v || v.length < 4) return new TurnError(0, 'error response without ERROR-CODE');
   return new TurnError(
@@ -52,13 +51,32 @@ export interface AllocateOptions {
   port: number;
   username: string;
   credential: string;
+  /** How the client reaches the server (default udp). Relaying itself is always UDP. */
+  transport?: StunTransport;
+  /** Bound on connecting and on each request (default 3000 ms). */
   timeoutMs?: number;
+  /** TLS: CA certificates (PEM) to trust instead of Node's bundled roots. */
+  ca?: string | Buffer;
+  /** Requested allocation lifetime in seconds (the server may shorten it). */
+  lifetime?: number;
 }
 
 export interface Allocation {
   /** The relayed transport address the server assigned. */
-  relayed: { address: string; port: number };
-  /** Deletes the allocation (Refresh with lifetime 0) and closes the socket. */
+  relayed: TransportAddress;
+  /** This client's address as the server saw it (server-reflexive), if the server said. */
+  mapped: TransportAddress | undefined;
+  /** Seconds the allocation lives without a refresh, as granted. */
+  lifetime: number;
+  /** Lets `peer` (an IP address) send to the relayed address (RFC 8656 §9). */
+  createPermission(peer: string): Promise<void>;
+  /** Relays `data` to `peer` through the allocation (a Send indication; needs a permission). */
+  send(peer: TransportAddress, data: Buffer): void;
+  /** Called with data a permitted peer sent to the relayed address; returns an unsubscribe. */
+  onData(listener: (data: Buffer, from: TransportAddress) => void): () => void;
+  /** Extends the allocation; resolves with the lifetime the server granted. */
+  refresh(lifetime?: number): Promise<number>;
+  /** Deletes the allocation (Refresh with lifetime 0) and closes the connection. */
   release(): Promise<void>;
 }
 
@@ -74,86 +92,128 @@ export async function allocate(opts: AllocateOptions): Promise<Allocation> {
   }
 }
 
-async function allocateFrom(opts: AllocateOptions): Promise<Allocation> {
-  const { address, family } = await lookup(opts.host);
-  const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
-  const timeoutMs = opts.timeoutMs ?? 3000;
-  await new Promise<void>((resolve) => socket.bind(0, resolve));
+function lifetimeAttr(seconds: number): [number, Buffer] {
+  const value = Buffer.alloc(4);
+  value.writeUInt32BE(seconds, 0);
+  return [ATTR.lifetime, value];
+}
 
-  const transact = (packet: Buffer, id: Buffer) =>
-    exchangeUdp(packet, id, {
-      socket,
-      address,
-      port: opts.port,
-      timeoutMs,
-      // RFC 8489's 500 ms: sooner, a slow answer meets a duplicate request.
-      retransmitMs: 500,
-      timeoutError: () =>
-        new TurnError(0, `no answer from ${opts.host}:${opts.port} within ${timeoutMs} ms`),
-    });
-
-  const transport = Buffer.from([UDP, 0, 0, 0]);
+/** Runs `step`, labelling any TurnError it throws with the TURN operation that failed. */
+async function labelled<T>(operation: string, step: () => Promise<T>): Promise<T> {
   try {
-    // The first request is refused with 401 and carries the realm and nonce to sign with.
-    const first = encode(METHOD.allocate, [[ATTR.requestedTransport, transport]]);
-    const challenge = await transact(first.packet, first.id);
-    if (challenge.type !== (METHOD.allocate | CLASS_ERROR))
-      throw new TurnError(0, 'expected a 401 challenge');
-    const realm = challenge.attrs.get(ATTR.realm);
-    let nonce = challenge.attrs.get(ATTR.nonce);
-    if (!realm || !nonce) throw errorOf(challenge);
-    const key = createHash('md5')
-      .update(`${opts.username}:${realm.toString('utf8')}:${opts.credential}`)
-      .digest();
-    const signed = (method: number, extra: [number, Buffer][]) =>
-      encode(
-        method,
-        [
-          ...extra,
-          [ATTR.username, Buffer.from(opts.username)],
-          [ATTR.realm, realm],
-          [ATTR.nonce, nonce as Buffer],
-        ],
-        key,
-      );
-
-    let answer: Message | undefined;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const req = signed(METHOD.allocate, [[ATTR.requestedTransport, transport]]);
-      answer = await transact(req.packet, req.id);
-      if (answer.type !== (METHOD.allocate | CLASS_ERROR) || errorOf(answer).code !== 438) break;
-      nonce = answer.attrs.get(ATTR.nonce) ?? nonce; // stale nonce: once more with the new one
-    }
-    if (answer?.type !== (METHOD.allocate | CLASS_SUCCESS)) throw errorOf(answer as Message);
-    const xor = answer.attrs.get(ATTR.xorRelayedAddress);
-    if (xor?.[1] !== 0x01) throw new TurnError(0, 'no IPv4 XOR-RELAYED-ADDRESS in the answer');
-    const relayed = {
-      port: xor.readUInt16BE(2) ^ (MAGIC_COOKIE >>> 16),
-      address: [0, 1, 2, 3]
-        .map((i) => (xor[4 + i] as number) ^ ((MAGIC_COOKIE >>> (24 - 8 * i)) & 0xff))
-        .join('.'),
-    };
-    return {
-      relayed,
-      release: async () => {
-        try {
-          const req = signed(METHOD.refresh, [[ATTR.lifetime, Buffer.from([0, 0, 0, 0])]]);
-          await transact(req.packet, req.id);
-        } finally {
-          closeQuietly(socket);
-        }
-      },
-    };
+    return await step();
   } catch (err) {
-    closeQuietly(socket);
+    if (err instanceof TurnError) err.operation ??= operation;
     throw err;
   }
 }
 
-function closeQuietly(socket: Socket): void {
+async function allocateFrom(opts: AllocateOptions): Promise<Allocation> {
+  const transport = opts.transport ?? 'udp';
+  const channel = await labelled('connect', () =>
+    openStunChannel({
+      host: opts.host,
+      port: opts.port,
+      transport,
+      timeoutMs: opts.timeoutMs ?? 3000,
+      // RFC 8489's 500 ms: sooner, a slow answer meets a duplicate request.
+      retransmitMs: 500,
+      ...(opts.ca ? { ca: opts.ca } : {}),
+    }),
+  );
   try {
-    socket.close();
-  } catch {
-    // already closed
+    return await labelled('allocate', () => signIn(channel, opts));
+  } catch (err) {
+    channel.close();
+    throw err;
   }
+}
+
+async function signIn(channel: StunChannel, opts: AllocateOptions): Promise<Allocation> {
+  const allocateAttrs: [number, Buffer][] = [[ATTR.requestedTransport, UDP_RELAY]];
+  if (opts.lifetime !== undefined) allocateAttrs.push(lifetimeAttr(opts.lifetime));
+  // The first request is refused with 401 and carries the realm and nonce to sign with.
+  const challenge = await channel.request(encodeStun(METHOD.allocate, allocateAttrs));
+  if (challenge.type !== (METHOD.allocate | CLASS.error))
+    throw new TurnError(0, 'expected a 401 challenge to an unsigned Allocate');
+  const realm = challenge.attrs.get(ATTR.realm);
+  let nonce = challenge.attrs.get(ATTR.nonce);
+  if (!realm || !nonce) throw errorOf(challenge);
+  const key = createHash('md5')
+    .update(`${opts.username}:${realm.toString('utf8')}:${opts.credential}`)
+    .digest();
+
+  /** A signed request; a 438 (stale nonce) is retried once with the fresh nonce. */
+  const transact = async (method: number, attrs: (id: Buffer) => [number, Buffer][]) => {
+    for (let attempt = 0; ; attempt++) {
+      const id = randomBytes(12);
+      const signed: [number, Buffer][] = [
+        ...attrs(id),
+        [ATTR.username, Buffer.from(opts.username)],
+        [ATTR.realm, realm],
+        [ATTR.nonce, nonce as Buffer],
+      ];
+      const answer = await channel.request(encodeStun(method, signed, key, id));
+      if (answer.type === (method | CLASS.success)) return answer;
+      const err = errorOf(answer);
+      if (err.code !== 438 || attempt > 0) throw err;
+      nonce = answer.attrs.get(ATTR.nonce) ?? nonce;
+    }
+  };
+
+  const granted = await transact(METHOD.allocate, () => allocateAttrs);
+  const relayed = decodeXorAddress(granted.attrs.get(ATTR.xorRelayedAddress), granted.id);
+  if (!relayed) throw new TurnError(0, 'no XOR-RELAYED-ADDRESS in the Allocate answer');
+  const mapped = decodeXorAddress(granted.attrs.get(ATTR.xorMappedAddress), granted.id);
+  const lifetimeOf = (m: StunMessage) => m.attrs.get(ATTR.lifetime)?.readUInt32BE(0) ?? 0;
+
+  const listeners = new Set<(data: Buffer, from: TransportAddress) => void>();
+  channel.onIndication = (m) => {
+    if (m.type !== (METHOD.data | CLASS.indication)) return;
+    const from = decodeXorAddress(m.attrs.get(ATTR.xorPeerAddress), m.id);
+    const data = m.attrs.get(ATTR.data);
+    if (from && data) for (const l of listeners) l(Buffer.from(data), from);
+  };
+
+  let released = false;
+  return {
+    relayed,
+    mapped,
+    lifetime: lifetimeOf(granted),
+    createPermission: (peer) =>
+      labelled('permission', async () => {
+        await transact(METHOD.permission, (id) => [
+          [ATTR.xorPeerAddress, encodeXorAddress({ address: peer, port: 0 }, id)],
+        ]);
+      }),
+    send: (peer, data) => {
+      const id = randomBytes(12);
+      const attrs: [number, Buffer][] = [
+        [ATTR.xorPeerAddress, encodeXorAddress(peer, id)],
+        [ATTR.data, data],
+      ];
+      channel.send(encodeStun(METHOD.send | CLASS.indication, attrs, undefined, id).packet);
+    },
+    onData: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    refresh: (lifetime) =>
+      labelled('refresh', async () =>
+        lifetimeOf(
+          await transact(METHOD.refresh, () =>
+            lifetime === undefined ? [] : [lifetimeAttr(lifetime)],
+          ),
+        ),
+      ),
+    release: async () => {
+      if (released) return;
+      released = true;
+      try {
+        await labelled('release', () => transact(METHOD.refresh, () => [lifetimeAttr(0)]));
+      } finally {
+        channel.close();
+      }
+    },
+  };
 }

@@ -20,6 +20,8 @@ export interface AppOptions {
   /** A pino logger; Fastify binds the request id to each request's child. */
   logger: FastifyBaseLogger;
   metrics: Metrics;
+  /** PEM certificate chain and key: the app then speaks HTTPS only. */
+  https?: { cert: string; key: string };
 }
 
 declare module 'fastify' {
@@ -30,7 +32,8 @@ declare module 'fastify' {
 }
 
 const ICE_SERVERS = '/v1/ice-servers';
-const ROUTES = [ICE_SERVERS, '/healthz', '/readyz', '/metrics'];
+// No /metrics here: it has its own listener (metrics-app.ts), off the public address.
+const ROUTES = [ICE_SERVERS, '/healthz', '/readyz'];
 const OTHER_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -58,7 +61,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   const checkToken = opts.apiTokens.length > 0 ? createTokenChecker(opts.apiTokens) : undefined;
   let closing = false;
 
+  // Typed as the plain-HTTP instance: routes and hooks are the same over TLS.
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     loggerInstance: opts.logger,
     // One access-log line per request from onResponse below, without query strings.
     logController: new LogController({ disableRequestLogging: true }),
@@ -159,11 +164,6 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       provider: provider.name,
       detail: state.detail,
     });
-  });
-
-  app.get('/metrics', async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
   });
 
   app.register(async (scope) => {

@@ -1,7 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { type IceUri, parseIceUri } from '../ice-uris';
-import { probeStun } from '../stun-probe';
-import { resolveTtl } from './ttl';
+import { describeTarget } from '../stun-transport';
+import { allocate } from '../turn-client';
+import { diagnose, diagnosisLine } from '../turn-diagnosis';
+import { MIN_TTL_SECONDS, resolveTtl } from './ttl';
 import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from './types';
 import { assertValidUserId } from './user-id';
 
@@ -14,21 +16,32 @@ export interface CoturnOptions {
   stunUrls: string[];
   /** Default and maximum credential lifetime in seconds. */
   maxTtl: number;
-  /** Milliseconds for the readiness STUN probe. */
+  /** Milliseconds for each request of the readiness allocation. */
   probeTimeoutMs?: number;
   /**
-   * Where readiness sends its STUN binding, if not to the first plain turn: URI: e.g.
+   * Where readiness allocates, if not on the first plain turn: URI: e.g.
    * turn:127.0.0.1:3478 when the service shares the relay's host (no NAT hairpin needed).
    */
   probeUrl?: string;
+  /** How long one readiness verdict is reused, so /readyz cannot be used to flood the relay. */
+  readyCacheMs?: number;
   /** Clock in milliseconds since the epoch; replaceable for tests. */
   now?: () => number;
+  /**
+   * Put hashedUserId(secret, userId) in the TURN username instead of the id itself, so the
+   * relay (whose verbose log names every username) never sees the app's user ids.
+   */
+  hashUserIds?: boolean;
 }
 
 /**
  * TURN REST API credentials (draft-uberti-behave-turn-rest-00), which Coturn checks
  * with `use-auth-secret`: the username carries its own expiry, the password is its MAC.
  */
+/** The user id in readiness credentials, so the relay's log tells them from real users. */
+const READY_USER = 'turnkey-readyz';
+const READY_CACHE_MS = 5000;
+
 export function turnRestCredential(
   secret: string,
   userId: string,
@@ -37,6 +50,19 @@ export function turnRestCredential(
   const username = `${expiresAtUnix}:${userId}`;
   const credential = createHmac('sha1', secret).update(username).digest('base64');
   return { username, credential };
+}
+
+/**
+ * The stand-in for a user id in TURN usernames: HMAC-SHA256 keyed with the TURN secret, so a
+ * reader of the relay's log cannot confirm a guess (an e-mail address, say) without the secret;
+ * 128 bits in base64url. Stable per user and secret, so per-user quotas still hold.
+ */
+export function hashedUserId(secret: string, userId: string): string {
+  return createHmac('sha256', secret)
+    .update(`turnkey user id\0${userId}`)
+    .digest()
+    .subarray(0, 16)
+    .toString('base64url');
 }
 
 export class CoturnProvider implements TurnProvider {
@@ -48,13 +74,16 @@ export class CoturnProvider implements TurnProvider {
   private readonly probeTarget: IceUri;
   private readonly probeTimeoutMs: number;
   private readonly now: () => number;
+  private readonly hashUserIds: boolean;
+  private readonly readyCacheMs: number;
+  private verdict: { at: number; state: Promise<ReadyState> } | undefined;
 
   constructor(opts: CoturnOptions) {
     if (opts.secret.length === 0) throw new Error('coturn provider needs a non-empty secret');
     const parsed = opts.turnUrls.map(parseIceUri);
     const bad = parsed.find((u) => u.scheme !== 'turn' && u.scheme !== 'turns');
     if (bad) throw new Error(`"${bad.uri}" is not a turn:/turns: URI`);
-    // Readiness is a STUN binding on a plain listener; prefer UDP, which most browsers use.
+    // Readiness allocates on a plain listener; prefer UDP, which most browsers use.
     const plain = parsed.filter((u) => u.scheme === 'turn');
     const target = opts.probeUrl
       ? parseIceUri(opts.probeUrl)
@@ -71,37 +100,68 @@ export class CoturnProvider implements TurnProvider {
     this.probeTarget = target;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 1000;
     this.now = opts.now ?? Date.now;
+    this.hashUserIds = opts.hashUserIds ?? false;
+    this.readyCacheMs = opts.readyCacheMs ?? READY_CACHE_MS;
   }
 
   async getIceServers(userId: string, opts: GetIceServersOptions = {}): Promise<IceServers> {
     assertValidUserId(userId);
     const ttl = resolveTtl(opts.ttl, this.maxTtl);
     const expiresAtUnix = Math.floor(this.now() / 1000) + ttl;
-    const { username, credential } = turnRestCredential(this.secret, userId, expiresAtUnix);
+    const { username, credential } = turnRestCredential(
+      this.secret,
+      this.hashUserIds ? hashedUserId(this.secret, userId) : userId,
+      expiresAtUnix,
+    );
     const iceServers: IceServers['iceServers'] = [];
     if (this.stunUrls.length > 0) iceServers.push({ urls: [...this.stunUrls] });
     iceServers.push({ urls: [...this.turnUrls], username, credential });
     return { iceServers, ttl, expiresAt: new Date(expiresAtUnix * 1000).toISOString() };
   }
 
-  async checkReady(): Promise<ReadyState> {
+  /**
+   * A real Allocate with a credential signed by this provider's own secret, released at
+   * once: a STUN binding would also succeed against a relay that refuses every credential
+   * the service hands out. Concurrent and repeated calls share one verdict for readyCacheMs.
+   */
+  checkReady(): Promise<ReadyState> {
+    const at = performance.now();
+    if (!this.verdict || at - this.verdict.at >= this.readyCacheMs) {
+      this.verdict = { at, state: this.allocateOnce() };
+    }
+    return this.verdict.state;
+  }
+
+  private async allocateOnce(): Promise<ReadyState> {
     const t = this.probeTarget;
-    const transport = t.transport ?? 'udp';
+    const transport = t.scheme === 'turns' ? 'tls' : (t.transport ?? 'udp');
+    const target = { host: t.host, port: t.port, transport } as const;
+    const where = describeTarget(target);
+    const { username, credential } = turnRestCredential(
+      this.secret,
+      READY_USER,
+      Math.floor(this.now() / 1000) + MIN_TTL_SECONDS,
+    );
+    const started = performance.now();
     try {
-      const rtt = await probeStun({
-        host: t.host,
-        port: t.port,
-        transport,
+      const allocation = await allocate({
+        ...target,
+        username,
+        credential,
         timeoutMs: this.probeTimeoutMs,
       });
+      const ms = Math.round(performance.now() - started);
+      // The relay accepted the credential: that is the verdict. A lost release only leaves an
+      // allocation that expires by itself.
+      await allocation.release().catch(() => {});
       return {
         ready: true,
-        detail: `STUN binding to ${t.host}:${t.port}/${transport} answered in ${rtt} ms`,
+        detail: `TURN allocation on ${where} with a credential this service signed succeeded in ${ms} ms (released)`,
       };
     } catch (err) {
       return {
         ready: false,
-        detail: `STUN binding to ${t.host}:${t.port}/${transport} failed: ${(err as Error).message}`,
+        detail: `TURN allocation on ${where} failed: ${diagnosisLine(diagnose(err, { ...target, target: where }))}`,
       };
     }
   }

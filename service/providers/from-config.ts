@@ -18,6 +18,7 @@ export function createProvider(
         stunUrls: config.stunUrls,
         maxTtl: config.ttl,
         ...(config.probeUrl ? { probeUrl: config.probeUrl } : {}),
+        hashUserIds: config.hashUserIds,
       });
     case 'metered':
       return new MeteredProvider({

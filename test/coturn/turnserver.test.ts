@@ -446,3 +446,102 @@ describe('the project’s own TURN client (service/turn-client.ts) against the r
     }
   });
 });
+
+describe('the TURN client over UDP and TCP (relaying itself is proven in the lab)', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  beforeAll(async () => {
+    server = await startCoturn({ env: { TURN_SECRET: key }, relayPortCount: 10 });
+  });
+  afterAll(async () => server?.stop());
+
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`over ${transport}: server-reflexive address, granted lifetime, refresh, release`, async () => {
+      const a = await allocate({
+        host: '127.0.0.1',
+        port: server.port,
+        transport,
+        ...(await mint(key, uid(transport))),
+      });
+      try {
+        expect(a.mapped?.address).toBe('127.0.0.1');
+        expect(a.lifetime).toBeGreaterThan(0);
+        expect(await a.refresh(1200)).toBe(1200); // within Coturn's 600-3600 s bounds
+      } finally {
+        await a.release();
+      }
+      // Released: the connection is closed, so a further refresh cannot reach the relay.
+      await expect(a.refresh()).rejects.toMatchObject({ kind: 'unreachable' });
+    });
+  }
+});
+
+describe('the TURN client against the shipped config', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  beforeAll(async () => {
+    server = await startCoturn({ env: { TURN_SECRET: key }, relayPortCount: 6 });
+  });
+  afterAll(async () => server?.stop());
+
+  it('reports a denied peer (loopback) as 403 on CreatePermission', async () => {
+    const a = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...(await mint(key, uid('deny'))),
+    });
+    try {
+      const err = await a.createPermission('127.0.0.1').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TurnError);
+      expect(err).toMatchObject({ code: 403, kind: 'refused', operation: 'permission' });
+    } finally {
+      await a.release();
+    }
+  });
+
+  it('reports a closed TCP port as unreachable and a silent UDP port as a timeout', async () => {
+    const cred = await mint(key, uid('closed'));
+    const port = server.relayPorts[1] + 1;
+    const tcp = await allocate({ host: '127.0.0.1', port, transport: 'tcp', ...cred }).catch(
+      (e: unknown) => e,
+    );
+    expect(tcp).toMatchObject({
+      kind: 'unreachable',
+      systemCode: 'ECONNREFUSED',
+      operation: 'connect',
+    });
+    const udp = await allocate({ host: '127.0.0.1', port, timeoutMs: 700, ...cred }).catch(
+      (e: unknown) => e,
+    );
+    expect(udp).toMatchObject({ kind: 'timeout', operation: 'allocate' });
+  });
+});
+
+describe('the shipped deny list and public IPv4 peers', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  beforeAll(async () => {
+    server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'], relayPortCount: 4 });
+  });
+  afterAll(async () => server?.stop());
+
+  // A permission sends nothing to the peer: only the relay's peer check is exercised.
+  it('lets a client create a permission for a public IPv4 peer', async () => {
+    const a = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...(await mint(key, uid('pub'))),
+    });
+    try {
+      const err = await a.createPermission('11.0.0.50').catch((e: unknown) => e);
+      await expect.poll(() => server.log()).toMatch(/CREATE_PERMISSION processed/);
+      const denial = /A peer IP 11\.0\.0\.50 denied in the range: (\S+)/.exec(server.log());
+      expect(denial?.[1] ?? 'no range', 'the range that denied a public IPv4 peer').toBe(
+        'no range',
+      );
+      expect(err).toBeUndefined();
+    } finally {
+      await a.release();
+    }
+  });
+});

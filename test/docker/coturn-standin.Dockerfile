@@ -1,6 +1,8 @@
 # Stand-in for the official coturn/coturn:4.18.0 (see base-images.sh): same binary path,
-# user and capability, so Dockerfile.coturn builds on it unchanged.
+# user and capability, so Dockerfile.coturn builds on it unchanged. Tagged
+# turnkey-test/coturn:4.18.0 (stand-ins.json), never as the image it stands in for.
 FROM turnkey-base/debian:forky
+LABEL org.turnkey.test-stand-in=true
 # The mirror is a snapshot whose Release file has passed its Valid-Until date.
 RUN apt-get -o Acquire::Check-Valid-Until=false update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends coturn libcap2-bin \

@@ -1,5 +1,7 @@
-# Stand-in for the official node:20-bookworm-slim (see base-images.sh).
+# Stand-in for the official node:20-bookworm-slim (see base-images.sh). Tagged
+# turnkey-test/node:20-bookworm-slim (stand-ins.json), never as the image it stands in for.
 FROM turnkey-base/debian:bookworm
+LABEL org.turnkey.test-stand-in=true
 COPY node /usr/local/bin/node
 COPY npm /usr/local/lib/node_modules/npm
 # Only for this workplace's intercepting proxy (see base-images.sh).

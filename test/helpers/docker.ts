@@ -26,7 +26,17 @@ export async function dockerCli(args: string[], env: Record<string, string> = {}
  * express (it has no exec-form --health-cmd).
  */
 export class DockerApi {
-  private readonly client = new Client('http://localhost', { socketPath: '/var/run/docker.sock' });
+  private readonly client: Client;
+
+  /** The machine's engine by default; a lab host's engine by its own socket. */
+  constructor(readonly socketPath = '/var/run/docker.sock') {
+    this.client = new Client('http://localhost', { socketPath });
+  }
+
+  /** The env that points the Docker CLI at the same engine. */
+  get cliEnv(): Record<string, string> {
+    return { DOCKER_HOST: `unix://${this.socketPath}` };
+  }
 
   async call(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
@@ -49,6 +59,30 @@ export class DockerApi {
     if (res.statusCode >= 300)
       throw new Error(`Docker API ${method} ${path}: ${res.statusCode} ${text}`);
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  }
+
+  /** A call whose answer is a stream of JSON lines (build, pull), read to its end. */
+  async stream(
+    method: 'POST',
+    path: string,
+    body: Buffer,
+    contentType: string,
+  ): Promise<Record<string, unknown>[]> {
+    const res = await this.client.request({
+      method,
+      path,
+      headers: { 'content-type': contentType },
+      body,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 300)
+      throw new Error(`Docker API ${method} ${path}: ${res.statusCode} ${text}`);
+    return text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   async close(): Promise<void> {

@@ -11,26 +11,33 @@ import { REPO_ROOT } from './stack';
  * environment, stdout and exit code, so SIGTERM, the process list and real logs can be tested.
  */
 
-let bundled: string | undefined;
+const bundled = new Map<string, string>();
 
-export function serviceBundle(): string {
-  if (!bundled) {
-    bundled = join(mkdtempSync(join(tmpdir(), 'turnkey-bundle-')), 'main.js');
+/** One file with everything `entry` (relative to the repository) needs, as the image has it. */
+export function bundle(entry: string): string {
+  let file = bundled.get(entry);
+  if (!file) {
+    file = join(mkdtempSync(join(tmpdir(), 'turnkey-bundle-')), 'main.js');
     buildSync({
-      entryPoints: [join(REPO_ROOT, 'service/main.ts')],
+      entryPoints: [join(REPO_ROOT, entry)],
       bundle: true,
       platform: 'node',
       target: 'node20',
-      outfile: bundled,
+      outfile: file,
       logLevel: 'warning',
     });
+    bundled.set(entry, file);
   }
-  return bundled;
+  return file;
 }
+
+export const serviceBundle = (): string => bundle('service/main.ts');
 
 export interface ServiceProcess {
   child: ChildProcess;
   url: string;
+  /** The metrics listener, as the service logged it (METRICS_PORT=0 unless env says). */
+  metricsUrl: string;
   /** Everything written to stdout and stderr so far. */
   output(): string;
   exited: Promise<number | null>;
@@ -42,7 +49,13 @@ export async function spawnService(
   port: number,
 ): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [serviceBundle()], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      METRICS_PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = collectOutput(child);
@@ -56,6 +69,7 @@ export async function spawnService(
   return {
     child,
     url: `http://127.0.0.1:${port}`,
+    metricsUrl: /metrics on (\S+)\/metrics/.exec(output())?.[1] ?? '',
     output,
     exited,
     stop: async () => {

@@ -1,54 +1,71 @@
+import { resolve } from 'node:path';
 import { pack } from 'tar-stream';
+import { ensureServiceBundle } from '../../infra/bundle';
 import type { ContainerPlan, DeploymentPlan, Role, SecretName } from '../../infra/deployment';
-import { type DockerApi, dockerCli, nanoseconds } from './docker';
+import { buildContext, contextTar } from './build-context';
+import { DockerApi, dockerCli, nanoseconds } from './docker';
 
 /**
- * Runs a DeploymentPlan on the local Docker engine exactly as the Pulumi program would:
- * the same images built from the same Dockerfiles, the same containers with the same env,
- * secret files, healthchecks and host settings. Only additions are labelled as such: a
- * label to find leftovers, and an optional test overlay file for the relay.
+ * Runs a DeploymentPlan on a Docker engine as the Pulumi Docker provider would: the same
+ * images built from the same Dockerfiles and contexts through the Engine API with BuildKit,
+ * the same containers with the same env, secret files, healthchecks and host settings,
+ * removed with the same stop timeout. Where the provider's behaviour is uncertain, the worse
+ * case: secret files owned by root (the upstream upload sets no owner). The one addition: a
+ * label to find leftovers.
  */
 
 export const E2E_LABEL = 'turnkey-e2e';
 
-export async function buildImages(plan: DeploymentPlan): Promise<Partial<Record<Role, string>>> {
+export interface BuildOptions {
+  /** The Docker API to build through; a connection is opened (and closed) when not given. */
+  api?: DockerApi;
+}
+
+/**
+ * Builds each planned image as the provider does (github:pulumi/pulumi-docker, provider/image.go
+ * dockerBuild): the context tar minus ignored files, POST /build with BuildKit (version 2, the
+ * provider's default builder), the plan's platform and build args; returns the image IDs.
+ */
+export async function buildImages(
+  plan: DeploymentPlan,
+  opts: BuildOptions = {},
+): Promise<Partial<Record<Role, string>>> {
+  const api = opts.api ?? new DockerApi();
   const ids: Partial<Record<Role, string>> = {};
-  for (const image of plan.images) {
-    const buildArgs = Object.entries(image.buildArgs).flatMap(([k, v]) => [
-      '--build-arg',
-      `${k}=${v}`,
-    ]);
-    // The classic builder works with every client here; the Pulumi provider talks to the same daemon.
-    await dockerCli(
-      ['build', '-q', '-f', image.dockerfile, '-t', image.imageName, ...buildArgs, image.context],
-      {
-        DOCKER_BUILDKIT: '0',
-      },
-    );
-    ids[image.role] = (
-      await dockerCli(['image', 'inspect', '-f', '{{.Id}}', image.imageName])
-    ).trim();
+  try {
+    for (const image of plan.images) {
+      // The component bundles the service before its image build; so does this.
+      if (image.role === 'service') ensureServiceBundle(resolve(image.context));
+      const context = buildContext(image.context, image.dockerfile);
+      const query = new URLSearchParams({
+        version: '2',
+        dockerfile: context.dockerfile,
+        t: image.imageName,
+        platform: image.platform,
+        buildargs: JSON.stringify(image.buildArgs),
+      });
+      const tar = await contextTar(image.context, context.files);
+      const lines = await api.stream('POST', `/build?${query}`, tar, 'application/x-tar');
+      const failure = lines.find((l) => l.error !== undefined || l.errorDetail !== undefined);
+      if (failure)
+        throw new Error(`building ${image.imageName} failed: ${JSON.stringify(failure.error)}`);
+      const info = await api.call('GET', `/images/${encodeURIComponent(image.imageName)}/json`);
+      ids[image.role] = info.Id as string;
+    }
+  } finally {
+    if (!opts.api) await api.close();
   }
   return ids;
 }
 
-async function secretArchive(
-  files: { path: string; owner: string; group: string; mode: string; content: string }[],
-) {
+/**
+ * One file as the upstream resource uploads it (kreuzwerker/terraform-provider-docker,
+ * resource_docker_container_funcs.go): a one-entry tar with the path, the plan's mode and no
+ * owner, i.e. root, extracted at "/"; missing directories are made by Docker, root's, 0755.
+ */
+async function uploadArchive(path: string, mode: string, content: string) {
   const tar = pack();
-  const dirs = new Set(files.map((f) => f.path.split('/').slice(1, -1).join('/')));
-  for (const dir of dirs) tar.entry({ name: dir, type: 'directory', mode: 0o755 });
-  for (const f of files) {
-    tar.entry(
-      {
-        name: f.path.slice(1),
-        mode: Number.parseInt(f.mode, 8),
-        uid: Number(f.owner),
-        gid: Number(f.group),
-      },
-      f.content,
-    );
-  }
+  tar.entry({ name: path, mode: Number.parseInt(mode, 8), uid: 0, gid: 0 }, content);
   tar.finalize();
   const chunks: Buffer[] = [];
   for await (const chunk of tar) chunks.push(chunk as Buffer);
@@ -57,8 +74,6 @@ async function secretArchive(
 
 export interface RunOptions {
   secrets: Partial<Record<SecretName, string>>;
-  /** Test-only config appended to the relay's (e.g. allow loopback peers); never in a plan. */
-  coturnOverlay?: string;
 }
 
 /** Creates, fills and starts one container as the provider would; returns its id. */
@@ -72,22 +87,13 @@ export async function runContainer(
   const files = c.files.map((f) => {
     const content = opts.secrets[f.secret];
     if (content === undefined) throw new Error(`no value for secret ${f.secret}`);
-    return { path: f.path, owner: f.owner, group: f.group, mode: f.mode, content };
+    return { path: f.path, mode: f.mode as string, content };
   });
-  if (c.role === 'coturn' && opts.coturnOverlay !== undefined) {
-    env.push('TURN_EXTRA_CONFIG_FILE=/run/secrets/test-overlay.conf');
-    files.push({
-      path: '/run/secrets/test-overlay.conf',
-      owner: '65534',
-      group: '65534',
-      mode: '0400',
-      content: opts.coturnOverlay,
-    });
-  }
   const created = await api.call('POST', `/containers/create?name=${encodeURIComponent(c.name)}`, {
     Image: imageId,
     Env: env,
     Labels: { [E2E_LABEL]: '1' },
+    StopTimeout: c.stopGraceSeconds,
     Healthcheck: {
       Test: c.healthcheck.test,
       Interval: nanoseconds(c.healthcheck.interval),
@@ -106,11 +112,11 @@ export async function runContainer(
     },
   });
   const id = created.Id as string;
-  if (files.length > 0) {
+  for (const f of files) {
     await api.call(
       'PUT',
       `/containers/${id}/archive?path=/`,
-      await secretArchive(files),
+      await uploadArchive(f.path, f.mode, f.content),
       'application/x-tar',
     );
   }
@@ -127,7 +133,7 @@ export async function waitHealthy(api: DockerApi, id: string, timeoutMs = 90_000
     };
     if (info.State.Health?.Status === 'healthy') return;
     if (info.State.Status === 'exited' || Date.now() > deadline) {
-      const logs = await dockerCli(['logs', '--tail', '30', id]).catch(() => '');
+      const logs = await dockerCli(['logs', '--tail', '30', id], api.cliEnv).catch(() => '');
       throw new Error(
         `container ${id.slice(0, 12)} is ${info.State.Status}/${info.State.Health?.Status}; last logs:\n${logs}`,
       );
@@ -136,9 +142,30 @@ export async function waitHealthy(api: DockerApi, id: string, timeoutMs = 90_000
   }
 }
 
-export async function removeContainers(api: DockerApi, ids: string[]): Promise<void> {
-  for (const id of ids)
+export interface RemoveOptions {
+  /**
+   * Stop first with this timeout, as the provider's delete does on replace and destroy
+   * (ContainerStop with destroyGraceSeconds, 0 when unset), then remove. Unset: remove at once
+   * (test clean-up).
+   */
+  graceSeconds?: number;
+}
+
+/** SIGTERM (the image's STOPSIGNAL), then SIGKILL after `graceSeconds`, as the provider stops. */
+export async function stopContainer(api: DockerApi, id: string, graceSeconds: number) {
+  await api.call('POST', `/containers/${id}/stop?t=${graceSeconds}`);
+}
+
+export async function removeContainers(
+  api: DockerApi,
+  ids: string[],
+  opts: RemoveOptions = {},
+): Promise<void> {
+  for (const id of ids) {
+    if (opts.graceSeconds !== undefined)
+      await stopContainer(api, id, opts.graceSeconds).catch(() => {});
     await api.call('DELETE', `/containers/${id}?force=true&v=true`).catch(() => {});
+  }
 }
 
 /** Leftovers of an earlier run that was killed before its cleanup (found by our label only). */

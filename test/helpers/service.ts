@@ -9,7 +9,7 @@ export const randomToken = () => randomBytes(24).toString('hex');
 export async function startTestService(env: Record<string, string>) {
   const logs = captureLogs();
   const service: RunningService = await startService(
-    { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    { HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ...env },
     { logDestination: logs.stream },
   );
   return { service, logs, url: service.url };

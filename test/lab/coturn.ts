@@ -185,8 +185,11 @@ export interface UclientRun {
 }
 
 export interface UclientOptions {
-  /** Stop the client once the server's log matches (refused clients retry for ~15 s). */
-  until?: RegExp;
+  /**
+   * Stop the client once the server's log matches, or the function says so (refused clients
+   * retry for ~15 s).
+   */
+  until?: RegExp | (() => boolean);
   timeoutMs?: number;
 }
 
@@ -218,17 +221,19 @@ export function runLabUclient(
     server.publicIp,
   ]);
   const output = collectOutput(child);
+  const { until } = opts;
+  const done = () =>
+    until === undefined ? false : typeof until === 'function' ? until() : until.test(server.log());
   return new Promise((resolve) => {
     const poll = setInterval(() => {
-      if (opts.until?.test(server.log())) child.kill('SIGKILL');
+      if (done()) child.kill('SIGKILL');
     }, 50);
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
     child.on('exit', async (code) => {
       clearInterval(poll);
       clearTimeout(timer);
       // The client can see the server's answer before the server has logged it.
-      for (let i = 0; i < 40 && opts.until && !opts.until.test(server.log()); i++)
-        await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 40 && until && !done(); i++) await new Promise((r) => setTimeout(r, 50));
       resolve({ code, output: output() });
     });
   });

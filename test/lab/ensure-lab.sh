@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What the lab suites need on the machine: iproute2 (ip netns), nftables (the NAT routers) and
-# the Coturn root of test/coturn/ensure-coturn.sh. Idempotent; needs root.
+# What the lab suites need on the machine: iproute2 (ip netns), nftables (the NAT routers),
+# openssl (the test CA), curl (the app backend) and the Coturn root of test/coturn/ensure-coturn.sh. Idempotent;
+# needs root.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -10,6 +11,8 @@ fi
 missing=()
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -174,8 +174,9 @@ async function up(ns: string, dev: string, ...addrs: string[]): Promise<void> {
   await ip(['-n', ns, 'link', 'set', dev, 'up']);
 }
 
-async function sysctl(ns: string, ...settings: string[]): Promise<void> {
-  await inNs(ns, ['sysctl', '-q', '-w', ...settings]);
+/** Turns IPv4 forwarding on in a namespace (/proc/sys/net is per namespace; no procps needed). */
+async function forwarding(ns: string): Promise<void> {
+  await inNs(ns, ['sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward']);
 }
 
 async function nft(ns: string, rules: string): Promise<void> {
@@ -248,7 +249,7 @@ export async function createLab(id: string): Promise<Lab> {
     // internet namespace itself routes nowhere else (no default route).
     await ip(['-n', inet, 'link', 'add', 'br0', 'type', 'bridge']);
     await up(inet, 'br0', `${INET_GW}/24`);
-    await sysctl(inet, 'net.ipv4.ip_forward=1');
+    await forwarding(inet);
     const attach = async (port: string, host: string, dev: string, addr: string) => {
       await veth({ a: [inet, port], b: [host, dev] });
       await ip(['-n', inet, 'link', 'set', port, 'master', 'br0']);
@@ -275,7 +276,7 @@ export async function createLab(id: string): Promise<Lab> {
       await up(router, 'lan', `${gw}/24`);
       await up(host, 'eth0', `${addr}/24`);
       await ip(['-n', host, 'route', 'add', 'default', 'via', gw]);
-      await sysctl(router, 'net.ipv4.ip_forward=1');
+      await forwarding(router);
       await nft(router, rules);
     };
     // 1:1 NAT, as clouds do it: the public address is the edge's, all of it forwarded to the
@@ -327,17 +328,21 @@ table ip lab {
       return new Promise((resolve) => {
         const child = spawnChild('ip', ['netns', 'exec', n, ...argv], {
           env: { ...process.env, ...opts.env },
-          stdio: ['pipe', 'pipe', 'pipe'],
+          stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         });
         let stdout = '';
         let stderr = '';
-        child.stdout.on('data', (d) => {
+        child.stdout?.on('data', (d) => {
           stdout += d;
         });
-        child.stderr.on('data', (d) => {
+        child.stderr?.on('data', (d) => {
           stderr += d;
         });
-        child.stdin.end(opts.input ?? '');
+        if (child.stdin) {
+          // A command that exits without reading its input must not fail the run with EPIPE.
+          child.stdin.on('error', () => {});
+          child.stdin.end(opts.input);
+        }
         const timer = opts.timeoutMs
           ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
           : undefined;

@@ -1,8 +1,12 @@
 import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TurnkeyRelay } from '../../infra/component';
 import { readStackConfig, type StackConfig } from '../../infra/config';
+import { planDeployment } from '../../infra/deployment';
+import { buildContext } from '../helpers/build-context';
+import { REPO_ROOT } from '../helpers/stack';
 import {
   installMocks,
   isSecretInput,
@@ -23,13 +27,27 @@ function stackConfig(values: Record<string, string>, secretKeys: string[] = []):
   });
 }
 
+/** Resource options each child got, by resource name (what the mock monitor does not see). */
+const options = new Map<string, pulumi.CustomResourceOptions>();
+
 /** Builds a relay under a unique name and waits until all its resources are registered. */
 async function deploy(
   name: string,
   config: StackConfig,
   extra: Partial<ConstructorParameters<typeof TurnkeyRelay>[1]> = {},
 ) {
-  const relay = new TurnkeyRelay(name, { config, stack: 'dev', ...extra });
+  const relay = new TurnkeyRelay(
+    name,
+    { config, stack: 'dev', ...extra },
+    {
+      transformations: [
+        (a) => {
+          options.set(a.name, a.opts);
+          return undefined;
+        },
+      ],
+    },
+  );
   await Promise.all(Object.values(relay.containers).map((c) => resolved(c.id)));
   const containers = ofType(TYPES.container, name);
   const byRole = (role: string) => containers.find((c) => c.name === `${name}-${role}`);
@@ -42,7 +60,7 @@ async function deploy(
   };
 }
 
-type Upload = { file: string; content: string; owner: string; group: string; permissions: string };
+type Upload = { file: string; content: string; owner?: string; permissions: string };
 const uploads = (c: { inputs: Record<string, unknown> } | undefined) =>
   plain<Upload[]>(c?.inputs.uploads ?? []);
 const upload = (c: { inputs: Record<string, unknown> } | undefined, file: string) =>
@@ -108,11 +126,12 @@ describe('provider=coturn', () => {
     expect(await pulumi.isSecret(d.relay.apiToken)).toBe(true);
   });
 
-  it('secret files are 0400 and owned by each image’s user', () => {
-    for (const u of uploads(d.byRole('coturn')))
-      expect(u).toMatchObject({ owner: '65534', group: '65534', permissions: '0400' });
-    for (const u of uploads(d.byRole('service')))
-      expect(u).toMatchObject({ owner: '10001', group: '10001', permissions: '0400' });
+  it('secret files are readable by each image’s non-root user whoever owns them (the provider writes them as root)', () => {
+    for (const c of d.containers)
+      for (const u of uploads(c)) {
+        expect(u.permissions).toBe('0444');
+        expect(u).not.toHaveProperty('owner');
+      }
   });
 
   it('sets restart, healthchecks, bounded logs and least privilege', () => {
@@ -126,9 +145,8 @@ describe('provider=coturn', () => {
   });
 
   it('exports the endpoint and URIs browsers use', async () => {
-    expect(await resolved(d.relay.iceServersUrl)).toBe(
-      'http://turn.example.com:8080/v1/ice-servers',
-    );
+    // No certificate: plain HTTP, so only on this host's loopback (see 'TLS' below).
+    expect(await resolved(d.relay.iceServersUrl)).toBe('http://127.0.0.1:8080/v1/ice-servers');
     expect(await resolved(d.relay.provider)).toBe('coturn');
     expect(await resolved(d.relay.turnUris)).toEqual([
       'turn:turn.example.com:3478?transport=udp',
@@ -165,7 +183,12 @@ describe('the plain-data plan is what the program registers', () => {
       const r = d.images.find((i) => i.name === `plan-${image.role}`);
       expect(r?.inputs).toMatchObject({
         imageName: image.imageName,
-        build: { context: image.context, dockerfile: image.dockerfile, args: image.buildArgs },
+        build: {
+          context: image.context,
+          dockerfile: image.dockerfile,
+          args: image.buildArgs,
+          platform: image.platform,
+        },
       });
     }
     expect(d.containers).toHaveLength(plan.containers.length);
@@ -184,9 +207,13 @@ describe('the plain-data plan is what the program registers', () => {
         },
       });
       expect(new Set(envs(r))).toEqual(new Set(Object.entries(c.env).map(([k, v]) => `${k}=${v}`)));
-      expect(uploads(r).map((u) => [u.file, u.owner, u.permissions])).toEqual(
-        c.files.map((f) => [f.path, f.owner, f.mode]),
+      expect(uploads(r).map((u) => [u.file, u.permissions])).toEqual(
+        c.files.map((f) => [f.path, f.mode]),
       );
+      expect(r?.inputs).toMatchObject({
+        stopTimeout: c.stopGraceSeconds,
+        destroyGraceSeconds: c.stopGraceSeconds,
+      });
       expect((r?.inputs.tmpfs ?? {}) as object).toEqual(c.tmpfs);
     }
   });
@@ -214,7 +241,8 @@ describe('provider=metered', () => {
         'TURN_API_KEY_FILE=/run/secrets/metered-api-key',
       ]),
     );
-    expect(envs(svc)).toContain('TURN_LABEL=turnkey-dev');
+    // The relay's and the stack's name (turnkey-<stack> for the stack's own relay).
+    expect(envs(svc)).toContain('TURN_LABEL=met-dev');
     expect(envs(svc).join('\n')).not.toContain('metered-secret-key');
     expect(envs(svc).join('\n')).not.toMatch(/TURN_SECRET|TURN_CREDENTIAL_API_KEY|TURN_REGION/);
     expect(upload(svc, '/run/secrets/metered-api-key')).toBe('metered-secret-key');
@@ -325,6 +353,45 @@ describe('TLS', () => {
     );
     expect(await pulumi.isSecret(d.relay.secrets.tlsKey as pulumi.Output<string>)).toBe(true);
   });
+
+  it('serves the API over HTTPS with the same certificate, for every provider', async () => {
+    for (const [name, values, secretKeys] of [
+      ['tlscot', {}, []],
+      [
+        'tlsmet',
+        { provider: 'metered', meteredApiUrl: 'https://app.metered.live' },
+        ['meteredApiKey'],
+      ],
+    ] as const) {
+      const config = stackConfig({ publicHost: 'turn.example.com', ...values }, [
+        'tlsCert',
+        'tlsKey',
+        ...secretKeys,
+      ]);
+      const d = await deploy(name, config, {
+        tlsCert: 'CERT PEM',
+        tlsKey: 'KEY PEM',
+        ...(secretKeys.length ? { meteredApiKey: 'METERED KEY' } : {}),
+      });
+      const service = d.byRole('service');
+      expect(await resolved(d.relay.iceServersUrl)).toBe(
+        'https://turn.example.com:8080/v1/ice-servers',
+      );
+      expect(upload(service, '/run/secrets/tls-cert.pem')).toBe('CERT PEM');
+      expect(upload(service, '/run/secrets/tls-key.pem')).toBe('KEY PEM');
+      expect(uploads(service).find((u) => u.file === '/run/secrets/tls-key.pem')).toMatchObject({
+        permissions: '0444',
+      });
+      expect(envs(service)).toEqual(
+        expect.arrayContaining([
+          'TLS_CERT_FILE=/run/secrets/tls-cert.pem',
+          'TLS_KEY_FILE=/run/secrets/tls-key.pem',
+          'HOST=0.0.0.0',
+        ]),
+      );
+      expect(envs(service).join('\n')).not.toContain('PEM');
+    }
+  });
 });
 
 describe('turnkey:listeningIps', () => {
@@ -344,17 +411,112 @@ describe('turnkey:listeningIps', () => {
   it('points both healthchecks at the bound address, where the listeners are', async () => {
     const d = await deploy(
       'lip6',
-      stackConfig({ publicHost: 'turn.example.com', listeningIps: '203.0.113.7' }),
+      stackConfig({ publicHost: 'turn.example.com', listeningIps: '203.0.113.7' }, [
+        'tlsCert',
+        'tlsKey',
+      ]),
+      { tlsCert: 'CERT PEM', tlsKey: 'KEY PEM' },
     );
     const tests = (role: string) =>
       String((d.byRole(role)?.inputs.healthcheck as { tests?: string[] } | undefined)?.tests);
     expect(tests('coturn')).toContain('turnutils_stunclient -p 3478 203.0.113.7');
-    expect(tests('service')).toContain('http://203.0.113.7:8080/healthz');
+    expect(tests('service')).toContain('https://203.0.113.7:8080/healthz');
   });
 
-  it('leaves everything on all interfaces by default', async () => {
+  it('leaves Coturn on all interfaces by default, and the service too once it has TLS', async () => {
     const d = await deploy('all', stackConfig({ publicHost: 'turn.example.com' }));
     expect(envs(d.byRole('coturn')).join('\n')).not.toMatch(/TURN_LISTENING_IPS|TURN_RELAY_IPS/);
-    expect(envs(d.byRole('service'))).toContain('HOST=0.0.0.0');
+    expect(envs(d.byRole('service'))).toContain('HOST=127.0.0.1');
+    const tls = await deploy(
+      'alltls',
+      stackConfig({ publicHost: 'turn.example.com' }, ['tlsCert', 'tlsKey']),
+      { tlsCert: 'CERT PEM', tlsKey: 'KEY PEM' },
+    );
+    expect(envs(tls.byRole('service'))).toContain('HOST=0.0.0.0');
+  });
+});
+
+describe('what a real pulumi up does with the images and containers', () => {
+  let d: Awaited<ReturnType<typeof deploy>>;
+  beforeAll(async () => {
+    d = await deploy('real', stackConfig({ publicHost: 'turn.example.com' }));
+  });
+  const build = (role: string) =>
+    d.images.find((i) => i.name === `real-${role}`)?.inputs.build as {
+      context: string;
+      dockerfile: string;
+      platform?: string;
+    };
+
+  it('builds for the Docker host’s platform (linux/amd64 unless turnkey:platform says otherwise), never the laptop’s', async () => {
+    for (const role of ['coturn', 'service']) expect(build(role).platform).toBe('linux/amd64');
+    const arm = await deploy(
+      'arm',
+      stackConfig({ publicHost: 'x.example.com', platform: 'linux/arm64' }),
+    );
+    for (const i of arm.images)
+      expect((i.inputs.build as { platform: string }).platform).toBe('linux/arm64');
+  });
+
+  it('stops each container with SIGTERM and a grace beyond the service’s 10 s drain, on replace, destroy and docker stop', () => {
+    for (const c of d.containers) {
+      expect(c.inputs.destroyGraceSeconds).toBeGreaterThan(10);
+      expect(c.inputs.stopTimeout).toBe(c.inputs.destroyGraceSeconds);
+    }
+  });
+
+  it('replaces a container (the old one first) when its healthcheck or tmpfs changes, or its health wait failed', () => {
+    for (const role of ['coturn', 'service']) {
+      const opts = options.get(`real-${role}`);
+      expect(opts?.replaceOnChanges).toEqual(
+        expect.arrayContaining(['healthcheck', 'tmpfs', '#initerror']),
+      );
+      expect(opts?.deleteBeforeReplace).toBe(true);
+    }
+  });
+
+  it('gives each image only what it needs: the relay coturn/ alone, the service its bundle alone', () => {
+    const files = (role: string) => buildContext(build(role).context, build(role).dockerfile).files;
+    expect(files('coturn')).toEqual(['Dockerfile.coturn', 'entrypoint.sh', 'turnserver.conf']);
+    expect(files('service')).toEqual(['dist/bundle/main.js', 'service/Dockerfile']);
+  });
+
+  it('records build paths relative to the program’s directory, so another checkout path changes no input', () => {
+    for (const role of ['coturn', 'service']) {
+      expect(isAbsolute(build(role).context)).toBe(false);
+      expect(isAbsolute(build(role).dockerfile)).toBe(false);
+    }
+    expect(resolve(build('coturn').context)).toBe(join(REPO_ROOT, 'coturn'));
+    expect(resolve(build('service').dockerfile)).toBe(join(REPO_ROOT, 'service/Dockerfile'));
+  });
+});
+
+describe('names on a shared Docker host', () => {
+  it('two relays in one stack, and one relay name in two stacks, never share a container name or image tag', async () => {
+    const config = stackConfig({ publicHost: 'turn.example.com' });
+    const eu = await deploy('eu', config);
+    const us = await deploy('us', config);
+    const names = (x: typeof eu) => x.containers.map((c) => c.inputs.name as string);
+    const tags = (x: typeof eu) => x.images.map((i) => i.inputs.imageName as string);
+    expect(names(eu).sort()).toEqual(['eu-dev-coturn', 'eu-dev-credentials']);
+    expect(tags(eu).sort()).toEqual(['eu-coturn:dev', 'eu-credentials:dev']);
+    expect(new Set([...names(eu), ...names(us)]).size).toBe(4);
+    expect(new Set([...tags(eu), ...tags(us)]).size).toBe(4);
+    const euProd = planDeployment(config, { stack: 'prod', projectRoot: REPO_ROOT, name: 'eu' });
+    expect(euProd.containers.map((c) => c.name)).toEqual(['eu-prod-coturn', 'eu-prod-credentials']);
+    expect(euProd.images.map((i) => i.imageName)).toEqual([
+      'eu-coturn:prod',
+      'eu-credentials:prod',
+    ]);
+  });
+
+  it('refuses a name Docker cannot use for an image, saying what it may contain', () => {
+    expect(
+      () =>
+        new TurnkeyRelay('Relay EU', {
+          config: stackConfig({ publicHost: 'x.example.com' }),
+          stack: 'dev',
+        }),
+    ).toThrow(/use lowercase letters, digits and '-' .*got "Relay EU"/);
   });
 });

@@ -1,37 +1,98 @@
 import { execFile } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
-import { REPO_ROOT as REPO, stackConfigValues } from '../helpers/stack';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureServiceBundle, SERVICE_BUNDLE } from '../../infra/bundle';
+import { copyCheckout } from '../helpers/checkout';
+import { REPO_ROOT, stackConfigValues } from '../helpers/stack';
+
+/**
+ * `pulumi up` as the CLI runs the program: Pulumi.yaml's `main` resolved as the engine resolves
+ * it, then the SDK's own cmd/run run() (ts-node, type-checked), in a copy of this project made
+ * as a user's checkout would be: once fresh (no dist/), once after `npm run build`, which puts
+ * package.json's "main" (the service library) on disk. vitest's esbuild transform checks no
+ * types, so this is also what catches a program that `pulumi up` would reject.
+ */
 
 const run = promisify(execFile);
-const script = join(__dirname, 'load-like-pulumi-up.js');
+const host = join(__dirname, 'language-host.js');
 const devStackConfig = () => stackConfigValues('dev');
 
-describe('the load path of pulumi up (ts-node, type-checked)', () => {
-  it('type-checks and runs infra/ with the dev stack, exporting the stack outputs', async () => {
-    const { stdout } = await run('node', [script, JSON.stringify(devStackConfig())], {
-      cwd: REPO,
-      timeout: 120_000,
-    });
-    const outputs = JSON.parse(stdout.trim().split('\n').at(-1) as string);
-    expect(outputs).toMatchObject({
-      iceServersUrl: 'http://127.0.0.1:8080/v1/ice-servers',
-      provider: 'coturn',
-      turnUris: ['turn:127.0.0.1:3478?transport=udp', 'turn:127.0.0.1:3478?transport=tcp'],
-      stunUris: ['stun:127.0.0.1:3478'],
-      apiTokenIsSecret: true,
-      iceServersUrlIsSecret: false,
-    });
-  }, 120_000);
+let checkout: string;
+
+beforeAll(() => {
+  checkout = copyCheckout();
+});
+afterAll(() => rmSync(checkout, { recursive: true, force: true }));
+
+async function pulumiUp(config: Record<string, string>, secretKeys: string[] = []) {
+  const { stdout } = await run(
+    'node',
+    [host, checkout, 'dev', JSON.stringify(config), JSON.stringify(secretKeys)],
+    { cwd: checkout, timeout: 180_000 },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
+    registered: { type: string; name: string }[];
+    outputs: Record<string, { value: unknown; secret: boolean }>;
+  };
+}
+
+function expectTheDevStack(result: Awaited<ReturnType<typeof pulumiUp>>) {
+  const of = (type: string) =>
+    result.registered
+      .filter((r) => r.type === type)
+      .map((r) => r.name)
+      .sort();
+  expect(of('docker:index/container:Container')).toEqual(['turnkey-coturn', 'turnkey-service']);
+  expect(of('docker:index/image:Image')).toEqual(['turnkey-coturn', 'turnkey-service']);
+  expect(of('random:index/randomPassword:RandomPassword')).toEqual([
+    'turnkey-api-token',
+    'turnkey-turn-secret-gen1',
+  ]);
+  expect(result.outputs).toMatchObject({
+    iceServersUrl: { value: 'http://127.0.0.1:8080/v1/ice-servers', secret: false },
+    provider: { value: 'coturn' },
+    turnUris: {
+      value: ['turn:127.0.0.1:3478?transport=udp', 'turn:127.0.0.1:3478?transport=tcp'],
+    },
+    stunUris: { value: ['stun:127.0.0.1:3478'] },
+    apiToken: { secret: true },
+  });
+}
+
+describe('the load path of pulumi up (the SDK’s cmd/run, ts-node, type-checked)', () => {
+  it('on a fresh checkout: runs infra/ with the dev stack and registers the whole stack', async () => {
+    expectTheDevStack(await pulumiUp(devStackConfig()));
+  }, 180_000);
+
+  it('bundles the service byte for byte as on any other checkout path (so its image context is unchanged)', async () => {
+    ensureServiceBundle(REPO_ROOT);
+    const bundle = (root: string) => readFileSync(join(root, SERVICE_BUNDLE));
+    expect(bundle(checkout).equals(bundle(REPO_ROOT))).toBe(true);
+  });
 
   it('reports a config error as one message naming the key', async () => {
-    const bad = JSON.stringify({ ...devStackConfig(), 'turnkey:relayPorts': '5-1' });
-    const err = (await run('node', [script, bad], { cwd: REPO, timeout: 120_000 }).catch(
-      (e: unknown) => e,
-    )) as { stderr: string };
-    expect(err.stderr.trim()).toBe(
+    const bad = { ...devStackConfig(), 'turnkey:relayPorts': '5-1' };
+    const err = (await pulumiUp(bad).catch((e: unknown) => e)) as { stderr: string };
+    expect(err.stderr).toContain(
       'turnkey:relayPorts must be a range MIN-MAX within 1024-65535, got "5-1": run `pulumi config set turnkey:relayPorts 49152-65535`',
     );
-  }, 120_000);
+  }, 180_000);
+
+  it('refuses a secret key the CLI stored in plaintext (set without --secret), with the command', async () => {
+    const tls = { ...devStackConfig(), 'turnkey:tlsCert': 'CERT', 'turnkey:tlsKey': 'KEY' };
+    const err = (await pulumiUp(tls, ['turnkey:tlsCert']).catch((e: unknown) => e)) as {
+      stderr: string;
+    };
+    expect(err.stderr).toContain(
+      'turnkey:tlsKey is stored in plaintext in Pulumi.<stack>.yaml: set it again encrypted: run `cat privkey.pem | pulumi config set --secret turnkey:tlsKey`',
+    );
+    expect(err.stderr).not.toContain('KEY\n');
+  }, 180_000);
+
+  it('after `npm run build` (dist/ present): still runs infra/, never the service library', async () => {
+    await run('npm', ['run', 'build'], { cwd: checkout, timeout: 180_000 });
+    expectTheDevStack(await pulumiUp(devStackConfig()));
+  }, 360_000);
 });

@@ -6,7 +6,7 @@ import {
   type FakeOperation,
   startFakeMetered,
 } from '../helpers/fake-metered';
-import { startFakeStun } from '../helpers/fake-stun';
+import { startFakeTurn } from '../helpers/fake-turn';
 import { freePortBlock } from '../helpers/ports';
 import { spawnService } from '../helpers/process';
 import { get, randomToken } from '../helpers/service';
@@ -14,11 +14,11 @@ import { recordOutcome } from './summary';
 
 /** The service as a real process: what it prints, shows and does under abuse and SIGTERM. */
 
-let stun: Awaited<ReturnType<typeof startFakeStun>>;
+let relay: Awaited<ReturnType<typeof startFakeTurn>>;
 beforeAll(async () => {
-  stun = await startFakeStun();
+  relay = await startFakeTurn();
 });
-afterAll(async () => stun?.close());
+afterAll(async () => relay?.close());
 
 describe('secrets stay out of logs, error bodies, /metrics and the process list', () => {
   it('under valid, invalid and rotated-out requests', async () => {
@@ -28,7 +28,7 @@ describe('secrets stay out of logs, error bodies, /metrics and the process list'
     const env = {
       TURN_PROVIDER: 'coturn',
       TURN_SECRET: secret,
-      TURN_URLS: `turn:127.0.0.1:${stun.port}`,
+      TURN_URLS: `turn:127.0.0.1:${relay.port}`,
       RATE_LIMIT_PER_MINUTE: '1000000',
     };
 
@@ -69,7 +69,8 @@ describe('secrets stay out of logs, error bodies, /metrics and the process list'
         else errorBodies.push(res.text);
       }
     }
-    const metrics = (await get(`${svc.url}/metrics`)).text;
+    const metrics = (await get(`${svc.metricsUrl}/metrics`)).text;
+    expect(metrics).toMatch(/turnkey_credentials_issued_total/);
     const cmdline = readFileSync(`/proc/${svc.child.pid}/cmdline`, 'utf8');
     await svc.stop();
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startFakeStun } from '../helpers/fake-stun';
+import { startFakeTurn } from '../helpers/fake-turn';
 import { freePortBlock } from '../helpers/ports';
 import { type ServiceProcess, spawnService } from '../helpers/process';
 import { randomToken } from '../helpers/service';
@@ -17,16 +17,16 @@ const SECONDS = Number(process.env.SOAK_SECONDS ?? 120);
 const RATE = Number(process.env.SOAK_RATE ?? 200);
 const MAX_GROWTH_MB = 30;
 const token = randomToken();
-let stun: Awaited<ReturnType<typeof startFakeStun>>;
+let relay: Awaited<ReturnType<typeof startFakeTurn>>;
 let svc: ServiceProcess;
 
 beforeAll(async () => {
-  stun = await startFakeStun();
+  relay = await startFakeTurn();
   svc = await spawnService(
     {
       TURN_PROVIDER: 'coturn',
       TURN_SECRET: `soak-${randomToken()}`,
-      TURN_URLS: `turn:127.0.0.1:${stun.port}`,
+      TURN_URLS: `turn:127.0.0.1:${relay.port}`,
       API_TOKENS: token,
       RATE_LIMIT_PER_MINUTE: '1000000',
       LOG_LEVEL: 'info',
@@ -36,7 +36,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await svc?.stop();
-  await stun?.close();
+  await relay?.close();
 });
 
 const rssMb = (pid: number) =>

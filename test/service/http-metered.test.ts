@@ -177,7 +177,7 @@ describe('service with provider=metered', () => {
       expect((await ice(s)).status).toBe(200);
       expect((await get(`${s.url}/readyz`)).status).toBe(200);
 
-      const metrics = (await get(`${s.url}/metrics`)).text;
+      const metrics = (await get(`${s.service.metricsUrl}/metrics`)).text;
       expect(metrics).toMatch(
         /turnkey_upstream_errors_total\{operation="(mint|list)",reason="[a-z0-9_A-Z]+"\} [1-9]/,
       );

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeStun, unusedUdpPort } from '../helpers/fake-stun';
+import { startFakeTurn, unusedUdpPort } from '../helpers/fake-turn';
 import { get, randomToken, startTestService } from '../helpers/service';
 
 const SECRET = `turn-secret-${randomToken()}`;
@@ -8,16 +8,16 @@ const TOKEN = randomToken();
 const OLD_TOKEN = randomToken();
 const RATE = 5;
 
-let stun: Awaited<ReturnType<typeof startFakeStun>>;
+let relay: Awaited<ReturnType<typeof startFakeTurn>>;
 let svc: Awaited<ReturnType<typeof startTestService>>;
 const issued: string[] = [];
 
 beforeAll(async () => {
-  stun = await startFakeStun();
+  relay = await startFakeTurn({ secret: SECRET });
   svc = await startTestService({
     TURN_PROVIDER: 'coturn',
     TURN_SECRET: SECRET,
-    TURN_URLS: `turn:127.0.0.1:${stun.port}?transport=udp,turn:127.0.0.1:${stun.port}?transport=tcp`,
+    TURN_URLS: `turn:127.0.0.1:${relay.port}?transport=udp,turn:127.0.0.1:${relay.port}?transport=tcp`,
     API_TOKENS: `${TOKEN},${OLD_TOKEN}`,
     TURN_TTL: '3600',
     RATE_LIMIT_PER_MINUTE: String(RATE),
@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await svc?.service.close();
-  await stun?.close();
+  await relay?.close();
 });
 
 const iceUrl = (query: string) => `${svc.url}/v1/ice-servers${query}`;
@@ -44,7 +44,7 @@ describe('GET /v1/ice-servers', () => {
     };
     expect(Object.keys(body).sort()).toEqual(['expiresAt', 'iceServers', 'ttl']);
     expect(body.ttl).toBe(3600);
-    expect(body.iceServers[0]).toEqual({ urls: [`stun:127.0.0.1:${stun.port}`] });
+    expect(body.iceServers[0]).toEqual({ urls: [`stun:127.0.0.1:${relay.port}`] });
     const turn = body.iceServers[1];
     const [expiry, user] = (turn?.username ?? '').split(':');
     expect(user).toBe('alice');
@@ -163,17 +163,25 @@ describe('other routes and methods', () => {
     expect((await get(`${svc.url}/healthz`)).json()).toEqual({ status: 'ok' });
   });
 
-  it('/readyz sends a real STUN binding to the TURN server', async () => {
+  it('/readyz allocates on the TURN server with a credential the service signed', async () => {
     const res = await get(`${svc.url}/readyz`);
     expect(res.status).toBe(200);
     expect(res.json()).toMatchObject({ status: 'ready', provider: 'coturn' });
     expect(res.json().detail).toMatch(
-      new RegExp(`STUN binding to 127.0.0.1:${stun.port}/udp answered`),
+      new RegExp(`TURN allocation on 127.0.0.1:${relay.port}/udp .* succeeded`),
     );
   });
 
-  it('/metrics counts requests by route and status and credentials by provider', async () => {
-    const res = await get(`${svc.url}/metrics`);
+  it('/readyz reuses its verdict for a few seconds instead of allocating per request', async () => {
+    const before = relay.allocations();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => get(`${svc.url}/readyz`)));
+    expect(answers.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(relay.allocations() - before).toBeLessThanOrEqual(1);
+    expect(relay.allocations()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('/metrics, on its own listener, counts requests by route and status and credentials by provider', async () => {
+    const res = await get(`${svc.service.metricsUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
     expect(res.text).toMatch(
@@ -184,6 +192,18 @@ describe('other routes and methods', () => {
     );
     expect(res.text).toMatch(/turnkey_credentials_issued_total\{provider="coturn"\} [1-9]/);
     expect(res.text).toMatch(/turnkey_process_cpu_seconds_total/);
+  });
+
+  it('serves no metrics on the API listener, and nothing but /metrics on the metrics listener', async () => {
+    expect(new URL(svc.service.metricsUrl).port).not.toBe(new URL(svc.url).port);
+    const onApi = await get(`${svc.url}/metrics`);
+    expect(onApi.status).toBe(404);
+    expect(onApi.text).not.toMatch(/turnkey_/);
+    const other = await get(`${svc.service.metricsUrl}/v1/ice-servers?user=alice`, {
+      token: TOKEN,
+    });
+    expect(other.status).toBe(404);
+    expect(other.json()).toMatchObject({ error: 'not_found' });
   });
 
   it('echoes a sane X-Request-Id and replaces an unsafe one', async () => {
@@ -229,17 +249,36 @@ describe('/readyz with TURN_PROBE_URL', () => {
       TURN_PROVIDER: 'coturn',
       TURN_SECRET: SECRET,
       TURN_URLS: 'turn:relay.invalid:3478',
-      TURN_PROBE_URL: `turn:127.0.0.1:${stun.port}`,
+      TURN_PROBE_URL: `turn:127.0.0.1:${relay.port}`,
       API_TOKENS: TOKEN,
     });
     try {
       const res = await get(`${probed.url}/readyz`);
       expect(res.status).toBe(200);
       expect(res.json().detail).toMatch(
-        new RegExp(`STUN binding to 127.0.0.1:${stun.port}/udp answered`),
+        new RegExp(`TURN allocation on 127.0.0.1:${relay.port}/udp .* succeeded`),
       );
     } finally {
       await probed.service.close();
+    }
+  });
+});
+
+describe("/readyz when the relay refuses the service's credentials", () => {
+  it('answers 503 naming a secret mismatch', async () => {
+    const other = await startTestService({
+      TURN_PROVIDER: 'coturn',
+      TURN_SECRET: `another-${SECRET}`,
+      TURN_URLS: `turn:127.0.0.1:${relay.port}`,
+      API_TOKENS: TOKEN,
+    });
+    try {
+      const res = await get(`${other.url}/readyz`);
+      expect(res.status).toBe(503);
+      expect(res.json().detail).toMatch(/allocate refused \(401 Unauthorized\): .*another secret/);
+      expect(res.text).not.toContain(SECRET);
+    } finally {
+      await other.service.close();
     }
   });
 });
@@ -257,7 +296,9 @@ describe('/readyz when Coturn is down', () => {
       const res = await get(`${down.url}/readyz`);
       expect(res.status).toBe(503);
       expect(res.json()).toMatchObject({ status: 'not_ready', provider: 'coturn' });
-      expect(res.json().detail).toMatch(/STUN binding to 127.0.0.1:\d+\/udp failed/);
+      expect(res.json().detail).toMatch(
+        /TURN allocation on 127.0.0.1:\d+\/udp failed: no answer .*firewall/,
+      );
     } finally {
       await down.service.close();
     }

@@ -112,3 +112,40 @@ describe('CoturnProvider construction', () => {
     expect(() => provider({ turnUrls: ['stun:relay.example.com'] })).toThrow(/not a turn/);
   });
 });
+
+describe('hashUserIds (TURN_HASH_USER_IDS): user ids kept out of the relay', () => {
+  const username = async (p: CoturnProvider, user: string) =>
+    (await p.getIceServers(user)).iceServers.at(-1)?.username as string;
+
+  it('puts a keyed hash in the username: same per user and secret, never the id', async () => {
+    const hashed = provider({ hashUserIds: true });
+    const alice = await username(hashed, 'alice@example.com');
+    expect(alice).not.toContain('alice');
+    expect(alice).toMatch(/^1700003600:[A-Za-z0-9_-]{22}$/);
+    expect(await username(hashed, 'alice@example.com')).toBe(alice);
+    expect(await username(hashed, 'bob@example.com')).not.toBe(alice);
+    // Keyed: without the secret, hashing a guessed id does not reproduce it.
+    const other = provider({ hashUserIds: true, secret: 'another-secret' });
+    expect(await username(other, 'alice@example.com')).not.toBe(alice);
+    expect(alice.split(':')[1]).toBe(
+      createHmac('sha256', 'test-secret')
+        .update('turnkey user id\0alice@example.com')
+        .digest()
+        .subarray(0, 16)
+        .toString('base64url'),
+    );
+  });
+
+  it('still signs the username Coturn will see', async () => {
+    const turn = (await provider({ hashUserIds: true }).getIceServers('alice')).iceServers.at(-1);
+    expect(turn?.credential).toBe(
+      createHmac('sha1', 'test-secret')
+        .update(turn?.username as string)
+        .digest('base64'),
+    );
+  });
+
+  it('is off by default', async () => {
+    expect(await username(provider(), 'alice')).toBe('1700003600:alice');
+  });
+});

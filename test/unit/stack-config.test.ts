@@ -143,3 +143,52 @@ describe('readStackConfig', () => {
     );
   });
 });
+
+describe('turnkey:platform', () => {
+  it('is the Docker host’s platform, taken as given', () => {
+    expect(read({ ...HOST, platform: 'linux/arm64' }).platform).toBe('linux/arm64');
+    expect(read({ ...HOST, platform: 'linux/arm/v7' }).platform).toBe('linux/arm/v7');
+  });
+
+  it('refuses what is not a Linux OS/architecture, with the command that fixes it', () => {
+    expect(error({ ...HOST, platform: 'arm64' })).toBe(
+      'turnkey:platform must be the Docker host\'s OS/architecture, like linux/amd64 or linux/arm64, got "arm64": run `pulumi config set turnkey:platform linux/arm64`',
+    );
+    expect(error({ ...HOST, platform: 'darwin/arm64' })).toMatch(/^turnkey:platform must be/);
+  });
+});
+
+describe('secret keys set without --secret', () => {
+  // What the Pulumi CLI tells the program: which keys it stored encrypted.
+  const readWith = (values: Record<string, string>, encrypted: string[]) =>
+    readStackConfig({
+      get: (k) => values[k],
+      has: (k) => k in values,
+      isSecret: (k) => encrypted.includes(k),
+    });
+  const METERED = {
+    provider: 'metered',
+    publicHost: 'x.example.com',
+    meteredApiUrl: 'https://a.metered.live',
+  };
+
+  it('refuses each one in plaintext, naming the key and the --secret command', () => {
+    expect(() => readWith({ ...METERED, meteredApiKey: 'k' }, [])).toThrow(
+      'turnkey:meteredApiKey is stored in plaintext in Pulumi.<stack>.yaml: set it again encrypted: run `pulumi config set --secret turnkey:meteredApiKey <your Metered secret key>`',
+    );
+    const tls = { ...HOST, tlsCert: 'CERT', tlsKey: 'KEY' };
+    expect(() => readWith(tls, ['tlsCert'])).toThrow(
+      'turnkey:tlsKey is stored in plaintext in Pulumi.<stack>.yaml: set it again encrypted: run `cat privkey.pem | pulumi config set --secret turnkey:tlsKey`',
+    );
+    expect(() => readWith(tls, ['tlsKey'])).toThrow(
+      /^turnkey:tlsCert is stored in plaintext.*`cat fullchain\.pem \| pulumi config set --secret turnkey:tlsCert`$/,
+    );
+  });
+
+  it('accepts them encrypted', () => {
+    expect(readWith({ ...METERED, meteredApiKey: 'k' }, ['meteredApiKey']).provider).toBe(
+      'metered',
+    );
+    expect(readWith({ ...HOST, tlsCert: 'C', tlsKey: 'K' }, ['tlsCert', 'tlsKey']).tls).toBe(true);
+  });
+});

@@ -1,0 +1,237 @@
+import { BlockList, isIP } from 'node:net';
+import { TurnError } from './turn-error';
+
+/**
+ * What a failed STUN/TURN exchange most likely means for a deployment of turnkey, and what
+ * fixes it: shared by /readyz (one line) and `turnkey check` (a paragraph per URI).
+ */
+
+export interface Diagnosis {
+  /** What failed, e.g. "credential refused (401 Unauthorized)". */
+  problem: string;
+  /** The likely cause, in deployment terms. */
+  cause: string;
+  /** What to change: config key, env var, firewall rule. */
+  fix: string;
+}
+
+export interface FailureContext {
+  /** `host:port/transport` of the URI tried. */
+  target: string;
+  /** The port and transport in the URI (for firewall advice). */
+  port: number;
+  transport: 'udp' | 'tcp' | 'tls';
+  /** The host in the URI, as given (a name or an IP). */
+  host: string;
+  /** That host resolved to an IP, when known. */
+  hostAddress?: string;
+  /** The relayed address the relay announced, once an allocation succeeded. */
+  relayed?: string;
+}
+
+const CHAIN_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/** Addresses a relay must never announce to browsers: private, shared, loopback, link-local. */
+const NON_PUBLIC = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+] as const)
+  NON_PUBLIC.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 127],
+  ['fc00::', 7],
+  ['fe80::', 10],
+] as const)
+  NON_PUBLIC.addSubnet(net, bits, 'ipv6');
+
+export function isPublicAddress(ip: string): boolean {
+  const family = isIP(ip);
+  return family !== 0 && !NON_PUBLIC.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** The wrong-external-IP fault: the relay announces an address other than the one it is reached at. */
+export function relayedAddressMismatch(ctx: FailureContext): boolean {
+  return (
+    ctx.relayed !== undefined && ctx.hostAddress !== undefined && ctx.relayed !== ctx.hostAddress
+  );
+}
+
+export function diagnose(err: unknown, ctx: FailureContext): Diagnosis {
+  if (!(err instanceof TurnError)) {
+    return {
+      problem: `unexpected failure: ${(err as Error)?.message ?? String(err)}`,
+      cause: 'not a STUN/TURN failure this check knows',
+      fix: 'run again; if it persists, report it with the output of --json',
+    };
+  }
+  if (err.kind === 'refused') return refused(err, ctx);
+  if (err.kind === 'tls') return tls(err, ctx);
+  if (err.operation === 'relay') return relayLost(err, ctx);
+  if (err.kind === 'timeout') {
+    const proto = ctx.transport === 'udp' ? 'UDP' : 'TCP';
+    return {
+      problem: err.message,
+      cause: `a firewall or cloud security group drops ${proto} port ${ctx.port} on the way to the relay, or nothing listens there`,
+      fix: `open ${proto} ${ctx.port} (turnkey:turnPort is UDP and TCP, turnkey:tlsPort TCP) in the relay host's firewall and security group, and check that the relay container runs`,
+    };
+  }
+  if (err.kind === 'unreachable') {
+    if (err.systemCode === 'ECONNREFUSED') {
+      return {
+        problem: `connection refused by ${ctx.target}`,
+        cause: `nothing listens on TCP ${ctx.port} there (relay not running, or another port)`,
+        fix: 'start the relay (docker ps; pulumi up), and check that turnkey:turnPort / turnkey:tlsPort match the URIs handed out',
+      };
+    }
+    return {
+      problem: err.message,
+      cause: 'the relay host cannot be reached (DNS, routing or a reset connection)',
+      fix: `check that ${ctx.host} resolves to the relay's public address (turnkey:publicHost) and is reachable from here`,
+    };
+  }
+  return {
+    problem: err.message,
+    cause: 'the server answered with something that is not a usable TURN response',
+    fix: `check that ${ctx.target} is the Coturn relay and not another service`,
+  };
+}
+
+/** Reason phrases of RFC 8489 §14.8 and RFC 8656 §19, for servers that send none. */
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  420: 'Unknown Attribute',
+  437: 'Allocation Mismatch',
+  438: 'Stale Nonce',
+  441: 'Wrong Credentials',
+  442: 'Unsupported Transport Protocol',
+  486: 'Allocation Quota Reached',
+  500: 'Server Error',
+  508: 'Insufficient Capacity',
+};
+
+function refused(err: TurnError, ctx: FailureContext): Diagnosis {
+  const reason = err.reason || REASONS[err.code];
+  const problem = `${err.operation ?? 'request'} refused (${err.code}${reason ? ` ${reason}` : ''})`;
+  switch (err.code) {
+    case 401:
+      return {
+        problem,
+        cause:
+          "the relay rejects the credential: the credential service signs with another secret than the relay's static-auth-secret, or the credential expired (clocks apart by more than its ttl)",
+        fix: "give both the same secret: redeploy both containers from one stack (pulumi up), or set TURN_SECRET of the service to one of the relay's secrets (TURN_SECRET / TURN_SECRET_PREVIOUS); keep both hosts' clocks synced (NTP)",
+      };
+    case 403:
+      if (err.operation === 'permission' || err.operation === 'relay') {
+        if (ctx.relayed !== undefined && !isPublicAddress(ctx.relayed)) {
+          return {
+            problem,
+            cause: `the relay announces the private or reserved relayed address ${ctx.relayed}, which its own deny list forbids as a peer: it runs behind NAT without an external IP mapping`,
+            fix: 'set turnkey:externalIp (EXTERNAL_IP) to PUBLIC/PRIVATE (e.g. 203.0.113.7/10.0.0.5), so relayed addresses are public; never add allowed-peer-ip for private ranges',
+          };
+        }
+        return {
+          problem,
+          cause: `the relay's denied-peer-ip list covers a public peer address${ctx.relayed ? ` (its relayed addresses are ${ctx.relayed})` : ''}: a range in its config is wider than meant (in Coturn an IPv6 range that starts at :: matches every IPv4 peer)`,
+          fix: "find the range in the relay's log ('A peer IP … denied in the range: …') and narrow it in turnserver.conf (e.g. ::1-::ffff:ffff instead of ::-::ffff:ffff)",
+        };
+      }
+      return {
+        problem,
+        cause: 'the relay refuses this client or user (a denied client address or a relay policy)',
+        fix: "look for this request's 403 line in the relay's log (docker logs) for the rule that matched",
+      };
+    case 486:
+      return {
+        problem,
+        cause:
+          'the allocation quota is used up (user-quota per username, total-quota for the relay)',
+        fix: 'wait for idle allocations to time out, or raise user-quota / total-quota in coturn/turnserver.conf',
+      };
+    case 508:
+      return {
+        problem,
+        cause: 'the relay has no free relay port left',
+        fix: 'widen turnkey:relayPorts (and open the wider range in the firewall)',
+      };
+    case 438:
+      return {
+        problem,
+        cause: 'the relay keeps calling the nonce stale',
+        fix: "check the relay host's clock and its stale-nonce setting",
+      };
+    default:
+      return {
+        problem,
+        cause: 'the relay refused the request',
+        fix: "look for this request in the relay's log (docker logs)",
+      };
+  }
+}
+
+function tls(err: TurnError, ctx: FailureContext): Diagnosis {
+  const code = err.systemCode ?? '';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return {
+      problem: `TLS certificate does not name ${ctx.host}`,
+      cause: `the relay's certificate is for another name than the ${ctx.host} in its turns: URI`,
+      fix: 'set turnkey:tlsCert to a certificate whose names include turnkey:publicHost (or make publicHost the name the certificate is for)',
+    };
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return {
+      problem: `TLS certificate of ${ctx.target} is ${code === 'CERT_HAS_EXPIRED' ? 'expired' : 'not yet valid'}`,
+      cause: 'the certificate in turnkey:tlsCert is outside its validity period',
+      fix: 'renew it and set turnkey:tlsCert again, then pulumi up',
+    };
+  }
+  if (CHAIN_CODES.has(code)) {
+    return {
+      problem: `TLS certificate chain of ${ctx.target} is not trusted (${code})`,
+      cause:
+        'the relay sends an incomplete chain (leaf without intermediates) or one from a CA browsers do not trust',
+      fix: 'set turnkey:tlsCert to the full chain (fullchain.pem, leaf first); for a private CA pass --ca <file> to this check',
+    };
+  }
+  return {
+    problem: err.message,
+    cause: 'the TLS handshake failed (protocol or cipher mismatch, or not TLS on that port)',
+    fix: `check that ${ctx.target} is Coturn's tls-listening-port (turnkey:tlsPort) with turnkey:tlsCert and turnkey:tlsKey set`,
+  };
+}
+
+function relayLost(err: TurnError, ctx: FailureContext): Diagnosis {
+  if (relayedAddressMismatch(ctx)) {
+    return {
+      problem: `relayed data never arrived: the relay announces ${ctx.relayed} but is reached at ${ctx.hostAddress}`,
+      cause:
+        'wrong external IP: the relay tells peers to send to an address that is not its public one (a stale or mistyped external IP)',
+      fix: `behind 1:1 NAT set turnkey:externalIp (EXTERNAL_IP) to ${ctx.hostAddress}/<private IP>; on a host that has ${ctx.hostAddress} itself, unset it; then pulumi up`,
+    };
+  }
+  return {
+    problem: `relayed data never arrived: ${err.message}`,
+    cause: 'a firewall drops UDP to the relay port range, so peers cannot reach relayed addresses',
+    fix: "open turnkey:relayPorts (UDP) in the relay host's firewall and security group",
+  };
+}
+
+/** One line for /readyz and logs: what failed and why. */
+export function diagnosisLine(d: Diagnosis): string {
+  return `${d.problem}: ${d.cause}; fix: ${d.fix}`;
+}

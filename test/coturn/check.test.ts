@@ -1,0 +1,189 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../service/check/cli';
+import { type RunningCoturn, startCoturn } from '../helpers/coturn';
+import { unusedUdpPort } from '../helpers/fake-turn';
+import { freePortBlock } from '../helpers/ports';
+import { randomToken, startTestService } from '../helpers/service';
+import { makeTestPki } from '../lab/pki';
+
+/**
+ * `turnkey check` against the real turnserver on loopback: the diagnoses that need no
+ * relaying to succeed. (Relaying between loopback addresses is what the shipped config
+ * forbids; the success path runs in the lab: test/lab/check.test.ts.)
+ */
+
+const newSecret = () => randomBytes(32).toString('hex');
+
+async function check(args: string[]) {
+  const out: string[] = [];
+  const code = await main(['check', ...args, '--timeout', '1500'], {
+    out: (t) => out.push(t),
+    err: (t) => out.push(t),
+    env: {},
+  });
+  return { code, text: out.join('\n') };
+}
+
+async function service(secret: string, turnUrls: string) {
+  const token = randomToken();
+  const svc = await startTestService({
+    TURN_PROVIDER: 'coturn',
+    TURN_SECRET: secret,
+    TURN_URLS: turnUrls,
+    API_TOKENS: token,
+  });
+  return { ...svc, token, iceUrl: `${svc.url}/v1/ice-servers` };
+}
+
+describe('turnkey check on loopback', () => {
+  const secret = newSecret();
+  let coturn: RunningCoturn;
+  beforeAll(async () => {
+    coturn = await startCoturn({ env: { TURN_SECRET: secret }, relayPortCount: 20 });
+  });
+  afterAll(async () => coturn?.stop());
+  const urls = (port: number) =>
+    `turn:127.0.0.1:${port}?transport=udp,turn:127.0.0.1:${port}?transport=tcp`;
+
+  it('diagnoses a secret mismatch (401) on every TURN URI and exits 1', async () => {
+    const svc = await service(newSecret(), urls(coturn.port));
+    try {
+      const r = await check(['--url', svc.iceUrl, '--token', svc.token]);
+      expect(r.code).toBe(1);
+      // STUN needs no credential: it still answers, with this machine's address.
+      expect(r.text).toMatch(
+        new RegExp(`stun:127\\.0\\.0\\.1:${coturn.port}\\s+answered .*127\\.0\\.0\\.1:\\d+`),
+      );
+      for (const t of ['udp', 'tcp']) {
+        expect(r.text).toMatch(new RegExp(`transport=${t}\\s+failed`));
+        expect(r.text).toMatch(
+          new RegExp(
+            `transport=${t}: allocate refused \\(401 Unauthorized\\)\\n  cause: .*another secret`,
+          ),
+        );
+      }
+      expect(r.text).toMatch(/FAILED: 2 of 3 URIs do not work/);
+      expect(r.text).not.toContain(svc.token);
+    } finally {
+      await svc.service.close();
+    }
+  });
+
+  it('diagnoses a relay whose relayed addresses are denied peers (403) after allocating', async () => {
+    // Loopback relayed addresses are in the shipped deny list: like a relay behind NAT that
+    // announces its private address because turnkey:externalIp is not set.
+    const svc = await service(secret, urls(coturn.port));
+    try {
+      const r = await check(['--url', svc.iceUrl, '--token', svc.token, '--json']);
+      expect(r.code).toBe(1);
+      const report = JSON.parse(r.text);
+      const turn = report.results.filter((x: { scheme: string }) => x.scheme === 'turn');
+      expect(turn).toHaveLength(2);
+      for (const t of turn) {
+        expect(t).toMatchObject({ outcome: 'failed', relayed: { address: '127.0.0.1' } });
+        expect(t.allocateMs).toBeGreaterThanOrEqual(0);
+        expect(t.diagnosis.problem).toMatch(/permission refused \(403/);
+        expect(t.diagnosis.cause).toMatch(/private or reserved relayed address 127\.0\.0\.1/);
+        expect(t.diagnosis.fix).toMatch(/turnkey:externalIp/);
+        expect(Math.abs(t.credentialExpiresInS - report.ttl)).toBeLessThanOrEqual(5);
+      }
+      expect(r.text).not.toContain(svc.token);
+    } finally {
+      await svc.service.close();
+    }
+  });
+
+  it('diagnoses a port nothing answers on as firewall or port', async () => {
+    const port = await unusedUdpPort();
+    const svc = await service(secret, `turn:127.0.0.1:${port}?transport=udp`);
+    try {
+      const r = await check(['--url', svc.iceUrl, '--token', svc.token]);
+      expect(r.code).toBe(1);
+      expect(r.text).toMatch(
+        new RegExp(
+          `transport=udp: no answer from 127\\.0\\.0\\.1:${port}/udp within 1500 ms\\n  cause: a firewall .* drops UDP port ${port}`,
+        ),
+      );
+    } finally {
+      await svc.service.close();
+    }
+  });
+
+  it('says when the service refuses the API token, and when the service is not there', async () => {
+    const svc = await service(secret, urls(coturn.port));
+    try {
+      const wrong = await check(['--url', svc.iceUrl, '--token', randomToken()]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.text).toMatch(/answered 401.*API token.*pulumi stack output apiToken/);
+    } finally {
+      await svc.service.close();
+    }
+    const gone = await check([
+      '--url',
+      `http://127.0.0.1:${await freePortBlock(1)}/v1/ice-servers`,
+      '--token',
+      randomToken(),
+    ]);
+    expect(gone.code).toBe(1);
+    expect(gone.text).toMatch(/could not fetch ICE servers.*ECONNREFUSED.*iceServersUrl/);
+  });
+});
+
+describe('TURN over TLS on loopback: certificate checks', () => {
+  const secret = newSecret();
+  let coturn: RunningCoturn;
+  let pki: ReturnType<typeof makeTestPki>;
+  let tlsPort: number;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'turnkey-pki-'));
+    pki = makeTestPki(dir, { ips: ['127.0.0.1'], names: ['relay.test'] });
+    tlsPort = await freePortBlock(1);
+    coturn = await startCoturn({
+      env: { TURN_SECRET: secret, TURN_TLS_PORT: String(tlsPort) },
+      files: { TURN_TLS_CERT_FILE: pki.certPem, TURN_TLS_KEY_FILE: pki.keyPem },
+      relayPortCount: 10,
+    });
+  });
+  afterAll(async () => {
+    await coturn?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('allocates over TLS with the CA given, and names the chain or the name when it fails', async () => {
+    const svc = await service(
+      secret,
+      `turn:127.0.0.1:${coturn.port},turns:127.0.0.1:${tlsPort}?transport=tcp,turns:localhost:${tlsPort}?transport=tcp`,
+    );
+    try {
+      const trusted = JSON.parse(
+        (await check(['--url', svc.iceUrl, '--token', svc.token, '--ca', pki.caFile, '--json']))
+          .text,
+      );
+      const [byIp, byName] = trusted.results.filter(
+        (r: { scheme: string }) => r.scheme === 'turns',
+      );
+      // The TLS handshake and Allocate succeeded; loopback peers are then denied (403).
+      expect(byIp).toMatchObject({ transport: 'tls', relayed: { address: '127.0.0.1' } });
+      expect(byIp.diagnosis.problem).toMatch(/permission refused \(403/);
+      // The certificate names 127.0.0.1 and relay.test, not localhost.
+      expect(byName.diagnosis.problem).toBe('TLS certificate does not name localhost');
+      expect(byName.diagnosis.fix).toMatch(/turnkey:tlsCert/);
+
+      const untrusted = await check(['--url', svc.iceUrl, '--token', svc.token]);
+      expect(untrusted.code).toBe(1);
+      expect(untrusted.text).toMatch(
+        new RegExp(
+          `turns:127\\.0\\.0\\.1:${tlsPort}\\?transport=tcp: TLS certificate chain .* is not trusted`,
+        ),
+      );
+      expect(untrusted.text).toMatch(/fullchain\.pem.*--ca <file>/);
+    } finally {
+      await svc.service.close();
+    }
+  });
+});

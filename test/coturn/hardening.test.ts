@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CoturnProvider, turnRestCredential } from '../../service/providers/coturn';
+import { allocate, TurnError } from '../../service/turn-client';
+import { startCoturn } from '../helpers/coturn';
+
+const secret = () => randomBytes(32).toString('hex');
+const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
+const user = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
+
+/** The TURN error code of an Allocate, or 0 when it succeeded (the allocation is kept). */
+async function allocateCode(port: number, cred: { username: string; credential: string }) {
+  try {
+    await allocate({ host: '127.0.0.1', port, ...cred });
+    return 0;
+  } catch (err) {
+    if (err instanceof TurnError) return err.code;
+    throw err;
+  }
+}
+
+describe('entrypoint: secrets turnserver would not read as given', () => {
+  const key = secret();
+  it.each([
+    [
+      'a secret starting with =',
+      { TURN_SECRET: `=${key}` },
+      /^turnkey-coturn: TURN_SECRET must not start with '='/,
+    ],
+    [
+      'a previous secret starting with =',
+      { TURN_SECRET: key, TURN_SECRET_PREVIOUS: `${secret()},=${key}` },
+      /^turnkey-coturn: TURN_SECRET_PREVIOUS must not start with '='/,
+    ],
+    [
+      'a secret over 256 characters',
+      { TURN_SECRET: 'a'.repeat(257) },
+      /^turnkey-coturn: TURN_SECRET is too long: use at most 256 characters/,
+    ],
+    // Without set -f, * would expand to the names in the working directory (/ here), and
+    // the error would be about those names instead.
+    [
+      'a previous-secret list with a glob',
+      { TURN_SECRET: key, TURN_SECRET_PREVIOUS: '*' },
+      /^turnkey-coturn: TURN_SECRET_PREVIOUS may contain only letters/,
+    ],
+    [
+      'a user quota of 0 (no limit to turnserver)',
+      { TURN_SECRET: key, TURN_USER_QUOTA: '0' },
+      /^turnkey-coturn: TURN_USER_QUOTA must be from 1 to 2147483647, got 0/,
+    ],
+    [
+      'a total quota that is no number',
+      { TURN_SECRET: key, TURN_TOTAL_QUOTA: '12\nallow-loopback-peers' },
+      /^turnkey-coturn: TURN_TOTAL_QUOTA must be a whole number/,
+    ],
+    [
+      'a bandwidth cap too large for turnserver',
+      { TURN_SECRET: key, TURN_MAX_BPS: '99999999999' },
+      /^turnkey-coturn: TURN_MAX_BPS must be from 1 to 2147483647/,
+    ],
+  ])('refuses %s with one line', async (_name, env, message) => {
+    const server = await startCoturn({ env, waitReady: false });
+    // A value the entrypoint lets through starts turnserver, which would run until stopped.
+    const code = await Promise.race([
+      server.exited,
+      new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000)),
+    ]);
+    const out = server.log().trim();
+    await server.stop();
+    expect(code).toBe(64);
+    expect(out.split('\n')).toHaveLength(1);
+    expect(out).toMatch(message);
+    expect(out).not.toContain(key);
+  });
+
+  it('accepts a 256-character secret, and turnserver uses it whole', async () => {
+    const long = 'A1'.repeat(128);
+    const server = await startCoturn({ env: { TURN_SECRET: long } });
+    try {
+      const cred = turnRestCredential(long, user('long'), inAnHour());
+      expect(await allocateCode(server.port, cred)).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+// Why the entrypoint refuses those secrets: what turnserver itself does with such config lines
+// (src/apps/relay/mainrelay.c: parse_arg_string skips every '=' after the option name;
+// read_config_file reads 1,023 characters per fgets and parses the rest as another line).
+describe('turnserver 4.18 with such lines written directly (bypassing the entrypoint)', () => {
+  it('drops the leading = of a secret: credentials signed with it are refused', async () => {
+    const key = secret();
+    const server = await startCoturn({
+      env: { TURN_SECRET: secret() },
+      overlay: `static-auth-secret==${key}\n`,
+    });
+    try {
+      expect(
+        await allocateCode(server.port, turnRestCredential(`=${key}`, user('eq'), inAnHour())),
+      ).toBe(401);
+      expect(await allocateCode(server.port, turnRestCredential(key, user('eq'), inAnHour()))).toBe(
+        0,
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('splits a line over 1,023 characters and logs its tail', async () => {
+    const tail = `TAIL${randomBytes(8).toString('hex')}`;
+    const long = `${'b'.repeat(1100 - tail.length)}${tail}`;
+    const server = await startCoturn({
+      env: { TURN_SECRET: secret() },
+      overlay: `static-auth-secret=${long}\n`,
+    });
+    try {
+      expect(server.log()).toMatch(new RegExp(`Bad configuration format: b*${tail}`));
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('limits from the environment (stack keys userQuota, totalQuota, maxBps)', () => {
+  it('override the shipped config: per-user and total allocation quotas, bandwidth cap', async () => {
+    const key = secret();
+    const server = await startCoturn({
+      env: { TURN_SECRET: key, TURN_USER_QUOTA: '2', TURN_TOTAL_QUOTA: '3', TURN_MAX_BPS: '64000' },
+      args: ['-v'],
+    });
+    try {
+      const alice = turnRestCredential(key, user('alice'), inAnHour());
+      const bob = turnRestCredential(key, user('bob'), inAnHour());
+      const codes = [];
+      for (const cred of [alice, alice, alice, bob, bob]) {
+        codes.push(await allocateCode(server.port, cred));
+      }
+      // alice: 2 of her own, then her quota; bob: the third in all, then the total quota.
+      expect(codes).toEqual([0, 0, 486, 0, 486]);
+      const caps = [...server.log().matchAll(/(\d+) bytes per second allowed per session/g)];
+      expect(caps.at(-1)?.[1]).toBe('64000');
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('hashed user ids (TURN_HASH_USER_IDS) with the real turnserver', () => {
+  it('allocates with the hashed credential while the relay log never names the user', async () => {
+    const key = secret();
+    const server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'] });
+    try {
+      const provider = new CoturnProvider({
+        secret: key,
+        turnUrls: [`turn:127.0.0.1:${server.port}`],
+        stunUrls: [],
+        maxTtl: 3600,
+        hashUserIds: true,
+      });
+      const id = `alice.${randomBytes(4).toString('hex')}@example.com`;
+      const turn = (await provider.getIceServers(id)).iceServers.at(-1);
+      const cred = { username: turn?.username as string, credential: turn?.credential as string };
+      const allocation = await allocate({ host: '127.0.0.1', port: server.port, ...cred });
+      await allocation.release();
+      await expect
+        .poll(() => server.log())
+        .toContain(`user <${cred.username}>: incoming packet ALLOCATE processed, success`);
+      expect(server.log()).not.toContain(id.split('@')[0]);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,107 @@
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import {
+  ATTR_MESSAGE_INTEGRITY,
+  CLASS,
+  encodeStun,
+  encodeXorAddress,
+  methodOf,
+  parseStun,
+} from '../../service/stun-message';
+
+/**
+ * A loopback UDP stand-in for Coturn, for the service tests' /readyz: answers Binding, and
+ * Allocate / Refresh with long-term credentials checked as `use-auth-secret` does (401 with
+ * realm and nonce first; then MESSAGE-INTEGRITY with the key from the username, the secret and
+ * the realm). Without a secret any signature passes. The Coturn suite uses the real turnserver.
+ */
+
+const REALM = 'turnkey';
+const ATTR = {
+  username: 0x0006,
+  errorCode: 0x0009,
+  lifetime: 0x000d,
+  realm: 0x0014,
+  nonce: 0x0015,
+};
+const XOR_RELAYED_ADDRESS = 0x0016;
+const XOR_MAPPED_ADDRESS = 0x0020;
+
+function errorCode(code: number, reason: string): Buffer {
+  return Buffer.concat([
+    Buffer.from([0, 0, Math.floor(code / 100), code % 100]),
+    Buffer.from(reason),
+  ]);
+}
+
+/** Whether the MESSAGE-INTEGRITY of `msg` (the last attribute) matches `key`. */
+function signedWith(msg: Buffer, key: Buffer): boolean {
+  const miAt = msg.length - 24;
+  if (miAt < 20 || msg.readUInt16BE(miAt) !== ATTR_MESSAGE_INTEGRITY) return false;
+  const mac = createHmac('sha1', key).update(msg.subarray(0, miAt)).digest();
+  return mac.equals(msg.subarray(miAt + 4));
+}
+
+export async function startFakeTurn(
+  opts: { secret?: string } = {},
+): Promise<{ port: number; allocations: () => number; close(): Promise<void> }> {
+  const socket = createSocket('udp4');
+  const nonce = randomBytes(8).toString('hex');
+  let allocations = 0;
+  socket.on('message', (msg, rinfo) => {
+    const req = parseStun(msg);
+    if (!req) return;
+    const method = methodOf(req.type);
+    const reply = (cls: number, attrs: [number, Buffer][]) =>
+      socket.send(
+        encodeStun(method | cls, attrs, undefined, req.id).packet,
+        rinfo.port,
+        rinfo.address,
+      );
+    const mapped: [number, Buffer] = [
+      XOR_MAPPED_ADDRESS,
+      encodeXorAddress({ address: rinfo.address, port: rinfo.port }, req.id),
+    ];
+    if (method === 0x001) return reply(CLASS.success, [mapped]);
+    if (method !== 0x003 && method !== 0x004) return;
+    const username = req.attrs.get(ATTR.username)?.toString();
+    const challenge = (): void =>
+      reply(CLASS.error, [
+        [ATTR.errorCode, errorCode(401, 'Unauthorized')],
+        [ATTR.realm, Buffer.from(REALM)],
+        [ATTR.nonce, Buffer.from(nonce)],
+      ]);
+    if (!username || !req.attrs.has(ATTR_MESSAGE_INTEGRITY)) return challenge();
+    if (opts.secret !== undefined) {
+      const password = createHmac('sha1', opts.secret).update(username).digest('base64');
+      const key = createHash('md5').update(`${username}:${REALM}:${password}`).digest();
+      if (!signedWith(msg, key)) return challenge();
+    }
+    const lifetime = Buffer.alloc(4);
+    lifetime.writeUInt32BE(method === 0x003 ? 600 : 0);
+    if (method === 0x004) return reply(CLASS.success, [[ATTR.lifetime, lifetime]]);
+    allocations++;
+    reply(CLASS.success, [
+      [XOR_RELAYED_ADDRESS, encodeXorAddress({ address: '127.0.0.1', port: 40000 }, req.id)],
+      mapped,
+      [ATTR.lifetime, lifetime],
+    ]);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address() as AddressInfo;
+  return {
+    port,
+    allocations: () => allocations,
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}
+
+/** A loopback UDP port with nothing listening on it (bound, read, released). */
+export async function unusedUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address() as AddressInfo;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}

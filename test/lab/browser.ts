@@ -1,0 +1,170 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import type { IceServer } from '../../service/providers/types';
+
+/**
+ * Debian's Chromium inside a lab namespace, driven by playwright-core. Playwright talks to the
+ * browser over a pipe (inherited file descriptors), which crosses namespaces, while all of the
+ * browser's own traffic leaves from the namespace's address, behind that site's NAT.
+ *
+ * A test CA is trusted the way a user's machine trusts one: in the NSS database of the
+ * browser's (temporary) HOME, which Chromium on Linux reads for locally added roots. So a
+ * turns: connection is verified against the chain and the certificate's IP SAN, not waved
+ * through with --ignore-certificate-errors.
+ */
+
+export interface LabBrowser {
+  ns: string;
+  browser: Browser;
+  /** A fresh page with the peer script loaded. */
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+export async function launchLabChromium(ns: string, opts: { caPem?: string } = {}) {
+  const home = mkdtempSync(join(tmpdir(), `turnkey-chromium-${ns}-`));
+  const nssdb = join(home, '.pki/nssdb');
+  mkdirSync(nssdb, { recursive: true });
+  const certutil = (...args: string[]) =>
+    execFileSync('certutil', ['-d', `sql:${nssdb}`, ...args], { stdio: 'pipe' });
+  certutil('-N', '--empty-password');
+  if (opts.caPem) {
+    writeFileSync(join(home, 'ca.pem'), opts.caPem);
+    // C: a trusted CA for TLS servers.
+    certutil('-A', '-t', 'C,,', '-n', 'turnkey test CA', '-i', join(home, 'ca.pem'));
+  }
+  // The executable playwright starts: the same Chromium, entered into the namespace first.
+  const wrapper = join(home, 'chromium-in-ns');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec '${ns}' /usr/bin/chromium "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  let browser: Browser;
+  try {
+    browser = await chromium.launch({
+      executablePath: wrapper,
+      headless: true,
+      env: { ...process.env, HOME: home },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  } catch (err) {
+    rmSync(home, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    ns,
+    browser,
+    async newPage() {
+      const page = await (await browser.newContext()).newPage();
+      await page.addScriptTag({ path: join(__dirname, 'webrtc-peer.js') });
+      return page;
+    },
+    async close() {
+      await browser.close().catch(() => {});
+      rmSync(home, { recursive: true, force: true });
+    },
+  } satisfies LabBrowser;
+}
+
+export interface CandidateInfo {
+  candidateType: string;
+  relayProtocol?: string;
+  /** For a local relay candidate: the ICE server URL it was allocated on. */
+  url?: string;
+  address?: string;
+  protocol?: string;
+}
+
+export interface PeerResult {
+  /** The message the other side sent over the data channel, if any arrived. */
+  received?: string;
+  iceState: string;
+  selected?: { local: CandidateInfo; remote: CandidateInfo };
+}
+
+/** What webrtc-peer.js puts on the page (no DOM types in this project). */
+interface Peer {
+  create(args: { iceServers: IceServer[]; initiator: boolean }): Promise<string | null>;
+  accept(description: string): Promise<string | null>;
+  addCandidate(candidate: string): Promise<void>;
+  exchange(args: { message: string; timeoutMs: number }): Promise<PeerResult>;
+  firstRelayCandidate(args: { iceServers: IceServer[]; timeoutMs: number }): Promise<string | null>;
+}
+const peer = (page: Page) => ({
+  create: (iceServers: IceServer[], initiator: boolean) =>
+    page.evaluate((a) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.create(a), {
+      iceServers,
+      initiator,
+    }),
+  accept: (description: string) =>
+    page.evaluate(
+      (d) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.accept(d),
+      description,
+    ),
+  addCandidate: (candidate: string) =>
+    page.evaluate(
+      (c) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.addCandidate(c),
+      candidate,
+    ),
+  exchange: (message: string, timeoutMs: number) =>
+    page.evaluate((a) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.exchange(a), {
+      message,
+      timeoutMs,
+    }),
+});
+
+/**
+ * Two pages (in two sites' namespaces) connect with the default ICE policy: offer, answer and
+ * trickled candidates are carried by this process (the app's signalling), never by the lab
+ * network. Each side sends a message over a data channel; returns what each side saw.
+ */
+export async function connectPages(
+  a: Page,
+  b: Page,
+  iceServers: { a: IceServer[]; b: IceServer[] },
+  timeoutMs = 20_000,
+): Promise<{ a: PeerResult; b: PeerResult }> {
+  const pa = peer(a);
+  const pb = peer(b);
+  // Candidates each page trickles, forwarded to the other page (which queues them until it
+  // has the remote description).
+  const bindings: [Page, ReturnType<typeof peer>][] = [
+    [a, pb],
+    [b, pa],
+  ];
+  for (const [from, to] of bindings)
+    await from.exposeFunction('turnkeySignal', (candidate: string) =>
+      to.addCandidate(candidate).catch(() => {}),
+    );
+  const offer = (await pa.create(iceServers.a, true)) as string;
+  await pb.create(iceServers.b, false);
+  const answer = (await pb.accept(offer)) as string;
+  await pa.accept(answer);
+  const [ra, rb] = await Promise.all([
+    pa.exchange('hello from site A', timeoutMs),
+    pb.exchange('hello from site B', timeoutMs),
+  ]);
+  return { a: ra, b: rb };
+}
+
+/** The first relay candidate the page gathers with these servers, or null (no wait for the end of gathering). */
+export function firstRelayCandidate(
+  page: Page,
+  iceServers: IceServer[],
+  timeoutMs = 8_000,
+): Promise<string | null> {
+  return page.evaluate(
+    (a) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.firstRelayCandidate(a),
+    { iceServers, timeoutMs },
+  );
+}

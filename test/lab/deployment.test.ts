@@ -1,0 +1,457 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeploymentPlan, Role, SecretName } from '../../infra/deployment';
+import { CoturnProvider } from '../../service/providers/coturn';
+import type { IceServer } from '../../service/providers/types';
+import standIns from '../docker/stand-ins.json';
+import { DockerApi, dockerCli } from '../helpers/docker';
+import { buildImages, removeContainers, stopContainer } from '../helpers/realise';
+import { escapeRegExp } from '../helpers/regexp';
+import { connectPages, firstRelayCandidate, type LabBrowser, launchLabChromium } from './browser';
+import {
+  alnum,
+  backendIceServers as backendIceServersFrom,
+  labPlan,
+  onlyTransport,
+  productionValues,
+  type RelayTransport,
+  realiseOn,
+} from './deployment';
+import { type LabEngine, startLabEngine } from './engine';
+import { createLab, type Lab } from './lab';
+import { makeTestPki, type TestPki } from './pki';
+
+/**
+ * The deployment end to end, as production runs it: the dev stack's plan with a production
+ * host's changes only (public address, a TLS certificate from a test CA, EXTERNAL_IP behind
+ * 1:1 NAT), realised on the relay host's own Docker engine (reached through its socket, as
+ * `docker:host` reaches a remote engine), with the shipped relay config unmodified. An app
+ * backend on the internet asks the credential service for ICE servers; Chromium in two NATed
+ * sites (site B symmetric) calls across with the default ICE policy, where only relayed
+ * paths can work.
+ */
+
+const stack = `lab${randomBytes(3).toString('hex')}`;
+const secrets: Partial<Record<SecretName, string>> = { turnSecret: alnum(), apiToken: alnum() };
+const TRANSPORTS: RelayTransport[] = ['udp', 'tcp', 'tls'];
+
+let lab: Lab;
+let pki: TestPki;
+let pkiDir: string;
+let images: Partial<Record<Role, string>>;
+let siteA: LabBrowser;
+let siteB: LabBrowser;
+const engines: LabEngine[] = [];
+
+/** The app backend trusts the test CA, as an app's server trusts a public one. */
+const backendIceServers = (l: Lab, url: string, token: string) =>
+  backendIceServersFrom(l, url, token, pki.caFile);
+
+/** The deployment of one relay host: its engine, plan and running containers. */
+interface Host {
+  engine: LabEngine;
+  plan: DeploymentPlan;
+  ids: Record<string, string>;
+}
+
+async function deployCoturn(ns: string, publicHost: string, extra: Record<string, string> = {}) {
+  const engine = await startLabEngine(ns);
+  engines.push(engine);
+  await engine.loadImages(Object.values(images) as string[]);
+  const plan = labPlan(stack, productionValues(publicHost, extra), ['tlsCert', 'tlsKey']);
+  const ids = await realiseOn(engine, plan, images, secrets);
+  return { engine, plan, ids } satisfies Host;
+}
+
+async function call(host: Host, transport: RelayTransport, user: string) {
+  const { status, body } = await backendIceServers(
+    lab,
+    `${host.plan.outputs.iceServersUrl}?user=${user}`,
+    secrets.apiToken as string,
+  );
+  expect(status).toBe(200);
+  const servers = onlyTransport(body.iceServers, transport);
+  const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
+  try {
+    return await connectPages(a, b, { a: servers, b: servers });
+  } finally {
+    await Promise.all([a.context().close(), b.context().close()]);
+  }
+}
+
+/** What a user relies on: both sides got the other's message, over the relay, as asked. */
+function expectRelayed(
+  result: Awaited<ReturnType<typeof call>>,
+  transport: RelayTransport,
+  publicIp: string,
+) {
+  expect(result.a.received).toBe('hello from site B');
+  expect(result.b.received).toBe('hello from site A');
+  const locals = [result.a.selected?.local, result.b.selected?.local];
+  const relayed = locals.filter((c) => c?.candidateType === 'relay');
+  // Both sides behind NAT: the pair can only work through a relay candidate, on one side at
+  // least (the other may reach it from its host address through its own NAT).
+  expect(relayed.length).toBeGreaterThan(0);
+  for (const side of [result.a, result.b])
+    expect([side.selected?.local.candidateType, side.selected?.remote.candidateType]).toContain(
+      'relay',
+    );
+  for (const c of relayed) {
+    expect(c?.relayProtocol).toBe(transport);
+    expect(c?.address).toBe(publicIp);
+    expect(c?.url).toMatch(transport === 'tls' ? /^turns:/ : new RegExp(`transport=${transport}$`));
+  }
+}
+
+beforeAll(async () => {
+  lab = await createLab('dep');
+  pkiDir = mkdtempSync(join(tmpdir(), 'turnkey-lab-pki-'));
+  pki = makeTestPki(pkiDir, { ips: [lab.relay.ip, lab.cloud.publicIp] });
+  secrets.tlsCert = pki.certPem;
+  secrets.tlsKey = pki.keyPem;
+  // Built once per run, on the machine's engine from the unchanged Dockerfiles, then moved into
+  // each host's engine (the lab has no registry; building on each host would cost twice).
+  const plan = labPlan(stack, productionValues(lab.relay.ip), ['tlsCert', 'tlsKey']);
+  await buildImages(plan);
+  // By name, so `docker save` carries the tags the plan's containers name.
+  images = Object.fromEntries(plan.images.map((i) => [i.role, i.imageName]));
+  [siteA, siteB] = await Promise.all([
+    launchLabChromium(lab.siteA.ns, { caPem: pki.caPem }),
+    launchLabChromium(lab.siteB.ns, { caPem: pki.caPem }),
+  ]);
+}, 600_000);
+
+afterAll(async () => {
+  await siteA?.close();
+  await siteB?.close();
+  for (const e of engines) await e.stop();
+  await lab?.destroy();
+  if (pkiDir) rmSync(pkiDir, { recursive: true, force: true });
+  // The images this run built on the machine's engine.
+  const machine = new DockerApi();
+  for (const ref of Object.values(images ?? {}))
+    await machine
+      .call('DELETE', `/images/${encodeURIComponent(ref as string)}?force=true`)
+      .catch(() => {});
+  await machine.close();
+}, 120_000);
+
+describe('the public relay host: its own engine, the shipped relay config', () => {
+  let host: Host;
+  beforeAll(async () => {
+    host = await deployCoturn(lab.relay.ns, lab.relay.ip);
+  }, 300_000);
+
+  it('runs exactly the planned containers, on host networking, on the relay host', async () => {
+    for (const [role, id] of Object.entries(host.ids)) {
+      const info = JSON.parse(await host.engine.cli(['inspect', id]))[0];
+      const planned = host.plan.containers.find((c) => c.role === role);
+      expect(info.HostConfig.NetworkMode).toBe('host');
+      expect(info.Name).toBe(`/${planned?.name}`);
+      expect(info.State.Health.Status).toBe('healthy');
+      expect(info.Config.Env).toEqual(
+        expect.arrayContaining(Object.entries(planned?.env ?? {}).map(([k, v]) => `${k}=${v}`)),
+      );
+      // No test overlay: the relay runs the image's config and nothing else.
+      expect(info.Config.Env.join('\n')).not.toContain('TURN_EXTRA_CONFIG');
+    }
+    expect(host.plan.outputs.turnUris).toEqual([
+      `turn:${lab.relay.ip}:3478?transport=udp`,
+      `turn:${lab.relay.ip}:3478?transport=tcp`,
+      `turns:${lab.relay.ip}:5349?transport=tcp`,
+    ]);
+  });
+
+  it('reads its secret files though the provider writes them root-owned, with the plan’s mode', async () => {
+    for (const [role, path] of [
+      ['coturn', '/run/secrets/turn-secret'],
+      ['service', '/run/secrets/api-tokens'],
+    ] as const) {
+      const planned = host.plan.containers.find((c) => c.role === role);
+      const mode = planned?.files.find((f) => f.path === path)?.mode.replace(/^0/, '');
+      expect(
+        (
+          await host.engine.cli(['exec', host.ids[role] as string, 'stat', '-c', '%u:%g %a', path])
+        ).trim(),
+      ).toBe(`0:0 ${mode}`);
+    }
+  });
+
+  it('builds both images on the test stand-ins, named as such, never on an official tag', async () => {
+    expect(host.plan.images.map((i) => i.buildArgs)).toEqual([
+      { COTURN_IMAGE: standIns.coturnImage },
+      { NODE_IMAGE: standIns.nodeImage },
+    ]);
+    const layers = async (ref: string) =>
+      JSON.parse(await dockerCli(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', ref]));
+    for (const [role, base] of [
+      ['coturn', standIns.coturnImage],
+      ['service', standIns.nodeImage],
+    ] as const) {
+      const own: string[] = await layers(images[role] as string);
+      expect(own.slice(0, (await layers(base)).length)).toEqual(await layers(base));
+    }
+  });
+
+  it('the app backend gets the ICE servers from the service with the API token', async () => {
+    const { status, body } = await backendIceServers(
+      lab,
+      `${host.plan.outputs.iceServersUrl}?user=alice`,
+      secrets.apiToken as string,
+    );
+    expect(status).toBe(200);
+    expect(body.iceServers.flatMap((s) => s.urls)).toEqual([
+      ...host.plan.outputs.stunUris,
+      ...host.plan.outputs.turnUris,
+    ]);
+    const wrong = await backendIceServers(
+      lab,
+      `${host.plan.outputs.iceServersUrl}?user=alice`,
+      'x',
+    );
+    expect(wrong.status).toBe(401);
+  });
+
+  for (const transport of TRANSPORTS)
+    it(`site A and site B (symmetric NAT) call each other through the relay over ${transport}`, async () => {
+      expectRelayed(await call(host, transport, `u${transport}`), transport, lab.relay.ip);
+    });
+
+  it('turns: is verified: a browser that does not trust the test CA gets no TLS relay candidate', async () => {
+    const { body } = await backendIceServers(
+      lab,
+      `${host.plan.outputs.iceServersUrl}?user=frank`,
+      secrets.apiToken as string,
+    );
+    const tls = onlyTransport(body.iceServers, 'tls');
+    const untrusting = await launchLabChromium(lab.siteA.ns);
+    try {
+      expect(await firstRelayCandidate(await untrusting.newPage(), tls)).toBeNull();
+    } finally {
+      await untrusting.close();
+    }
+    const page = await siteA.newPage();
+    expect(await firstRelayCandidate(page, tls)).toMatch(/ typ relay /);
+    await page.context().close();
+  });
+
+  it('a wrong or an expired credential yields no relay candidate, and Coturn logs the 401', async () => {
+    const { body } = await backendIceServers(
+      lab,
+      `${host.plan.outputs.iceServersUrl}?user=carol`,
+      secrets.apiToken as string,
+    );
+    const [good] = onlyTransport(body.iceServers, 'udp') as [IceServer];
+    const wrong = { ...good, credential: `x${(good.credential as string).slice(1)}` };
+    const expiredProvider = new CoturnProvider({
+      secret: secrets.turnSecret as string,
+      turnUrls: good.urls,
+      stunUrls: [],
+      maxTtl: 3600,
+      now: () => Date.now() - 2 * 3600_000,
+    });
+    const expired = (await expiredProvider.getIceServers('dave', { ttl: 60 }))
+      .iceServers[0] as IceServer;
+    const page: Page = await siteA.newPage();
+    for (const server of [wrong, expired]) {
+      expect(await firstRelayCandidate(page, [server])).toBeNull();
+      const line = new RegExp(`user <${escapeRegExp(server.username as string)}>.*error 401`);
+      await expect
+        .poll(async () => line.test(await host.engine.cli(['logs', host.ids.coturn as string])), {
+          timeout: 5000,
+        })
+        .toBe(true);
+    }
+    expect(await firstRelayCandidate(page, [good])).toMatch(/ typ relay /);
+    await page.context().close();
+  });
+
+  it('neither the TURN secret, the API token nor the TLS key shows in docker inspect, docker history or logs', async () => {
+    const { coturn, service } = host.ids as { coturn: string; service: string };
+    const evidence = [
+      await host.engine.cli(['inspect', coturn, service]),
+      await host.engine.cli(['history', '--no-trunc', images.coturn as string]),
+      await host.engine.cli(['history', '--no-trunc', images.service as string]),
+      await host.engine.cli([
+        'image',
+        'inspect',
+        images.coturn as string,
+        images.service as string,
+      ]),
+      await host.engine.cli(['logs', coturn]),
+      await host.engine.cli(['logs', service]),
+    ].join('\n');
+    expect(evidence).toContain('TURN_SECRET_FILE=/run/secrets/turn-secret');
+    expect(evidence.length).toBeGreaterThan(10_000);
+    const keyBody = (secrets.tlsKey as string).split('\n')[1] as string;
+    for (const secret of [secrets.turnSecret, secrets.apiToken, keyBody])
+      expect(evidence).not.toContain(secret);
+  });
+
+  describe('provider=metered and provider=stun, on the same host', () => {
+    type FakeState = { url: string; secretKey: string; lastIssued?: { username: string } };
+    let fake: FakeState;
+    let states: () => FakeState[];
+    let bundle: string;
+
+    /** The fake Metered API on the relay host's loopback, where the service (host networking) reaches it. */
+    async function startLabFake(delayMs = 0): Promise<() => FakeState[]> {
+      let seen: FakeState[] = [];
+      const child = lab.spawn(lab.relay.ns, ['node', bundle], {
+        env: { FAKE_METERED_DELAY_MS: String(delayMs) },
+      });
+      let buffered = '';
+      child.stdout?.on('data', (d) => {
+        buffered += d;
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        seen = [...seen, ...lines.map((l) => JSON.parse(l))];
+      });
+      for (let waited = 0; seen.length === 0; waited += 100) {
+        if (waited > 20_000 || child.exitCode !== null)
+          throw new Error('the fake Metered API did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return () => seen;
+    }
+
+    beforeAll(async () => {
+      await removeContainers(host.engine.api, Object.values(host.ids));
+      bundle = join(pkiDir, 'fake-metered.js');
+      await build({
+        entryPoints: [join(__dirname, 'fake-metered-main.ts')],
+        bundle: true,
+        platform: 'node',
+        outfile: bundle,
+        logLevel: 'warning',
+      });
+      states = await startLabFake();
+      fake = states()[0] as FakeState;
+      secrets.meteredApiKey = fake.secretKey;
+    }, 60_000);
+
+    it('metered: the service hands out the ICE servers of the (fake) Metered API, and no Coturn runs', async () => {
+      const metered = labPlan(
+        stack,
+        productionValues(lab.relay.ip, {
+          'turnkey:provider': 'metered',
+          'turnkey:meteredApiUrl': fake.url,
+        }),
+        ['meteredApiKey', 'tlsCert', 'tlsKey'],
+      );
+      expect(metered.containers.map((c) => c.role)).toEqual(['service']);
+      const ids = await realiseOn(host.engine, metered, images, secrets);
+      const { status, body } = await backendIceServers(
+        lab,
+        `${metered.outputs.iceServersUrl}?user=alice`,
+        secrets.apiToken as string,
+      );
+      expect(status).toBe(200);
+      expect(body.iceServers.map((s) => s.urls[0])).toContain(
+        'turn:global.relay.metered.example:80',
+      );
+      await expect.poll(() => states().at(-1)?.lastIssued?.username).toBeDefined();
+      expect(body.iceServers.find((s) => s.username)?.username).toBe(
+        states().at(-1)?.lastIssued?.username,
+      );
+      const running = await host.engine.cli(['ps', '--format', '{{.Names}}']);
+      expect(running.trim().split('\n')).toEqual([`turnkey-${stack}-credentials`]);
+      expect(await host.engine.cli(['inspect', ids.service as string])).not.toContain(
+        fake.secretKey,
+      );
+      await removeContainers(host.engine.api, Object.values(ids));
+    });
+
+    it('stun: the service hands out STUN servers only', async () => {
+      const stun = labPlan(
+        stack,
+        productionValues(lab.relay.ip, {
+          'turnkey:provider': 'stun',
+          'turnkey:stunUrls': `stun:${lab.relay.ip}:3478`,
+        }),
+        ['tlsCert', 'tlsKey'],
+      );
+      expect(stun.containers.map((c) => c.role)).toEqual(['service']);
+      const ids = await realiseOn(host.engine, stun, images, secrets);
+      const { body } = await backendIceServers(
+        lab,
+        `${stun.outputs.iceServersUrl}?user=alice`,
+        secrets.apiToken as string,
+      );
+      expect(body.iceServers).toEqual([{ urls: [`stun:${lab.relay.ip}:3478`] }]);
+      await removeContainers(host.engine.api, Object.values(ids));
+    });
+
+    /**
+     * Stops the service as a replace or destroy stops it, while the backend's request is in
+     * flight for about 3 s (a slow Metered: two calls of 1.5 s each).
+     */
+    async function stopDuringRequest(graceSeconds: number) {
+      const slow = (await startLabFake(1500))()[0] as FakeState;
+      const metered = labPlan(
+        stack,
+        productionValues(lab.relay.ip, {
+          'turnkey:provider': 'metered',
+          'turnkey:meteredApiUrl': slow.url,
+        }),
+        ['meteredApiKey', 'tlsCert', 'tlsKey'],
+      );
+      const ids = await realiseOn(host.engine, metered, images, {
+        ...secrets,
+        meteredApiKey: slow.secretKey,
+      });
+      const id = ids.service as string;
+      const request = backendIceServers(
+        lab,
+        `${metered.outputs.iceServersUrl}?user=alice`,
+        secrets.apiToken as string,
+      ).then(
+        (res) => res.status,
+        () => 'connection lost',
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      await stopContainer(host.engine.api, id, graceSeconds);
+      const info = (await host.engine.api.call('GET', `/containers/${id}/json`)) as {
+        State: { ExitCode: number };
+      };
+      await removeContainers(host.engine.api, [id]);
+      return { status: await request, exitCode: info.State.ExitCode };
+    }
+
+    it('stopped with the plan’s grace, the service finishes the request in flight and exits 0', async () => {
+      const planned = host.plan.containers.find((c) => c.role === 'service');
+      expect(await stopDuringRequest(planned?.stopGraceSeconds as number)).toEqual({
+        status: 200,
+        exitCode: 0,
+      });
+    });
+
+    it('stopped with the provider’s default (0 s), it would be killed mid-request', async () => {
+      expect(await stopDuringRequest(0)).toEqual({ status: 'connection lost', exitCode: 137 });
+    });
+  });
+});
+
+describe('the cloud relay host behind 1:1 NAT: its own engine, EXTERNAL_IP as the deployment sets it', () => {
+  let host: Host;
+  beforeAll(async () => {
+    host = await deployCoturn(lab.cloud.ns, lab.cloud.publicIp, {
+      'turnkey:externalIp': `${lab.cloud.publicIp}/${lab.cloud.ip}`,
+    });
+  }, 300_000);
+
+  it('the relay announces the public address', () => {
+    const coturn = host.plan.containers.find((c) => c.role === 'coturn');
+    expect(coturn?.env.EXTERNAL_IP).toBe(`${lab.cloud.publicIp}/${lab.cloud.ip}`);
+  });
+
+  for (const transport of TRANSPORTS)
+    it(`site A and site B call each other through the cloud relay over ${transport}`, async () => {
+      expectRelayed(await call(host, transport, `c${transport}`), transport, lab.cloud.publicIp);
+    });
+});
