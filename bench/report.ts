@@ -18,13 +18,19 @@ export function table(header: string[], rows: (string | number)[][]): string {
 }
 
 /** Prints a benchmark's result and writes it, with how to reproduce it, to bench/results/<name>.md. */
-export function publish(name: string, title: string, body: string, notes: string[] = []): void {
+export function publish(
+  name: string,
+  title: string,
+  body: string,
+  notes: string[] = [],
+  reproduce = `npm run bench -- ${name}`,
+): void {
   const text = [
     `# ${title}`,
     '',
     `${new Date().toISOString().slice(0, 10)} · ${machine()}`,
     '',
-    `Reproduce: \`npm run bench -- ${name}\``,
+    `Reproduce: \`${reproduce}\``,
     '',
     body,
     '',

@@ -1,5 +1,6 @@
 import { footprint } from './footprint';
 import { meteredPath } from './metered';
+import { relayThroughput } from './relay-throughput';
 import { serviceThroughput } from './service-throughput';
 import { startup } from './startup';
 import { turnAllocations } from './turn-allocations';
@@ -7,6 +8,7 @@ import { turnAllocations } from './turn-allocations';
 /** `npm run bench [-- name…]`: runs the named benchmarks (all by default), one after another. */
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   'service-throughput': serviceThroughput,
+  'relay-throughput': relayThroughput,
   metered: meteredPath,
   'turn-allocations': turnAllocations,
   startup,

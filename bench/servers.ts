@@ -10,14 +10,26 @@ import { REPO_ROOT } from '../test/helpers/stack';
  */
 export type BenchServer = ServiceProcess;
 
+/** `taskset -c CPU` before argv when `cpu` is given: the pinned method of service-throughput. */
+export const pinned = (cpu: number | undefined, argv: string[]): string[] =>
+  cpu === undefined ? argv : ['taskset', '-c', String(cpu), ...argv];
+
 export const comparisonServer = async (
   name: 'bare' | 'minimal' | 'express',
   env: Record<string, string>,
+  cpu?: number,
 ): Promise<BenchServer> =>
   spawnService(env, await freePortBlock(1), {
     script: join(REPO_ROOT, 'bench/servers', `${name}.js`),
     output: 'discard',
+    ...(cpu === undefined ? {} : { cpu }),
   });
 
-export const shippedService = async (env: Record<string, string>): Promise<BenchServer> =>
-  spawnService(env, await freePortBlock(1), { output: 'discard' });
+export const shippedService = async (
+  env: Record<string, string>,
+  cpu?: number,
+): Promise<BenchServer> =>
+  spawnService(env, await freePortBlock(1), {
+    output: 'discard',
+    ...(cpu === undefined ? {} : { cpu }),
+  });

@@ -1,13 +1,21 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startFakeTurn } from '../test/helpers/fake-turn';
 import { REPO_ROOT } from '../test/helpers/stack';
 import { median, publish, table } from './report';
-import { type BenchServer, comparisonServer, shippedService } from './servers';
+import { type BenchServer, comparisonServer, pinned, shippedService } from './servers';
 
 const exec = promisify(execFile);
+
+/**
+ * The pinned method: each server alone on one core, the load generator on the other, so a
+ * ratio between servers does not depend on how the generator happens to share their core.
+ */
+const SERVER_CPU = 0;
+const LOAD_CPU = 1;
 
 interface Run {
   rps: number;
@@ -16,7 +24,7 @@ interface Run {
   non2xx: number;
 }
 
-/** autocannon in its own process, so the load generator never shares an event loop with a server. */
+/** autocannon in its own process on its own core, never sharing one with a server. */
 async function autocannon(
   url: string,
   connections: number,
@@ -24,21 +32,19 @@ async function autocannon(
   token: string,
 ): Promise<Run> {
   const bin = join(REPO_ROOT, 'node_modules/autocannon/autocannon.js');
-  const { stdout } = await exec(
+  const [command, ...args] = pinned(LOAD_CPU, [
     process.execPath,
-    [
-      bin,
-      '--json',
-      '-c',
-      String(connections),
-      '-d',
-      String(seconds),
-      '-H',
-      `authorization=Bearer ${token}`,
-      `${url}/v1/ice-servers?user=alice`,
-    ],
-    { maxBuffer: 64 * 1024 * 1024 },
-  );
+    bin,
+    '--json',
+    '-c',
+    String(connections),
+    '-d',
+    String(seconds),
+    '-H',
+    `authorization=Bearer ${token}`,
+    `${url}/v1/ice-servers?user=alice`,
+  ]) as [string, ...string[]];
+  const { stdout } = await exec(command, args, { maxBuffer: 64 * 1024 * 1024 });
   const r = JSON.parse(stdout) as {
     requests: { average: number };
     latency: { p50: number; p99: number };
@@ -54,6 +60,11 @@ async function autocannon(
 }
 
 export async function serviceThroughput(): Promise<void> {
+  if (cpus().length < 2)
+    throw new Error('service-throughput pins server and load generator to two cores: needs ≥ 2');
+  const loadBefore = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ');
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const token = randomBytes(24).toString('hex');
@@ -61,22 +72,25 @@ export async function serviceThroughput(): Promise<void> {
   const relay = await startFakeTurn();
   const shared = { BENCH_TOKEN: token, BENCH_SECRET: secret };
   const servers: [string, () => Promise<BenchServer>][] = [
-    ['a. bare node:http, precomputed body', () => comparisonServer('bare', shared)],
-    ['b. minimal node:http handler', () => comparisonServer('minimal', shared)],
+    ['a. bare node:http, precomputed body', () => comparisonServer('bare', shared, SERVER_CPU)],
+    ['b. minimal node:http handler', () => comparisonServer('minimal', shared, SERVER_CPU)],
     [
       'c. turnkey service as shipped',
       () =>
-        shippedService({
-          TURN_PROVIDER: 'coturn',
-          TURN_SECRET: secret,
-          TURN_URLS: `turn:127.0.0.1:${relay.port}?transport=udp,turn:127.0.0.1:${relay.port}?transport=tcp`,
-          API_TOKENS: token,
-          // The limiter still runs on every request; one user must not be throttled here.
-          RATE_LIMIT_PER_MINUTE: '1000000',
-          LOG_LEVEL: 'info',
-        }),
+        shippedService(
+          {
+            TURN_PROVIDER: 'coturn',
+            TURN_SECRET: secret,
+            TURN_URLS: `turn:127.0.0.1:${relay.port}?transport=udp,turn:127.0.0.1:${relay.port}?transport=tcp`,
+            API_TOKENS: token,
+            // The limiter still runs on every request; one user must not be throttled here.
+            RATE_LIMIT_PER_MINUTE: '1000000',
+            LOG_LEVEL: 'info',
+          },
+          SERVER_CPU,
+        ),
     ],
-    ['d. Express, for the record', () => comparisonServer('express', shared)],
+    ['d. Express, for the record', () => comparisonServer('express', shared, SERVER_CPU)],
   ];
   const connections = [1, 64];
   const runs = new Map<string, Run[]>();
@@ -134,7 +148,10 @@ export async function serviceThroughput(): Promise<void> {
       `c's p99 at 64 connections ≤ 2× b's: ${p99ok ? 'yes' : 'no'} (${med(cc, 64, 'p99')} ms vs ${med(b, 64, 'p99')} ms)`,
     ].join('\n'),
     [
-      `Median of ${rounds} rounds of ${seconds} s per server and connection count, servers in rotating order, each in its own process, autocannon in another.`,
+      `Pinned method: each server alone on core ${SERVER_CPU} (taskset), autocannon on core ${LOAD_CPU}. Median of ${rounds} rounds of ${seconds} s per server and connection count, servers in rotating order.`,
+      `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' / ')} (the machine is shared; rounds alternate so load shifts hit every server).`,
       'c runs the bundled service with the coturn provider, auth, rate limiting, info-level JSON logs (to /dev/null) and Prometheus metrics; a, b and d do the same work (b, d) or none (a) without them.',
       "Latencies are autocannon's, in whole milliseconds: at one connection they round to 0–1 ms.",
     ],

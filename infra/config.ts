@@ -465,7 +465,7 @@ export function readStackConfig(src: ConfigSource): StackConfig {
   const limits = [
     ['userQuota', 12, 1, 100_000],
     ['totalQuota', 1200, 1, 10_000_000],
-    ['maxBps', 500_000, 8_000, 1_000_000_000],
+    ['maxBps', 1_000_000, 8_000, 1_000_000_000],
   ] as const;
   for (const [key, example, min, max] of limits) {
     if (src.get(key) !== undefined) config[key] = wholeNumber(src, key, example, min, max);

@@ -56,6 +56,8 @@ export interface SpawnOptions {
   output?: 'collect' | 'discard';
   /** false: return at once, not waiting for start-up (what a start-up benchmark measures). */
   wait?: boolean;
+  /** Pins the process to this core (`taskset -c`): the benchmarks' pinned method. */
+  cpu?: number;
   /** Starts the process elsewhere, e.g. in a lab namespace (default: a child of this one). */
   spawn?: (argv: string[], env: Record<string, string>) => ChildProcess;
 }
@@ -69,7 +71,8 @@ export async function spawnService(
   port: number,
   opts: SpawnOptions = {},
 ): Promise<ServiceProcess> {
-  const argv = [process.execPath, opts.script ?? serviceBundle()];
+  const node = [process.execPath, opts.script ?? serviceBundle()];
+  const argv = opts.cpu === undefined ? node : ['taskset', '-c', String(opts.cpu), ...node];
   const fullEnv = {
     PATH: process.env.PATH ?? '',
     HOST: '127.0.0.1',
