@@ -24,14 +24,6 @@ import { freePortBlock } from './ports';
 export const REPO = resolve(__dirname, '../..');
 export const COTURN_ROOT = process.env.TURNKEY_COTURN_ROOT ?? join(REPO, '.cache/coturn-forky');
 
-/**
- * Lets two peers on this one machine relay to each other; never part of the shipped config,
- * and it makes a success proves nothing about it (Coturn checks allowed-peer-ip before
- * denied-peer-ip). Only the end-to-end suite still uses it; relaying is proven in the lab.
- */
-export const LOOPBACK_OVERLAY =
-  'allow-loopback-peers\nallowed-peer-ip=127.0.0.1\nallowed-peer-ip=::1\n';
-
 export interface CoturnOptions {
   /** Environment for the entrypoint; TURN_PORT, relay ports and listening IPs are filled in. */
   env?: RelayEnv;
