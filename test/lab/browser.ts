@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { IceServer } from '../../service/providers/types';
+import type { Lab } from './lab';
 
 /**
  * Debian's Chromium inside a lab namespace, driven by playwright-core. Playwright talks to the
@@ -74,6 +75,14 @@ export async function launchLabChromium(ns: string, opts: { caPem?: string } = {
       rmSync(home, { recursive: true, force: true });
     },
   } satisfies LabBrowser;
+}
+
+/** One Chromium in each NATed client site (site B's NAT is symmetric), both trusting `caPem`. */
+export function launchSites(lab: Lab, caPem: string): Promise<[LabBrowser, LabBrowser]> {
+  return Promise.all([
+    launchLabChromium(lab.siteA.ns, { caPem }),
+    launchLabChromium(lab.siteB.ns, { caPem }),
+  ]);
 }
 
 export interface CandidateInfo {

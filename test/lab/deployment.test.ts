@@ -12,7 +12,13 @@ import standIns from '../docker/stand-ins.json';
 import { dockerCli } from '../helpers/docker';
 import { buildImages, removeContainers, stopContainer } from '../helpers/realise';
 import { escapeRegExp } from '../helpers/regexp';
-import { connectPages, firstRelayCandidate, type LabBrowser, launchLabChromium } from './browser';
+import {
+  connectPages,
+  firstRelayCandidate,
+  type LabBrowser,
+  launchLabChromium,
+  launchSites,
+} from './browser';
 import {
   alnum,
   backendIceServers as backendIceServersFrom,
@@ -121,10 +127,7 @@ beforeAll(async () => {
   await buildImages(plan);
   // By name, so `docker save` carries the tags the plan's containers name.
   images = Object.fromEntries(plan.images.map((i) => [i.role, i.imageName]));
-  [siteA, siteB] = await Promise.all([
-    launchLabChromium(lab.siteA.ns, { caPem: pki.caPem }),
-    launchLabChromium(lab.siteB.ns, { caPem: pki.caPem }),
-  ]);
+  [siteA, siteB] = await launchSites(lab, pki.caPem);
 }, 600_000);
 
 afterAll(async () => {
@@ -315,6 +318,17 @@ describe('the public relay host: its own engine, the shipped relay config', () =
       return () => seen;
     }
 
+    /** The stack switched to Metered (the fake at `url`), with the host's certificate. */
+    const meteredPlan = (url: string) =>
+      labPlan(
+        stack,
+        productionValues(lab.relay.ip, {
+          'turnkey:provider': 'metered',
+          'turnkey:meteredApiUrl': url,
+        }),
+        ['meteredApiKey', 'tlsCert', 'tlsKey'],
+      );
+
     beforeAll(async () => {
       await removeContainers(host.engine.api, Object.values(host.ids));
       bundle = join(pkiDir, 'fake-metered.js');
@@ -331,14 +345,7 @@ describe('the public relay host: its own engine, the shipped relay config', () =
     }, 60_000);
 
     it('metered: the service hands out the ICE servers of the (fake) Metered API, and no Coturn runs', async () => {
-      const metered = labPlan(
-        stack,
-        productionValues(lab.relay.ip, {
-          'turnkey:provider': 'metered',
-          'turnkey:meteredApiUrl': fake.url,
-        }),
-        ['meteredApiKey', 'tlsCert', 'tlsKey'],
-      );
+      const metered = meteredPlan(fake.url);
       expect(metered.containers.map((c) => c.role)).toEqual(['service']);
       const ids = await realiseOn(host.engine, metered, images, secrets);
       const { status, body } = await backendIceServers(
@@ -388,14 +395,7 @@ describe('the public relay host: its own engine, the shipped relay config', () =
      */
     async function stopDuringRequest(graceSeconds: number) {
       const slow = (await startLabFake(1500))()[0] as FakeState;
-      const metered = labPlan(
-        stack,
-        productionValues(lab.relay.ip, {
-          'turnkey:provider': 'metered',
-          'turnkey:meteredApiUrl': slow.url,
-        }),
-        ['meteredApiKey', 'tlsCert', 'tlsKey'],
-      );
+      const metered = meteredPlan(slow.url);
       const ids = await realiseOn(host.engine, metered, images, {
         ...secrets,
         meteredApiKey: slow.secretKey,

@@ -10,7 +10,7 @@ import { type FleetPlan, planFleet, readFleetConfig } from '../../infra/fleet';
 import type { IceServer } from '../../service/providers/types';
 import { buildImages, stopContainer } from '../helpers/realise';
 import { REPO_ROOT } from '../helpers/stack';
-import { connectPages, type LabBrowser, launchLabChromium } from './browser';
+import { connectPages, type LabBrowser, launchSites } from './browser';
 import {
   alnum,
   backendIceServers,
@@ -161,10 +161,7 @@ beforeAll(async () => {
     const ids = await realiseOn(engine, host.plan, images, secrets);
     hosts.push({ engine, ids, publicIp: i === 0 ? lab.relay.ip : lab.cloud.publicIp });
   }
-  [siteA, siteB] = await Promise.all([
-    launchLabChromium(lab.siteA.ns, { caPem: pki.caPem }),
-    launchLabChromium(lab.siteB.ns, { caPem: pki.caPem }),
-  ]);
+  [siteA, siteB] = await launchSites(lab, pki.caPem);
 }, 600_000);
 
 afterAll(async () => {
