@@ -99,6 +99,8 @@ export interface PeerResult {
   received?: string;
   iceState: string;
   selected?: { local: CandidateInfo; remote: CandidateInfo };
+  /** Every relay candidate this side allocated (local-candidate stats of type relay). */
+  relays?: CandidateInfo[];
 }
 
 /** What webrtc-peer.js puts on the page (no DOM types in this project). */

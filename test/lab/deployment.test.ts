@@ -83,12 +83,20 @@ async function call(host: Host, transport: RelayTransport, user: string) {
   );
   expect(status).toBe(200);
   const servers = onlyTransport(body.iceServers, transport);
-  const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
-  try {
-    return await connectPages(a, b, { a: servers, b: servers });
-  } finally {
-    await Promise.all([a.context().close(), b.context().close()]);
-  }
+  const attempt = async () => {
+    const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
+    try {
+      return await connectPages(a, b, { a: servers, b: servers });
+    } finally {
+      await Promise.all([a.context().close(), b.context().close()]);
+    }
+  };
+  const first = await attempt();
+  if (first.a.received !== undefined && first.b.received !== undefined) return first;
+  // A call that did not connect is redialled once, as an app would (an ICE restart); the
+  // first attempt is printed so a flaky path stays visible. Two failures fail the test.
+  console.warn(`lab call over ${transport} did not connect; redialling: ${JSON.stringify(first)}`);
+  return attempt();
 }
 
 /** What a user relies on: both sides got the other's message, over the relay, as asked. */
@@ -97,21 +105,30 @@ function expectRelayed(
   transport: RelayTransport,
   publicIp: string,
 ) {
-  expect(result.a.received).toBe('hello from site B');
-  expect(result.b.received).toBe('hello from site A');
-  const locals = [result.a.selected?.local, result.b.selected?.local];
-  const relayed = locals.filter((c) => c?.candidateType === 'relay');
-  // Both sides behind NAT: the pair can only work through a relay candidate, on one side at
-  // least (the other may reach it from its host address through its own NAT).
-  expect(relayed.length).toBeGreaterThan(0);
-  for (const side of [result.a, result.b])
-    expect([side.selected?.local.candidateType, side.selected?.remote.candidateType]).toContain(
-      'relay',
+  const seen = JSON.stringify(result);
+  expect(result.a.received, seen).toBe('hello from site B');
+  expect(result.b.received, seen).toBe('hello from site A');
+  // Both sides behind NAT: the path must go through an allocation. Which side's stats name it
+  // as the selected pair's *local* candidate varies (one side may send from its own address
+  // through its NAT straight to the other's relayed address, and Chrome may then report its
+  // local end as prflx), so: each side's selected pair has a relay candidate, at the relay's
+  // public address; and every allocation either side made used only the transport asked for.
+  for (const side of [result.a, result.b]) {
+    const pair = [side.selected?.local, side.selected?.remote];
+    expect(
+      pair.map((c) => c?.candidateType),
+      seen,
+    ).toContain('relay');
+    for (const c of pair) if (c?.candidateType === 'relay') expect(c.address, seen).toBe(publicIp);
+  }
+  const allocations = [...(result.a.relays ?? []), ...(result.b.relays ?? [])];
+  expect(allocations.length, seen).toBeGreaterThan(0);
+  for (const c of allocations) {
+    expect(c.relayProtocol, seen).toBe(transport);
+    expect(c.address, seen).toBe(publicIp);
+    expect(c.url, seen).toMatch(
+      transport === 'tls' ? /^turns:/ : new RegExp(`transport=${transport}$`),
     );
-  for (const c of relayed) {
-    expect(c?.relayProtocol).toBe(transport);
-    expect(c?.address).toBe(publicIp);
-    expect(c?.url).toMatch(transport === 'tls' ? /^turns:/ : new RegExp(`transport=${transport}$`));
   }
 }
 

@@ -87,6 +87,19 @@ window.turnkeyPeer = (() => {
           remote: info(stats.get(pair.remoteCandidateId)),
         };
       });
+      // Every relay candidate this side allocated: which side's stats name the relay as the
+      // selected pair's *local* candidate varies, but these say how each allocation was made.
+      result.relays = [];
+      stats.forEach((s) => {
+        if (s.type === 'local-candidate' && s.candidateType === 'relay')
+          result.relays.push({
+            candidateType: s.candidateType,
+            relayProtocol: s.relayProtocol,
+            url: s.url,
+            address: s.address,
+            protocol: s.protocol,
+          });
+      });
       return result;
     },
 
