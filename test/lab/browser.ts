@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 import type { IceServer } from '../../service/providers/types';
 import type { Lab } from './lab';
 
@@ -178,4 +179,29 @@ export function firstRelayCandidate(
     (a) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.firstRelayCandidate(a),
     { iceServers, timeoutMs },
   );
+}
+
+/**
+ * What a user relies on in a call between two NATed sites: both sides heard the other, and
+ * the path went through an allocation at the relay `ip`. Which side's stats name the relay as
+ * the selected pair's *local* candidate varies (one side may send from its own address
+ * through its NAT straight to the other's relayed address, and Chrome may then report its
+ * local end as prflx), so each side's selected pair must hold a relay candidate, every one at
+ * `ip`.
+ */
+export function expectCallRelayedVia(
+  result: { a: PeerResult; b: PeerResult },
+  ip: string,
+  seen = JSON.stringify(result),
+): void {
+  expect(result.a.received, seen).toBe('hello from site B');
+  expect(result.b.received, seen).toBe('hello from site A');
+  for (const side of [result.a, result.b]) {
+    const pair = [side.selected?.local, side.selected?.remote];
+    expect(
+      pair.map((c) => c?.candidateType),
+      seen,
+    ).toContain('relay');
+    for (const c of pair) if (c?.candidateType === 'relay') expect(c.address, seen).toBe(ip);
+  }
 }

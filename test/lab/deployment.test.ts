@@ -14,6 +14,7 @@ import { buildImages, removeContainers, stopContainer } from '../helpers/realise
 import { escapeRegExp } from '../helpers/regexp';
 import {
   connectPages,
+  expectCallRelayedVia,
   firstRelayCandidate,
   type LabBrowser,
   launchLabChromium,
@@ -106,21 +107,8 @@ function expectRelayed(
   publicIp: string,
 ) {
   const seen = JSON.stringify(result);
-  expect(result.a.received, seen).toBe('hello from site B');
-  expect(result.b.received, seen).toBe('hello from site A');
-  // Both sides behind NAT: the path must go through an allocation. Which side's stats name it
-  // as the selected pair's *local* candidate varies (one side may send from its own address
-  // through its NAT straight to the other's relayed address, and Chrome may then report its
-  // local end as prflx), so: each side's selected pair has a relay candidate, at the relay's
-  // public address; and every allocation either side made used only the transport asked for.
-  for (const side of [result.a, result.b]) {
-    const pair = [side.selected?.local, side.selected?.remote];
-    expect(
-      pair.map((c) => c?.candidateType),
-      seen,
-    ).toContain('relay');
-    for (const c of pair) if (c?.candidateType === 'relay') expect(c.address, seen).toBe(publicIp);
-  }
+  expectCallRelayedVia(result, publicIp, seen);
+  // And every allocation either side made used only the transport asked for.
   const allocations = [...(result.a.relays ?? []), ...(result.b.relays ?? [])];
   expect(allocations.length, seen).toBeGreaterThan(0);
   for (const c of allocations) {
