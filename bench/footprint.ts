@@ -1,4 +1,4 @@
-import { planDeployment } from '../infra/deployment';
+import { planDeployment } from '../infra';
 import standIns from '../test/docker/stand-ins.json';
 import { dockerCli } from '../test/helpers/docker';
 import { buildImages } from '../test/helpers/realise';

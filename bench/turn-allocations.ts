@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CoturnProvider } from '../service/providers/coturn';
-import { allocate, TurnError } from '../service/turn-client';
+import { allocate, TurnError } from '../service/turn/client';
 import { startCoturn } from '../test/helpers/coturn';
 import { median, publish, table } from './report';
 
@@ -90,7 +90,7 @@ export async function turnAllocations(): Promise<void> {
       `hardened/default: ${ratio.toFixed(3)} (target ≥ 0.95: ${ratio >= 0.95 ? 'yes' : 'no'})`,
     ].join('\n'),
     [
-      `Debian's turnserver 4.18 on loopback; each round ${TOTAL} allocations at ${CONCURRENCY} at a time, each with credentials minted by the project's provider for a distinct user, allocated and released by service/turn-client.ts; ${ROUNDS} rounds in alternating order, median rate.`,
+      `Debian's turnserver 4.18 on loopback; each round ${TOTAL} allocations at ${CONCURRENCY} at a time, each with credentials minted by the project's provider for a distinct user, allocated and released by service/turn/client.ts; ${ROUNDS} rounds in alternating order, median rate.`,
       'The shipped config logs every request (verbose), enforces quotas and checks each peer against its deny list.',
       'A round lasts well under a second (the quota below caps a round on one server), so single rounds vary by ±30% on this machine: read the ratio from the median, not a single run.',
       'Its total-quota (1200) counts a UDP client session until the session times out, not only while its allocation lives: churning more than 1200 allocations within that time is refused with 486. Each round here stays below it; size total-quota to the churn you expect.',

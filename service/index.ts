@@ -3,17 +3,19 @@
  * the HTTP service.
  */
 
-export { type CheckOptions, type CheckReport, runCheck } from './check/run';
-export { ConfigError, loadConfig, type ProviderConfig, type ServiceConfig } from './config';
 export {
   CREDENTIAL_TTL,
+  type IceUri,
   PROVIDERS,
+  parseIceUri,
   type RelayEnv,
   SERVICE_DEFAULTS,
   type ServiceEnv,
-} from './contract';
-export { type IceUri, parseIceUri } from './ice-uris';
+} from '../contract';
+export { type CheckOptions, type CheckReport, runCheck } from './check/run';
+export { ConfigError, loadConfig, type ServiceConfig } from './config';
 export { type CoturnOptions, CoturnProvider, turnRestCredential } from './providers/coturn';
+export { createProvider, type MeteredKey, type ProviderConfig } from './providers/create';
 export { InvalidInputError, UpstreamError } from './providers/errors';
 export {
   type FleetOptions,
@@ -21,7 +23,6 @@ export {
   type FleetRelay,
   type RelayHealth,
 } from './providers/fleet';
-export { createProvider } from './providers/from-config';
 export { type MeteredOptions, MeteredProvider } from './providers/metered';
 export { type StunOptions, StunProvider } from './providers/stun';
 export type {
@@ -33,12 +34,12 @@ export type {
   TurnProvider,
 } from './providers/types';
 export { type RunningService, startService } from './start';
-export { type Binding, bindStun, probeStun } from './stun-probe';
 export {
   type AllocateOptions,
   type Allocation,
   allocate,
   TurnError,
   type TurnFailure,
-} from './turn-client';
-export { type Diagnosis, diagnose } from './turn-diagnosis';
+} from './turn/client';
+export { type Diagnosis, diagnose } from './turn/diagnosis';
+export { type Binding, bindStun, probeStun } from './turn/probe';

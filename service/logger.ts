@@ -8,7 +8,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return pino(
     {
       level,
-      base: { service: 'turnkey-credentials' },
+      base: { service: 'turnkey-service' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       // Fastify logs some requests itself (e.g. while closing); never with the query string.

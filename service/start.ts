@@ -5,7 +5,7 @@ import { buildApp } from './http/app';
 import { createMetrics } from './http/metrics';
 import { buildMetricsApp } from './http/metrics-app';
 import { createLogger } from './logger';
-import { createProvider } from './providers/from-config';
+import { createProvider } from './providers/create';
 import type { TurnProvider } from './providers/types';
 
 export interface RunningService {
@@ -55,6 +55,7 @@ export async function startService(
   });
   const metricsApp = buildMetricsApp({ metrics, logger });
 
+  for (const line of config.deprecations) logger.warn(line);
   if (config.apiTokens.length === 0) {
     logger.warn(
       'API_TOKENS is not set: the STUN-only endpoint is open to anyone (it hands out no secrets)',

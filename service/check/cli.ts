@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isValidUserId } from '../../contract';
 import { exitCode, formatReport } from './report';
 import { CheckUsageError, runCheck } from './run';
 
@@ -66,7 +67,7 @@ function parse(argv: string[], env: Io['env']) {
     ''
   ).trim();
   const user = values.user ?? 'turnkey-check';
-  if (!/^[A-Za-z0-9._~@+-]{1,128}$/.test(user)) {
+  if (!isValidUserId(user)) {
     throw new CheckUsageError('--user must be 1-128 of A-Z a-z 0-9 . _ ~ @ + -');
   }
   const timeoutMs = values.timeout === undefined ? 3000 : Number(values.timeout);

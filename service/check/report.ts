@@ -1,4 +1,4 @@
-import { diagnosisLine } from '../turn-diagnosis';
+import { diagnosisLine } from '../turn/diagnosis';
 import { type CheckReport, fmt, type UriResult } from './run';
 
 /** How `turnkey check` prints its findings: a table per URI, then what failed and why. */

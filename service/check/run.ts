@@ -3,13 +3,13 @@ import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
 import { Agent, request } from 'undici';
-import { type IceUri, parseIceUri } from '../ice-uris';
+import { hostPort, type IceUri, parseIceUri } from '../../contract';
 import type { IceServers } from '../providers/types';
-import type { TransportAddress } from '../stun-message';
-import { bindStun } from '../stun-probe';
-import { describeTarget, type StunTransport } from '../stun-transport';
-import { type Allocation, allocate, TurnError } from '../turn-client';
-import { type Diagnosis, diagnose, relayedAddressMismatch } from '../turn-diagnosis';
+import { type Allocation, allocate, TurnError } from '../turn/client';
+import { type Diagnosis, diagnose, relayedAddressMismatch } from '../turn/diagnosis';
+import type { TransportAddress } from '../turn/message';
+import { bindStun } from '../turn/probe';
+import { describeTarget, type StunTransport } from '../turn/transport';
 
 /**
  * `turnkey check`: fetches ICE servers from a live deployment and, for every URI, proves
@@ -377,5 +377,4 @@ async function echoRoundTrip(
   });
 }
 
-export const fmt = (a: TransportAddress): string =>
-  a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+export const fmt = (a: TransportAddress): string => hostPort(a.address, a.port);

@@ -1,9 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { CREDENTIAL_TTL } from '../contract';
-import { type IceUri, parseIceUri } from '../ice-uris';
-import { describeTarget } from '../stun-transport';
-import { allocate } from '../turn-client';
-import { diagnose, diagnosisLine } from '../turn-diagnosis';
+import { CREDENTIAL_TTL, type IceUri, parseIceUri } from '../../contract';
+import { allocate } from '../turn/client';
+import { diagnose, diagnosisLine } from '../turn/diagnosis';
+import { describeTarget } from '../turn/transport';
 import { resolveTtl } from './ttl';
 import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from './types';
 import { assertValidUserId } from './user-id';

@@ -1,5 +1,4 @@
-import { parseIceUri, stunUrisFromTurn } from '../ice-uris';
-import { REGION_LABEL } from '../region';
+import { type FleetRelay, parseIceUri, REGION_LABEL, stunUrisFromTurn } from '../../contract';
 import { CoturnProvider } from './coturn';
 import { InvalidInputError, UpstreamError } from './errors';
 import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from './types';
@@ -12,14 +11,7 @@ import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from 
  * probe is never handed out; one that passes again is.
  */
 
-export interface FleetRelay {
-  /** Label apps pass as `region` (e.g. `eu-west`). */
-  region: string;
-  /** Its `turn:`/`turns:` URIs as handed to browsers. */
-  urls: string[];
-  /** Where to probe it instead of its first plain turn: URI (the service's own relay: loopback). */
-  probeUrl?: string;
-}
+export type { FleetRelay };
 
 export interface RelayHealth {
   region: string;

@@ -1,4 +1,4 @@
-import { CREDENTIAL_TTL } from '../contract';
+import { CREDENTIAL_TTL } from '../../contract';
 import { InvalidInputError } from './errors';
 
 /**

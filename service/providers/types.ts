@@ -1,4 +1,4 @@
-import type { ProviderName } from '../contract';
+import type { ProviderName } from '../../contract';
 
 /** One entry of `RTCConfiguration.iceServers`. */
 export interface IceServer {

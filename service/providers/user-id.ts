@@ -1,12 +1,7 @@
+import { MAX_USER_ID_LENGTH, USER_ID } from '../../contract';
 import { InvalidInputError } from './errors';
 
-export const MAX_USER_ID_LENGTH = 128;
-
-/**
- * No `:` (Coturn splits the TURN REST username at the first one) and nothing a log line,
- * header or STUN USERNAME attribute could be confused by: letters, digits and `._~@+-`.
- */
-const USER_ID = /^[A-Za-z0-9._~@+-]+$/;
+export { MAX_USER_ID_LENGTH };
 
 export function assertValidUserId(userId: unknown): asserts userId is string {
   if (typeof userId !== 'string' || userId.length === 0) {

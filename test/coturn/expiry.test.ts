@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { turnRestCredential } from '../../service/providers/coturn';
-import { allocate, TurnError } from '../../service/turn-client';
+import { allocate, TurnError } from '../../service/turn/client';
 import { type RunningCoturn, startCoturn } from '../helpers/coturn';
 import { escapeRegExp } from '../helpers/regexp';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allocate } from '../../service/turn-client';
+import { allocate } from '../../service/turn/client';
 import { type RunningCoturn, startCoturn } from '../helpers/coturn';
 import { get, randomToken, startTestService } from '../helpers/service';
 

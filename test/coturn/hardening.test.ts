@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CoturnProvider, turnRestCredential } from '../../service/providers/coturn';
-import { allocate, TurnError } from '../../service/turn-client';
+import { allocate, TurnError } from '../../service/turn/client';
 import { startCoturn } from '../helpers/coturn';
 
 const secret = () => randomBytes(32).toString('hex');

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoturnProvider } from '../../service/providers/coturn';
-import { probeStun } from '../../service/stun-probe';
-import { allocate } from '../../service/turn-client';
+import { allocate } from '../../service/turn/client';
+import { probeStun } from '../../service/turn/probe';
 import { type RunningCoturn, startCoturn } from '../helpers/coturn';
 import { get, randomToken, startTestService } from '../helpers/service';
 

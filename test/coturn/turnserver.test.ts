@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoturnProvider } from '../../service/providers/coturn';
-import { allocate, TurnError } from '../../service/turn-client';
+import { allocate, TurnError } from '../../service/turn/client';
 import {
   COTURN_ROOT,
   type RunningCoturn,
@@ -411,7 +411,7 @@ describe('per-user quota (user-quota=12 in the shipped config)', () => {
   });
 });
 
-describe('the project’s own TURN client (service/turn-client.ts) against the real turnserver', () => {
+describe('the project’s own TURN client (service/turn/client.ts) against the real turnserver', () => {
   const key = secret();
   let server: RunningCoturn;
   beforeAll(async () => {

@@ -20,6 +20,7 @@ export function copyCheckout(prefix = 'turnkey-checkout-'): string {
     'package-lock.json',
     'tsconfig.json',
     'tsconfig.build.json',
+    'contract',
     'infra',
     'service',
     'coturn',

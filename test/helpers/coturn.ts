@@ -10,8 +10,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { COTURN_UID, definedEnv, type RelayEnv } from '../../service/contract';
-import { probeStun } from '../../service/stun-probe';
+import { COTURN_UID, definedEnv, type RelayEnv } from '../../contract';
+import { probeStun } from '../../service/turn/probe';
 import { collectOutput } from './child-output';
 import { freePortBlock } from './ports';
 

@@ -8,7 +8,7 @@ import {
   encodeXorAddress,
   methodOf,
   parseStun,
-} from '../../service/stun-message';
+} from '../../service/turn/message';
 
 /**
  * A loopback UDP stand-in for Coturn, for the service tests' /readyz: answers Binding, and

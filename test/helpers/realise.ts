@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { pack } from 'tar-stream';
-import { ensureServiceBundle } from '../../infra/bundle';
-import type { ContainerPlan, DeploymentPlan, Role, SecretName } from '../../infra/deployment';
+import type { ContainerPlan, DeploymentPlan, Role, SecretName } from '../../infra';
+import { ensureServiceBundle } from '../../infra';
 import { buildContext, contextTar } from './build-context';
 import { DockerApi, dockerCli, nanoseconds } from './docker';
 

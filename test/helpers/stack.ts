@@ -1,12 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import {
-  type ConfigSource,
-  readStackConfig,
-  type StackConfig,
-  valuesSource,
-} from '../../infra/config';
+import { type ConfigSource, readStackConfig, type StackConfig, valuesSource } from '../../infra';
 
 export const REPO_ROOT = join(__dirname, '../..');
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeploymentPlan, Role, SecretName } from '../../infra/deployment';
+import type { DeploymentPlan, Role, SecretName } from '../../infra';
 import { CoturnProvider } from '../../service/providers/coturn';
 import type { IceServer } from '../../service/providers/types';
 import standIns from '../docker/stand-ins.json';
@@ -367,7 +367,7 @@ describe('the public relay host: its own engine, the shipped relay config', () =
         states().at(-1)?.lastIssued?.username,
       );
       const running = await host.engine.cli(['ps', '--format', '{{.Names}}']);
-      expect(running.trim().split('\n')).toEqual([`turnkey-${stack}-credentials`]);
+      expect(running.trim().split('\n')).toEqual([`turnkey-${stack}-service`]);
       expect(await host.engine.cli(['inspect', ids.service as string])).not.toContain(
         fake.secretKey,
       );

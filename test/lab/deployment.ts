@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readStackConfig } from '../../infra/config';
 import {
   type DeploymentPlan,
   planDeployment,
   type Role,
+  readStackConfig,
   type SecretName,
-} from '../../infra/deployment';
+} from '../../infra';
 import type { IceServer } from '../../service/providers/types';
 import standIns from '../docker/stand-ins.json';
 import { DockerApi } from '../helpers/docker';

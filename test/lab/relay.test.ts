@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readStackConfig, valuesSource } from '../../infra/config';
+import { readStackConfig, valuesSource } from '../../infra';
 import { escapeRegExp } from '../helpers/regexp';
 import { type LabCoturn, type RelayHost, runLabUclient, startLabCoturn } from './coturn';
 import { createLab, type Lab } from './lab';

@@ -3,13 +3,15 @@ import { isAbsolute, join, resolve } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  planDeployment,
+  readStackConfig,
   relayConfig,
+  type StackConfig,
   stackRelayArgs,
   TurnkeyRelay,
   type TurnkeyRelayArgs,
-} from '../../infra/component';
-import { readStackConfig, type StackConfig, valuesSource } from '../../infra/config';
-import { planDeployment } from '../../infra/deployment';
+  valuesSource,
+} from '../../infra';
 import { buildContext } from '../helpers/build-context';
 import { REPO_ROOT } from '../helpers/stack';
 import {
@@ -34,7 +36,7 @@ type SecretValues = Partial<Record<Parameters<Parameters<typeof stackRelayArgs>[
 const options = new Map<string, pulumi.CustomResourceOptions>();
 
 /**
- * Builds a relay under a unique name from a stack config, as infra/index.ts does, with the
+ * Builds a relay under a unique name from a stack config, as infra/program.ts does, with the
  * secret keys' values in `secrets`, and waits until all its resources are registered.
  */
 async function deploy(name: string, config: StackConfig, secrets: SecretValues = {}) {
@@ -311,7 +313,7 @@ describe('TurnkeyRelayArgs defaults', () => {
     expect(relayConfig({ publicHost: '127.0.0.1' }).realm).toBe('turnkey');
   });
 
-  it('turn every stack config back into itself (what infra/index.ts deploys is what was read)', () => {
+  it('turn every stack config back into itself (what infra/program.ts deploys is what was read)', () => {
     const secret = () => 'SECRET';
     for (const [values, secretKeys] of [
       [
@@ -549,16 +551,13 @@ describe('names on a shared Docker host', () => {
     const us = await deploy('us', config);
     const names = (x: typeof eu) => x.containers.map((c) => c.inputs.name as string);
     const tags = (x: typeof eu) => x.images.map((i) => i.inputs.imageName as string);
-    expect(names(eu).sort()).toEqual(['eu-dev-coturn', 'eu-dev-credentials']);
-    expect(tags(eu).sort()).toEqual(['eu-coturn:dev', 'eu-credentials:dev']);
+    expect(names(eu).sort()).toEqual(['eu-dev-coturn', 'eu-dev-service']);
+    expect(tags(eu).sort()).toEqual(['eu-coturn:dev', 'eu-service:dev']);
     expect(new Set([...names(eu), ...names(us)]).size).toBe(4);
     expect(new Set([...tags(eu), ...tags(us)]).size).toBe(4);
     const euProd = planDeployment(config, { stack: 'prod', projectRoot: REPO_ROOT, name: 'eu' });
-    expect(euProd.containers.map((c) => c.name)).toEqual(['eu-prod-coturn', 'eu-prod-credentials']);
-    expect(euProd.images.map((i) => i.imageName)).toEqual([
-      'eu-coturn:prod',
-      'eu-credentials:prod',
-    ]);
+    expect(euProd.containers.map((c) => c.name)).toEqual(['eu-prod-coturn', 'eu-prod-service']);
+    expect(euProd.images.map((i) => i.imageName)).toEqual(['eu-coturn:prod', 'eu-service:prod']);
   });
 
   it('refuses a name Docker cannot use for an image, saying what it may contain', () => {

@@ -1,6 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { planFleet, readFleetConfig } from '../../infra/fleet';
+import { planFleet, readFleetConfig } from '../../infra';
 import { REPO_ROOT } from '../helpers/stack';
 import { installMocks, mockPassword, plain, registered, resolved, TYPES } from './mocks';
 
@@ -22,12 +22,12 @@ const RELAYS = [
 ];
 const CONFIG = { 'turnkey:relays': JSON.stringify(RELAYS), 'turnkey:secretGeneration': '2' };
 
-let program: typeof import('../../infra/index.js');
+let program: typeof import('../../infra/program.js');
 
 beforeAll(async () => {
   await installMocks('prod');
   pulumi.runtime.setAllConfig(CONFIG);
-  program = await import('../../infra/index.js');
+  program = await import('../../infra/program.js');
   await resolved(program.iceServersUrls);
   // Containers register once their images (and the previous host's containers) resolve.
   for (let i = 0; i < 200 && containers().length < 6; i++)
@@ -52,11 +52,11 @@ describe('a fleet from turnkey:relays', () => {
     ).toEqual(
       [
         'turnkey-prod-coturn',
-        'turnkey-prod-credentials',
+        'turnkey-prod-service',
         'turnkey-us-east-prod-coturn',
-        'turnkey-us-east-prod-credentials',
+        'turnkey-us-east-prod-service',
         'turnkey-ap-prod-coturn',
-        'turnkey-ap-prod-credentials',
+        'turnkey-ap-prod-service',
       ].sort(),
     );
   });

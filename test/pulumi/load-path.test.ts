@@ -3,7 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureServiceBundle, SERVICE_BUNDLE } from '../../infra/bundle';
+import { ensureServiceBundle, SERVICE_BUNDLE } from '../../infra';
 import { copyCheckout } from '../helpers/checkout';
 import { REPO_ROOT, stackConfigValues } from '../helpers/stack';
 

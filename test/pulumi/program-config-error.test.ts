@@ -9,7 +9,7 @@ it('fails the preview with the key and the command that fixes it, without a stac
     'turnkey:publicHost': 'turn.example.com',
     'turnkey:meteredApiUrl': 'https://app.metered.live',
   });
-  const err = await import('../../infra/index.js').catch((e: unknown) => e);
+  const err = await import('../../infra/program.js').catch((e: unknown) => e);
   expect(pulumi.RunError.isInstance(err as Error)).toBe(true);
   expect((err as Error).message).toBe(
     "turnkey:meteredApiKey is required when turnkey:provider is metered (Metered's Secret Key, Dashboard → Developers; or set turnkey:meteredCredentialApiKey to one credential's API Key, Dashboard → TURN Server): run `pulumi config set --secret turnkey:meteredApiKey <your Metered secret key>`",

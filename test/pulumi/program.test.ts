@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { installMocks, ofType, resolved, TYPES } from './mocks';
 
 /** The stack entry point itself, with the dev stack's config as `pulumi up` would pass it. */
-let program: typeof import('../../infra/index.js');
+let program: typeof import('../../infra/program.js');
 
 beforeAll(async () => {
   await installMocks('dev');
@@ -12,10 +12,10 @@ beforeAll(async () => {
     'turnkey:publicHost': '127.0.0.1',
     'turnkey:relayPorts': '31000-31099',
   });
-  program = await import('../../infra/index.js');
+  program = await import('../../infra/program.js');
 });
 
-describe('infra/index.ts', () => {
+describe('infra/program.ts', () => {
   it('exports iceServersUrl, apiToken (secret), provider, turnUris and stunUris', async () => {
     expect(await resolved(program.iceServersUrl)).toBe('http://127.0.0.1:8080/v1/ice-servers');
     expect(await resolved(program.provider)).toBe('coturn');
@@ -34,11 +34,11 @@ describe('infra/index.ts', () => {
       ofType(TYPES.container, 'turnkey-')
         .map((c) => c.inputs.name)
         .sort(),
-    ).toEqual(['turnkey-dev-coturn', 'turnkey-dev-credentials']);
+    ).toEqual(['turnkey-dev-coturn', 'turnkey-dev-service']);
     expect(
       ofType(TYPES.image, 'turnkey-')
         .map((c) => c.inputs.imageName)
         .sort(),
-    ).toEqual(['turnkey-coturn:dev', 'turnkey-credentials:dev']);
+    ).toEqual(['turnkey-coturn:dev', 'turnkey-service:dev']);
   });
 });

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../service/check/cli';
 import { exitCode, formatReport } from '../../service/check/report';
 import { type CheckReport, credentialWarning, usernameExpiry } from '../../service/check/run';
-import { diagnose, type FailureContext } from '../../service/turn-diagnosis';
-import { TurnError } from '../../service/turn-error';
+import { diagnose, type FailureContext } from '../../service/turn/diagnosis';
+import { TurnError } from '../../service/turn/error';
 
 const ctx = (over: Partial<FailureContext> = {}): FailureContext => ({
   target: 'turn.example.com:3478/udp',

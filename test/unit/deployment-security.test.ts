@@ -3,8 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readStackConfig, StackConfigError, valuesSource } from '../../infra/config';
-import { type ContainerPlan, planDeployment } from '../../infra/deployment';
+import {
+  type ContainerPlan,
+  planDeployment,
+  readStackConfig,
+  StackConfigError,
+  valuesSource,
+} from '../../infra';
 import { startTestService } from '../helpers/service';
 
 const read = (values: Record<string, string>, secrets: string[] = []) =>

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readStackConfig } from '../../infra/config';
-import { planDeployment } from '../../infra/deployment';
-import { planFleet, readFleetConfig } from '../../infra/fleet';
+import { planDeployment, planFleet, readFleetConfig, readStackConfig } from '../../infra';
 import { REPO_ROOT } from '../helpers/stack';
 
 const source = (values: Record<string, string>) => ({

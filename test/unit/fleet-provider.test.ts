@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../service/config';
+import { createProvider } from '../../service/providers/create';
 import { InvalidInputError, UpstreamError } from '../../service/providers/errors';
 import { FleetProvider, type FleetRelay, type RelayHealth } from '../../service/providers/fleet';
-import { createProvider } from '../../service/providers/from-config';
 import type { ReadyState } from '../../service/providers/types';
 
 /** Fake probes (each relay's verdict set by the test) and fake timers (the probe schedule). */

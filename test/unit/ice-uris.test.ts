@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIceUri, splitList, stunUrisFromTurn } from '../../service/ice-uris';
+import { parseIceUri, splitList, stunUrisFromTurn } from '../../contract';
 
 describe('parseIceUri', () => {
   it.each([

@@ -4,11 +4,16 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readStackConfig, valuesSource } from '../../infra/config';
-import { type ContainerPlan, planDeployment, type SecretName } from '../../infra/deployment';
+import { RELAY_DEFAULTS } from '../../contract';
+import {
+  type ContainerPlan,
+  planDeployment,
+  readStackConfig,
+  type SecretName,
+  valuesSource,
+} from '../../infra';
 import { loadConfig } from '../../service/config';
-import { RELAY_DEFAULTS } from '../../service/contract';
-import { createProvider } from '../../service/providers/from-config';
+import { createProvider } from '../../service/providers/create';
 import type { TurnProvider } from '../../service/providers/types';
 import { type FakeMetered, startFakeMetered } from '../helpers/fake-metered';
 import { REPO_ROOT } from '../helpers/stack';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readStackConfig, StackConfigError, valuesSource } from '../../infra/config';
+import { readStackConfig, StackConfigError, valuesSource } from '../../infra';
 
 const read = (values: Record<string, string>, secrets: string[] = []) =>
   readStackConfig(valuesSource(values, secrets));

@@ -1,8 +1,8 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { REGION_LABEL } from '../../../contract';
 import { InvalidInputError } from '../../providers/errors';
 import type { TurnProvider } from '../../providers/types';
-import { REGION_LABEL } from '../../region';
 import type { createTokenChecker } from '../auth';
 import { sendError } from '../errors';
 import type { Metrics } from '../metrics';

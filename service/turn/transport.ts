@@ -2,8 +2,9 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { CLASS, classOf, parseStun, type StunMessage, type TransportAddress } from './stun-message';
-import { TurnError } from './turn-error';
+import { hostPort } from '../../contract';
+import { TurnError } from './error';
+import { CLASS, classOf, parseStun, type StunMessage, type TransportAddress } from './message';
 
 /**
  * One client connection to a STUN/TURN server over UDP, TCP or TLS (RFC 8489 §6.2, RFC 8656
@@ -38,7 +39,7 @@ export interface StunChannel {
 }
 
 export const describeTarget = (t: { host: string; port: number; transport: string }): string =>
-  `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}/${t.transport}`;
+  `${hostPort(t.host, t.port)}/${t.transport}`;
 
 /** System error codes that mean "no connection" rather than a TLS problem. */
 const NETWORK_CODES = new Set([

@@ -1,23 +1,32 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import {
+  bounds,
   CREDENTIAL_TTL,
+  defaultNumber,
+  defaultOf,
+  isLoopbackOrPrivate,
   isProviderName,
+  METERED_API_URL_PROBLEMS,
   METERED_REGION,
   meteredApiOrigin,
   PROVIDERS,
   type ProviderName,
+  parseRange,
   RELAY_DEFAULTS,
+  SECRET_STACK_KEYS,
   SERVICE_DEFAULTS,
-} from '../service/contract';
+  type StackKey,
+  splitList,
+} from '../../contract';
+import { fail, StackConfigError, setCommand as set } from './errors';
+import type { ConfigSource } from './source';
 
 /**
- * The `turnkey:*` stack config, validated. Pure (no Pulumi imports) so it can be tested
- * directly; every error names the key and the `pulumi config set` command that fixes it.
+ * The `turnkey:*` stack config, validated. Keys, defaults, bounds and which keys are secret
+ * come from the settings table (contract/settings.ts); what is checked beyond a kind (addresses,
+ * URLs, pairs of keys) is here. Pure (no Pulumi imports) so it can be tested directly; every
+ * error names the key and the `pulumi config set` command that fixes it.
  */
-
-export class StackConfigError extends Error {
-  override readonly name = 'StackConfigError';
-}
 
 export interface StackConfig {
   provider: ProviderName;
@@ -85,7 +94,7 @@ export interface StackConfig {
  * defaults to publicHost: defaultRealm).
  */
 export const STACK_DEFAULTS = {
-  provider: 'coturn',
+  provider: defaultOf('provider') as ProviderName,
   servicePort: SERVICE_DEFAULTS.port,
   turnPort: RELAY_DEFAULTS.turnPort,
   tlsPort: RELAY_DEFAULTS.tlsPort,
@@ -93,54 +102,17 @@ export const STACK_DEFAULTS = {
   credentialTtl: CREDENTIAL_TTL.default,
   stunUrls: [],
   listeningIps: [],
-  secretGeneration: 1,
+  secretGeneration: defaultNumber('secretGeneration'),
 } as const satisfies Partial<StackConfig>;
 
 /** The realm for a public host: the host's name, or Coturn's default for an IP address. */
 export const defaultRealm = (publicHost: string): string =>
   isIP(publicHost) ? RELAY_DEFAULTS.realm : publicHost;
 
-export interface ConfigSource {
-  /** A plain (non-secret) key's value, or undefined. */
-  get(key: string): string | undefined;
-  /** Whether a key is set at all (used for secret keys, whose values stay Outputs). */
-  has(key: string): boolean;
-  /**
-   * Whether a set key was stored encrypted (`pulumi config set --secret`); sources that cannot
-   * tell leave it out, and then nothing is refused.
-   */
-  isSecret?(key: string): boolean;
-}
-
-/**
- * A ConfigSource over plain values, keyed without the `turnkey:` prefix: what tests,
- * benchmarks and other programs use instead of Pulumi's config. `secretKeys` count as set
- * although their values live elsewhere (as Pulumi secrets).
- */
-export function valuesSource(
-  values: Readonly<Record<string, string>>,
-  secretKeys: readonly string[] = [],
-): ConfigSource {
-  return {
-    get: (key) => values[key],
-    has: (key) => key in values || secretKeys.includes(key),
-  };
-}
-
-export const SECRET_KEYS = [
-  'meteredApiKey',
-  'meteredCredentialApiKey',
-  'tlsCert',
-  'tlsKey',
-] as const;
+/** Stack keys held encrypted (the settings table's secret stack keys). */
+export const SECRET_KEYS = SECRET_STACK_KEYS;
 const HOSTNAME =
   /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
-/** A key inside structured config (e.g. `relays[1].externalIp`) is set with `--path`. */
-const set = (key: string, example: string, secret = false) =>
-  /[[.]/.test(key)
-    ? `pulumi config set ${secret ? '--secret ' : ''}--path 'turnkey:${key}' ${example}`
-    : `pulumi config set ${secret ? '--secret ' : ''}turnkey:${key} ${example}`;
 
 /** How to set each secret key: PEM files go in through stdin (a line break ends an argument). */
 const SECRET_SETTERS: Partial<Record<string, string>> = {
@@ -162,19 +134,11 @@ function refusePlaintextSecrets(src: ConfigSource): void {
 
 const PLATFORM = /^linux\/[a-z0-9]+(\/v[0-9]+)?$/;
 
-/** A StackConfigError naming `key` and the `pulumi config set` that fixes it. */
-export function fail(key: string, problem: string, example: string, secret = false): never {
-  throw new StackConfigError(`turnkey:${key} ${problem}: run \`${set(key, example, secret)}\``);
-}
-
-function wholeNumber(
-  src: ConfigSource,
-  key: string,
-  fallback: number,
-  min: number,
-  max: number,
-  what = `a whole number from ${min} to ${max}`,
-): number {
+/** A whole-number (or port) stack key within the settings table's bounds. */
+function wholeNumber(src: ConfigSource, key: StackKey, fallback = defaultNumber(key)): number {
+  const { min, max } = bounds(key);
+  const port = max === 65_535 && min === 1;
+  const what = port ? 'a port from 1 to 65535' : `a whole number from ${min} to ${max}`;
   const raw = src.get(key);
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
@@ -183,17 +147,12 @@ function wholeNumber(
   return Number(raw);
 }
 
-const port = (src: ConfigSource, key: string, fallback: number) =>
-  wholeNumber(src, key, fallback, 1, 65535, 'a port from 1 to 65535');
-
 const DEFAULT_RELAY_PORTS = `${STACK_DEFAULTS.relayPorts.min}-${STACK_DEFAULTS.relayPorts.max}`;
 
 function relayPorts(src: ConfigSource): { min: number; max: number } {
   const raw = src.get('relayPorts') ?? DEFAULT_RELAY_PORTS;
-  const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw);
-  const min = Number(m?.[1]);
-  const max = Number(m?.[2]);
-  if (!m || min < 1024 || max > 65535 || min > max) {
+  const { min, max } = parseRange(raw) ?? { min: Number.NaN, max: Number.NaN };
+  if (!(min >= 1024 && max <= 65535 && min <= max)) {
     fail(
       'relayPorts',
       `must be a range MIN-MAX within 1024-65535, got "${raw}"`,
@@ -256,28 +215,13 @@ export function checkExternalIp(raw: string, key: string): string {
 function listeningIps(src: ConfigSource): string[] {
   const raw = src.get('listeningIps');
   if (raw === undefined) return [];
-  const ips = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const ips = splitList(raw);
   const bad = ips.find((ip) => isIP(ip) === 0);
   if (bad !== undefined || ips.length === 0) {
     fail('listeningIps', `must be IP addresses, comma-separated, got "${raw}"`, '127.0.0.1');
   }
   return ips;
 }
-
-/** Loopback, RFC 1918, CGNAT (e.g. Tailscale) and IPv6 unique-local: not reachable from the internet. */
-const PRIVATE = new BlockList();
-PRIVATE.addSubnet('127.0.0.0', 8, 'ipv4');
-PRIVATE.addSubnet('10.0.0.0', 8, 'ipv4');
-PRIVATE.addSubnet('172.16.0.0', 12, 'ipv4');
-PRIVATE.addSubnet('192.168.0.0', 16, 'ipv4');
-PRIVATE.addSubnet('100.64.0.0', 10, 'ipv4');
-PRIVATE.addAddress('::1', 'ipv6');
-PRIVATE.addSubnet('fc00::', 7, 'ipv6');
-
-const isPrivate = (ip: string) => PRIVATE.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
 
 /**
  * A bind address for a listener that speaks plain HTTP (the service without TLS, metrics):
@@ -292,7 +236,7 @@ function bindAddress(
   const raw = src.get(key);
   if (raw === undefined) return undefined;
   if (isIP(raw) === 0) fail(key, `must be one IP address, got "${raw}"`, '10.0.0.5');
-  if (!mayBePublic && !isPrivate(raw))
+  if (!mayBePublic && !isLoopbackOrPrivate(raw))
     fail(key, `(${raw}) is not a loopback or private address, and ${why}`, '10.0.0.5');
   return raw;
 }
@@ -310,11 +254,7 @@ function meteredApiUrl(src: ConfigSource): string {
   // The service refuses the same (TURN_API_URL).
   fail(
     'meteredApiUrl',
-    {
-      not_a_url: `is not a URL: "${raw}"`,
-      not_https: 'must use https:// (http only for a loopback test server)',
-      has_credentials: 'must not carry credentials (the key is turnkey:meteredApiKey)',
-    }[checked.problem],
+    `${METERED_API_URL_PROBLEMS[checked.problem]}${checked.problem === 'not_a_url' ? `, got "${raw}"` : ''}`,
     'https://yourapp.metered.live',
   );
 }
@@ -341,7 +281,7 @@ function meteredKey(src: ConfigSource): 'meteredApiKey' | 'meteredCredentialApiK
 
 export function readStackConfig(src: ConfigSource): StackConfig {
   refusePlaintextSecrets(src);
-  const provider = src.get('provider') ?? STACK_DEFAULTS.provider;
+  const provider = src.get('provider') ?? (defaultOf('provider') as string);
   if (!isProviderName(provider))
     fail('provider', `must be one of ${PROVIDERS.join(', ')}, got "${provider}"`, 'coturn');
 
@@ -354,26 +294,14 @@ export function readStackConfig(src: ConfigSource): StackConfig {
     provider,
     publicHost: host,
     realm,
-    servicePort: port(src, 'servicePort', STACK_DEFAULTS.servicePort),
-    turnPort: port(src, 'turnPort', STACK_DEFAULTS.turnPort),
-    tlsPort: port(src, 'tlsPort', STACK_DEFAULTS.tlsPort),
+    servicePort: wholeNumber(src, 'servicePort'),
+    turnPort: wholeNumber(src, 'turnPort'),
+    tlsPort: wholeNumber(src, 'tlsPort'),
     relayPorts: relayPorts(src),
-    credentialTtl: wholeNumber(
-      src,
-      'credentialTtl',
-      STACK_DEFAULTS.credentialTtl,
-      CREDENTIAL_TTL.min,
-      CREDENTIAL_TTL.max,
-    ),
+    credentialTtl: wholeNumber(src, 'credentialTtl'),
     stunUrls: [],
     listeningIps: listeningIps(src),
-    secretGeneration: wholeNumber(
-      src,
-      'secretGeneration',
-      STACK_DEFAULTS.secretGeneration,
-      1,
-      1_000_000,
-    ),
+    secretGeneration: wholeNumber(src, 'secretGeneration'),
     tls: false,
   };
   const ip = externalIp(src);
@@ -446,7 +374,7 @@ export function readStackConfig(src: ConfigSource): StackConfig {
   );
   if (metricsHost) config.metricsHost = metricsHost;
   if (src.get('metricsPort') !== undefined) {
-    config.metricsPort = port(src, 'metricsPort', SERVICE_DEFAULTS.metricsPort);
+    config.metricsPort = wholeNumber(src, 'metricsPort');
     if (config.metricsPort === config.servicePort)
       fail(
         'metricsPort',
@@ -460,15 +388,10 @@ export function readStackConfig(src: ConfigSource): StackConfig {
       fail('hashUserIds', `must be true or false, got "${hash}"`, 'true');
     config.hashUserIds = hash === 'true';
   }
-  // At least 1: turnserver reads 0 as "no limit". maxBps is bytes per second per session;
-  // below 8000 (64 kbit/s) not even audio gets through, which is a typo rather than a choice.
-  const limits = [
-    ['userQuota', 12, 1, 100_000],
-    ['totalQuota', 1200, 1, 10_000_000],
-    ['maxBps', 1_000_000, 8_000, 1_000_000_000],
-  ] as const;
-  for (const [key, example, min, max] of limits) {
-    if (src.get(key) !== undefined) config[key] = wholeNumber(src, key, example, min, max);
+  // Unset keeps the shipped turnserver.conf's value (the table's default, which a test holds
+  // against the file). At least 1: turnserver reads 0 as "no limit".
+  for (const key of ['userQuota', 'totalQuota', 'maxBps'] as const) {
+    if (src.get(key) !== undefined) config[key] = wholeNumber(src, key);
   }
   if (config.userQuota && config.totalQuota && config.userQuota > config.totalQuota)
     fail(

@@ -1,61 +1,37 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import {
-  CREDENTIAL_TTL,
-  isProviderName,
+  METERED_API_URL_PROBLEMS,
+  METERED_LABEL,
   METERED_REGION,
   meteredApiOrigin,
-  PROVIDERS,
   type ProviderName,
+  parseIceUri,
   SERVICE_DEFAULTS,
-  type ServiceSecretVar,
-  type ServiceVar,
-} from './contract';
-import { type FleetEnv, readFleetEnv } from './fleet-config';
-import { parseIceUri, splitList, stunUrisFromTurn } from './ice-uris';
+  splitList,
+  stunUrisFromTurn,
+} from '../../contract';
+import type { MeteredKey, ProviderConfig } from '../providers/create';
+import { ConfigError } from './errors';
+import { readFleetEnv } from './fleet';
+import {
+  type Env,
+  flag,
+  iceUriList,
+  oneOf,
+  present,
+  presentSetting,
+  readSecret,
+  readVarFile,
+  wholeNumber,
+} from './read';
 
 /**
- * Reads the service's environment (the names are service/contract.ts's ServiceEnv; README
- * "Environment"). Every problem is a ConfigError whose message names the variable and how to
- * fix it, and never its value. Every read takes a ServiceVar, so a name the planner does not
- * write fails `tsc`.
+ * Reads the service's environment (contract/settings.ts; docs/reference.md). Every problem is a
+ * ConfigError whose message names the variable and how to fix it, and never its value.
  */
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
-
-/** Per provider, what its constructor needs (the credential lifetime is TURN_TTL). */
-export type ProviderConfig =
-  | { provider: 'stun'; stunUris: string[]; credentialTtl: number }
-  | {
-      provider: 'coturn';
-      secret: string;
-      turnUris: string[];
-      stunUris: string[];
-      credentialTtl: number;
-      probeUri?: string;
-      /** TURN_HASH_USER_IDS: a keyed hash of the user id in the TURN username, not the id. */
-      hashUserIds: boolean;
-      /** TURN_RELAYS, TURN_DEFAULT_REGION: several relays (turnUris are then the first's). */
-      fleet?: FleetEnv;
-    }
-  | ({
-      provider: 'metered';
-      apiUrl: string;
-      credentialTtl: number;
-      timeoutMs: number;
-      /** Metered region for the ICE server list (TURN_REGION); Metered's default if unset. */
-      region?: string;
-      /** Label on minted credentials (TURN_LABEL). */
-      label: string;
-    } & MeteredKey);
-
-/**
- * Metered's two kinds of key, never interchangeable: the account's secret key (mints and
- * deletes credentials) or one credential's apiKey (only lists that credential's ICE servers).
- */
-export type MeteredKey = { secretKey: string } | { credentialApiKey: string };
+export type { MeteredKey, ProviderConfig } from '../providers/create';
+export { ConfigError } from './errors';
 
 export interface ServiceConfig {
   providerConfig: ProviderConfig;
@@ -71,83 +47,20 @@ export interface ServiceConfig {
   /** The Prometheus listener, never the API's. */
   metricsHost: string;
   metricsPort: number;
+  /** Deprecated variable names that were used, one line each for the log. */
+  deprecations: string[];
 }
-
-/** The process environment (or any object like it): read only through ServiceVar names. */
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** A token shorter than this is guessable; `openssl rand -hex 32` gives 64 characters. */
 export const MIN_TOKEN_LENGTH = 32;
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-function present(env: Env, name: ServiceVar): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
+export { readSecret } from './read';
 
-/**
- * A secret from NAME or from the file named by NAME_FILE (as Docker and the Pulumi
- * program provide it), so the value need not sit in the container's environment.
- */
-export function readSecret(env: Env, name: ServiceSecretVar): string | undefined {
-  const direct = present(env, name);
-  const file = present(env, `${name}_FILE`);
-  if (direct !== undefined && file !== undefined) {
-    throw new ConfigError(`${name} and ${name}_FILE are both set: keep only one`);
-  }
-  return file === undefined ? direct : readVarFile(`${name}_FILE`, file);
-}
-
-/** The trimmed, non-empty content of the file the variable `name` names. */
-function readVarFile(name: ServiceVar, file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(`${name} names a file that cannot be read (${code}): ${file}`);
-  }
-  const value = text.trim();
-  if (value === '') throw new ConfigError(`${name} names an empty file: ${file}`);
-  return value;
-}
-
-function wholeNumber(env: Env, name: ServiceVar, fallback: number, max: number, min = 1): number {
-  const raw = present(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
-  }
-  return Number(raw);
-}
-
-function iceUris(env: Env, name: ServiceVar, schemes: string[]): string[] {
-  const raw = present(env, name);
-  if (raw === undefined) return [];
-  const list = splitList(raw);
-  for (const uri of list) {
-    let scheme: string;
-    try {
-      scheme = parseIceUri(uri).scheme;
-    } catch (err) {
-      throw new ConfigError(`${name}: ${(err as Error).message}`);
-    }
-    if (!schemes.includes(scheme)) {
-      throw new ConfigError(
-        `${name}: "${uri}" must use ${schemes.map((s) => `${s}:`).join(' or ')}`,
-      );
-    }
-  }
-  return list;
-}
-
-function turnUris(env: Env): string[] {
-  const many = iceUris(env, 'TURN_URLS', ['turn', 'turns']);
-  const one = iceUris(env, 'TURN_URL', ['turn', 'turns']);
-  if (many.length > 0 && one.length > 0) {
-    throw new ConfigError('TURN_URLS and TURN_URL are both set: keep only TURN_URLS');
-  }
-  const urls = many.length > 0 ? many : one;
+function turnUris(env: Env, deprecations: string[]): string[] {
+  const urls = iceUriList('TURN_URLS', presentSetting(env, 'turnUrls', deprecations), [
+    'turn',
+    'turns',
+  ]);
   if (urls.length === 0) {
     throw new ConfigError(
       'TURN_URLS is required when TURN_PROVIDER=coturn: set it to your relay, e.g. turn:turn.example.com:3478?transport=udp,turn:turn.example.com:3478?transport=tcp',
@@ -170,14 +83,9 @@ function meteredApiUrl(env: Env): string {
   }
   const checked = meteredApiOrigin(raw);
   if ('origin' in checked) return checked.origin;
-  throw new ConfigError(
-    {
-      not_a_url: `TURN_API_URL is not a URL: "${raw}" (expected e.g. https://yourapp.metered.live)`,
-      not_https:
-        'TURN_API_URL must use https:// (plain http is accepted only for loopback test servers)',
-      has_credentials: 'TURN_API_URL must not carry credentials: put the key in TURN_API_KEY',
-    }[checked.problem],
-  );
+  const fix =
+    checked.problem === 'has_credentials' ? ': put the key in TURN_API_KEY' : `: got "${raw}"`;
+  throw new ConfigError(`TURN_API_URL ${METERED_API_URL_PROBLEMS[checked.problem]}${fix}`);
 }
 
 const SECRET_KEY_HELP =
@@ -212,8 +120,7 @@ function meteredRegion(env: Env): string | undefined {
 
 function meteredLabel(env: Env): string {
   const raw = present(env, 'TURN_LABEL') ?? 'turnkey';
-  // Metered: "a string of less than 100 characters".
-  if (raw.length > 99 || !/^[\x20-\x7e]+$/.test(raw)) {
+  if (!METERED_LABEL.test(raw)) {
     throw new ConfigError(
       `TURN_LABEL must be 1-99 printable ASCII characters, e.g. turnkey-prod, got "${raw.slice(0, 120)}"`,
     );
@@ -241,9 +148,17 @@ function apiTokens(env: Env, provider: ProviderName): string[] {
   return tokens;
 }
 
-function providerConfig(env: Env, provider: ProviderName, credentialTtl: number): ProviderConfig {
+function providerConfig(
+  env: Env,
+  provider: ProviderName,
+  credentialTtl: number,
+  deprecations: string[],
+): ProviderConfig {
   // Metered's own list already carries its STUN servers.
-  const stunUris = provider === 'metered' ? [] : iceUris(env, 'STUN_URLS', ['stun', 'stuns']);
+  const stunUris =
+    provider === 'metered'
+      ? []
+      : iceUriList('STUN_URLS', present(env, 'STUN_URLS'), ['stun', 'stuns']);
   switch (provider) {
     case 'stun':
       return { provider, stunUris, credentialTtl };
@@ -254,6 +169,7 @@ function providerConfig(env: Env, provider: ProviderName, credentialTtl: number)
           'TURN_SECRET is required when TURN_PROVIDER=coturn: set TURN_SECRET (or TURN_SECRET_FILE) to the secret Coturn uses as static-auth-secret',
         );
       }
+      const hashUserIds = flag(env, 'hashUserIds');
       const fleet = readFleetEnv(env);
       if (fleet) {
         const first = fleet.relays[0]?.urls ?? [];
@@ -263,14 +179,14 @@ function providerConfig(env: Env, provider: ProviderName, credentialTtl: number)
           turnUris: first,
           stunUris: stunUrisFromTurn(first.map(parseIceUri)),
           credentialTtl,
-          hashUserIds: flag(env, 'TURN_HASH_USER_IDS'),
+          hashUserIds,
           fleet,
         };
       }
-      const turn = turnUris(env);
+      const turn = turnUris(env, deprecations);
       // Coturn answers STUN on its TURN listeners, so no third-party STUN server is needed.
       const stun = stunUris.length > 0 ? stunUris : stunUrisFromTurn(turn.map(parseIceUri));
-      const [probeUri] = iceUris(env, 'TURN_PROBE_URL', ['turn']);
+      const [probeUri] = iceUriList('TURN_PROBE_URL', present(env, 'TURN_PROBE_URL'), ['turn']);
       return {
         provider,
         secret,
@@ -278,13 +194,13 @@ function providerConfig(env: Env, provider: ProviderName, credentialTtl: number)
         stunUris: stun,
         credentialTtl,
         ...(probeUri ? { probeUri } : {}),
-        hashUserIds: flag(env, 'TURN_HASH_USER_IDS'),
+        hashUserIds,
       };
     }
     case 'metered': {
       const apiUrl = meteredApiUrl(env);
       const key = meteredKey(env);
-      const timeoutMs = wholeNumber(env, 'TURN_API_TIMEOUT_MS', 5000, 60_000);
+      const timeoutMs = wholeNumber(env, 'meteredTimeoutMs');
       const region = meteredRegion(env);
       const label = meteredLabel(env);
       return {
@@ -298,14 +214,6 @@ function providerConfig(env: Env, provider: ProviderName, credentialTtl: number)
       };
     }
   }
-}
-
-function flag(env: Env, name: ServiceVar): boolean {
-  const raw = present(env, name)?.toLowerCase() ?? 'false';
-  if (raw !== 'true' && raw !== 'false') {
-    throw new ConfigError(`${name} must be true or false, got "${raw}"`);
-  }
-  return raw === 'true';
 }
 
 /**
@@ -352,26 +260,13 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
 }
 
 export function loadConfig(env: Env): ServiceConfig {
-  const provider = present(env, 'TURN_PROVIDER')?.toLowerCase() ?? 'stun';
-  if (!isProviderName(provider)) {
-    throw new ConfigError(
-      `TURN_PROVIDER must be one of ${PROVIDERS.join(', ')} (or unset for stun), got "${provider}"`,
-    );
-  }
-  const credentialTtl = wholeNumber(
-    env,
-    'TURN_TTL',
-    CREDENTIAL_TTL.default,
-    CREDENTIAL_TTL.max,
-    CREDENTIAL_TTL.min,
-  );
-  const logLevel = present(env, 'LOG_LEVEL') ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
-  }
+  const deprecations: string[] = [];
+  const provider = oneOf(env, 'provider') as ProviderName;
+  const credentialTtl = wholeNumber(env, 'credentialTtl');
+  const logLevel = oneOf(env, 'logLevel');
   // 0 picks a free port, for tests and benchmarks.
-  const port = wholeNumber(env, 'PORT', SERVICE_DEFAULTS.port, 65_535, 0);
-  const metricsPort = wholeNumber(env, 'METRICS_PORT', SERVICE_DEFAULTS.metricsPort, 65_535, 0);
+  const port = wholeNumber(env, 'servicePort', 0);
+  const metricsPort = wholeNumber(env, 'metricsPort', 0);
   if (metricsPort !== 0 && metricsPort === port) {
     throw new ConfigError(
       `METRICS_PORT must differ from PORT (${port}): metrics never share the API's listener`,
@@ -379,14 +274,15 @@ export function loadConfig(env: Env): ServiceConfig {
   }
   const tls = tlsConfig(env);
   return {
-    providerConfig: providerConfig(env, provider, credentialTtl),
+    providerConfig: providerConfig(env, provider, credentialTtl, deprecations),
     host: present(env, 'HOST') ?? SERVICE_DEFAULTS.host,
     port,
     apiTokens: apiTokens(env, provider),
-    rateLimitPerMinute: wholeNumber(env, 'RATE_LIMIT_PER_MINUTE', 60, 1_000_000),
+    rateLimitPerMinute: wholeNumber(env, 'rateLimitPerMinute'),
     logLevel,
     ...(tls ? { tls } : {}),
     metricsHost: present(env, 'METRICS_HOST') ?? SERVICE_DEFAULTS.metricsHost,
     metricsPort,
+    deprecations,
   };
 }

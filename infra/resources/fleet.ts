@@ -1,10 +1,11 @@
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
-import { stackRelayArgs, TurnkeyRelay } from './component';
-import { type FleetConfig, fleetRelayNames } from './fleet';
+import { fleetRelayNames } from '../plan/fleet';
+import type { FleetConfig } from '../stack/fleet';
+import { stackRelayArgs, TurnkeyRelay } from './relay';
 
 /**
- * Deploys a fleet (infra/fleet.ts): one TurnkeyRelay per host, each through its own Docker
+ * Deploys a fleet (infra/plan/fleet.ts): one TurnkeyRelay per host, each through its own Docker
  * provider. Relay 0 is the single-host stack's relay under the same name (and, without a
  * dockerHost, the same default provider), so a stack that grows into a fleet keeps it.
  */

@@ -1,7 +1,6 @@
-import { ConfigError } from './config';
-import { parseIceUri } from './ice-uris';
-import type { FleetRelay } from './providers/fleet';
-import { REGION_LABEL } from './region';
+import { type FleetRelay, REGION_LABEL } from '../../contract';
+import { ConfigError } from './errors';
+import { iceUri as uri } from './read';
 
 /**
  * TURN_RELAYS and TURN_DEFAULT_REGION (README "Environment"): the relays of a fleet, as the
@@ -13,7 +12,7 @@ export interface FleetEnv {
   defaultRegion: string;
 }
 
-type Env = Record<string, string | undefined>;
+type Env = Readonly<Record<string, string | undefined>>;
 
 const EXAMPLE =
   '[{"region":"eu-west","urls":["turn:eu.turn.example.com:3478?transport=udp"]},{"region":"us-east","urls":["turn:us.turn.example.com:3478?transport=udp"]}]';
@@ -22,21 +21,6 @@ const FIELDS = ['region', 'urls', 'probeUrl'];
 const SINGLE_RELAY_VARS = ['TURN_URLS', 'TURN_URL', 'TURN_PROBE_URL', 'STUN_URLS'];
 
 const set = (env: Env, name: string) => (env[name]?.trim() ?? '') !== '';
-
-function uri(name: string, value: unknown, schemes: string[]): string {
-  if (typeof value !== 'string') throw new ConfigError(`${name} must be a string URI`);
-  let scheme: string;
-  try {
-    scheme = parseIceUri(value).scheme;
-  } catch (err) {
-    throw new ConfigError(`${name}: ${(err as Error).message}`);
-  }
-  if (!schemes.includes(scheme))
-    throw new ConfigError(
-      `${name}: "${value}" must use ${schemes.map((s) => `${s}:`).join(' or ')}`,
-    );
-  return value;
-}
 
 function relay(entry: unknown, i: number): FleetRelay {
   const name = `TURN_RELAYS[${i}]`;

@@ -1,5 +1,5 @@
-import { BlockList, isIP } from 'node:net';
-import { TurnError } from './turn-error';
+import { isPublicAddress } from '../../contract';
+import { TurnError } from './error';
 
 /**
  * What a failed STUN/TURN exchange most likely means for a deployment of turnkey, and what
@@ -39,29 +39,8 @@ const CHAIN_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
 ]);
 
-/** Addresses a relay must never announce to browsers: private, shared, loopback, link-local. */
-const NON_PUBLIC = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-] as const)
-  NON_PUBLIC.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [
-  ['::', 127],
-  ['fc00::', 7],
-  ['fe80::', 10],
-] as const)
-  NON_PUBLIC.addSubnet(net, bits, 'ipv6');
-
-export function isPublicAddress(ip: string): boolean {
-  const family = isIP(ip);
-  return family !== 0 && !NON_PUBLIC.check(ip, family === 6 ? 'ipv6' : 'ipv4');
-}
+/** Addresses a relay must never announce to browsers (contract/addresses.ts). */
+export { isPublicAddress };
 
 /** The wrong-external-IP fault: the relay announces an address other than the one it is reached at. */
 export function relayedAddressMismatch(ctx: FailureContext): boolean {

@@ -1,6 +1,6 @@
-import { CLASS, decodeXorAddress, encodeStun, type TransportAddress } from './stun-message';
-import { openStunChannel, type StunTransport } from './stun-transport';
-import { TurnError } from './turn-error';
+import { TurnError } from './error';
+import { CLASS, decodeXorAddress, encodeStun, type TransportAddress } from './message';
+import { openStunChannel, type StunTransport } from './transport';
 
 /**
  * A bare STUN Binding request (RFC 8489 §6): the cheapest real proof that a STUN/TURN

@@ -48,8 +48,11 @@ export function parseIceUri(uri: string): IceUri {
   return parsed;
 }
 
-/** A host as it goes into a URI: IPv6 addresses in brackets (RFC 3986). */
+/** A host as it goes into a URI or a `host:port`: IPv6 addresses in brackets (RFC 3986). */
 export const hostInUri = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
+/** `host:port`, with an IPv6 host in brackets. */
+export const hostPort = (host: string, port: number): string => `${hostInUri(host)}:${port}`;
 
 /** Builds a STUN/TURN URI; `transport` only on turn:/turns:, as parseIceUri requires. */
 export function iceUri(

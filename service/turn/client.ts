@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { TurnError } from './error';
 import {
   CLASS,
   decodeXorAddress,
@@ -6,13 +7,12 @@ import {
   encodeXorAddress,
   type StunMessage,
   type TransportAddress,
-} from './stun-message';
-import { openStunChannel, type StunChannel, type StunTransport } from './stun-transport';
-import { TurnError } from './turn-error';
+} from './message';
+import { openStunChannel, type StunChannel, type StunTransport } from './transport';
 
-export type { TransportAddress } from './stun-message';
-export type { StunTransport } from './stun-transport';
-export { TurnError, type TurnFailure } from './turn-error';
+export { TurnError, type TurnFailure } from './error';
+export type { TransportAddress } from './message';
+export type { StunTransport } from './transport';
 
 /**
  * A TURN client (RFC 8656) over UDP, TCP or TLS: Allocate with long-term credentials (the

@@ -3,10 +3,16 @@ import { join, relative, resolve } from 'node:path';
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
+import {
+  type DeploymentPlan,
+  planDeployment,
+  type Role,
+  type SecretName,
+} from '../plan/deployment';
+import { planFleetHost } from '../plan/fleet';
+import type { FleetConfig } from '../stack/fleet';
+import { defaultRealm, STACK_DEFAULTS, type StackConfig } from '../stack/read';
 import { ensureServiceBundle } from './bundle';
-import { defaultRealm, STACK_DEFAULTS, type StackConfig } from './config';
-import { type DeploymentPlan, planDeployment, type Role, type SecretName } from './deployment';
-import { type FleetConfig, planFleetHost } from './fleet';
 
 /** PEM certificate chain and unencrypted key for publicHost: they serve turns: and the API's HTTPS. */
 export interface TlsArgs {
@@ -59,10 +65,10 @@ export type TurnkeyRelayArgs = Pick<SharedSettings, 'publicHost'> &
     projectRoot?: string;
   } & FleetMemberArgs;
 
-/** What makes a relay one host of a fleet (infra/fleet-deploy.ts sets these). */
+/** What makes a relay one host of a fleet (infra/resources/fleet.ts sets these). */
 export interface FleetMemberArgs {
   /**
-   * This relay as host `index` of a fleet (infra/fleet.ts): its plan is planFleetHost's, with
+   * This relay as host `index` of a fleet (infra/plan/fleet.ts): its plan is planFleetHost's, with
    * the host's public address and the service knowing every relay.
    */
   fleet?: { relays: FleetConfig['relays']; index: number };
@@ -112,7 +118,7 @@ export function relayConfig(args: TurnkeyRelayArgs): StackConfig {
 
 /**
  * The args for a validated stack config (readStackConfig) whose secret keys are read by
- * `secret`: what infra/index.ts deploys.
+ * `secret`: what infra/program.ts deploys.
  */
 export function stackRelayArgs(
   config: StackConfig,
@@ -142,8 +148,8 @@ export function stackRelayArgs(
   }
 }
 
-/** This package's root, from infra/ in a checkout or dist/infra/ in an installed package. */
-const PACKAGE_ROOT = [resolve(__dirname, '..'), resolve(__dirname, '../..')].find((dir) =>
+/** This package's root, from infra/resources/ in a checkout or dist/infra/resources/ installed. */
+const PACKAGE_ROOT = [resolve(__dirname, '../..'), resolve(__dirname, '../../..')].find((dir) =>
   existsSync(join(dir, 'coturn/Dockerfile.coturn')),
 ) as string;
 

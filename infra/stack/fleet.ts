@@ -1,20 +1,12 @@
-import { REGION_LABEL } from '../service/region';
-import {
-  type ConfigSource,
-  checkExternalIp,
-  checkPublicHost,
-  fail,
-  readStackConfig,
-  type StackConfig,
-  StackConfigError,
-} from './config';
-import { type DeploymentPlan, type PlanOptions, planDeployment, turnUris } from './deployment';
+import { REGION_LABEL } from '../../contract';
+import { fail, StackConfigError } from './errors';
+import { checkExternalIp, checkPublicHost, readStackConfig, type StackConfig } from './read';
+import type { ConfigSource } from './source';
 
 /**
  * A relay fleet from one stack (`turnkey:relays`): one relay and credential service per Docker
- * host, one TURN secret and API token for all. Pure, like config.ts and deployment.ts: the
- * fleet plan is the per-host plans of planDeployment, which the Pulumi program deploys and the
- * tests realise.
+ * host, one TURN secret and API token for all. Reading and checking the list; planning it is
+ * infra/plan/fleet.ts.
  */
 
 /** One entry of `turnkey:relays`. */
@@ -37,27 +29,6 @@ export interface FleetConfig {
   /** The stack's settings; publicHost and externalIp are the first relay's. */
   config: StackConfig;
   relays: RelayHost[];
-}
-
-/** What each credential service knows about every relay (its `TURN_RELAYS`). */
-export interface FleetRelayEnv {
-  region: string;
-  urls: string[];
-  /** Only the service's own relay: probed on its host, not through the public address. */
-  probeUrl?: string;
-}
-
-export interface HostPlan {
-  /** The relay's name: names its Pulumi resources, containers and images. */
-  name: string;
-  region: string;
-  dockerHost?: string;
-  plan: DeploymentPlan;
-}
-
-export interface FleetPlan {
-  hosts: HostPlan[];
-  outputs: { iceServersUrls: string[] };
 }
 
 /** The region of the fleet of one the single-host keys make. */
@@ -194,88 +165,4 @@ export function readFleetConfig(src: ConfigSource): FleetConfig {
       `turnkey:relays deploys Coturn relays, and turnkey:provider is ${config.provider}: run \`pulumi config set turnkey:provider coturn\` or \`pulumi config rm turnkey:relays\``,
     );
   return { config, relays };
-}
-
-/**
- * Relay 0 keeps the single-host names (`turnkey`), so a stack that grows into a fleet keeps its
- * relay; the others are named after their region (`turnkey-us-east`, then `turnkey-us-east-2`).
- */
-export function fleetRelayNames(relays: RelayHost[], base = 'turnkey'): string[] {
-  const count = new Map<string, number>();
-  return relays.map((r, i) => {
-    if (i === 0) return base;
-    const n = (count.get(r.region) ?? 0) + 1;
-    count.set(r.region, n);
-    return n === 1 ? `${base}-${r.region}` : `${base}-${r.region}-${n}`;
-  });
-}
-
-/** The stack config as it holds on one host of the fleet. */
-export function hostConfig(config: StackConfig, relay: RelayHost): StackConfig {
-  const { externalIp: _, ...shared } = config;
-  return {
-    ...shared,
-    publicHost: relay.publicHost,
-    ...(relay.externalIp ? { externalIp: relay.externalIp } : {}),
-  };
-}
-
-/** TURN_RELAYS for the service on relay `self`: its own relay first (probed on its host), then the others in stack order. */
-export function fleetRelaysEnv(
-  config: StackConfig,
-  relays: RelayHost[],
-  self: number,
-  ownProbeUrl: string | undefined,
-): FleetRelayEnv[] {
-  const entry = (r: RelayHost): FleetRelayEnv => ({
-    region: r.region,
-    urls: turnUris(hostConfig(config, r)),
-  });
-  const own = {
-    ...entry(relays[self] as RelayHost),
-    ...(ownProbeUrl ? { probeUrl: ownProbeUrl } : {}),
-  };
-  return [own, ...relays.filter((_, i) => i !== self).map(entry)];
-}
-
-/**
- * One host of the fleet: planDeployment for that host's config; with more than one relay, its
- * service also learns every relay (TURN_RELAYS) and its own region (TURN_DEFAULT_REGION), and
- * stops listing a single relay in TURN_URLS.
- */
-export function planFleetHost(
-  fleet: FleetConfig,
-  index: number,
-  opts: PlanOptions & { name: string },
-): HostPlan {
-  const relay = fleet.relays[index];
-  if (!relay) throw new Error(`the fleet has no relay ${index}`);
-  const { name } = opts;
-  const plan = planDeployment(hostConfig(fleet.config, relay), opts);
-  if (fleet.relays.length > 1) {
-    const service = plan.containers.find((c) => c.role === 'service');
-    if (service) {
-      const { TURN_URLS: _u, STUN_URLS: _s, TURN_PROBE_URL: probeUrl, ...env } = service.env;
-      service.env = {
-        ...env,
-        TURN_RELAYS: JSON.stringify(fleetRelaysEnv(fleet.config, fleet.relays, index, probeUrl)),
-        TURN_DEFAULT_REGION: relay.region,
-      };
-    }
-  }
-  return {
-    name,
-    region: relay.region,
-    ...(relay.dockerHost ? { dockerHost: relay.dockerHost } : {}),
-    plan,
-  };
-}
-
-/** Every host's plan; `name` is the first relay's (default `turnkey`) and the others' prefix. */
-export function planFleet(fleet: FleetConfig, opts: PlanOptions): FleetPlan {
-  const names = fleetRelayNames(fleet.relays, opts.name);
-  const hosts = fleet.relays.map((_, i) =>
-    planFleetHost(fleet, i, { ...opts, name: names[i] as string }),
-  );
-  return { hosts, outputs: { iceServersUrls: hosts.map((h) => h.plan.outputs.iceServersUrl) } };
 }

@@ -1,0 +1,47 @@
+/**
+ * The containers' environment as the plan writes it and the service (service/config/) and the
+ * relay's entrypoint (coturn/entrypoint.sh) read it. The variable names come from the settings
+ * table (contract/settings.ts); each env object is built as one typed literal, so a name
+ * spelt differently from the table fails `tsc` (the literal's excess-property check).
+ */
+
+import type { ProviderName, RelayVar, ServiceVar } from './settings';
+
+/**
+ * The credential service container's environment. Every value is a string as the process
+ * sees it; the planner leaves a name undefined to leave it unset.
+ */
+export type ServiceEnv = { [K in ServiceVar]?: string } & {
+  TURN_PROVIDER?: ProviderName;
+  TURN_HASH_USER_IDS?: 'true' | 'false';
+};
+
+/** The relay container's environment. */
+export type RelayEnv = { [K in RelayVar]?: string };
+
+/** Secrets the service reads from NAME or from the file named by NAME_FILE. */
+export type ServiceSecretVar =
+  Extract<ServiceVar, `${string}_FILE`> extends `${infer V}_FILE`
+    ? Exclude<V, 'TLS_CERT' | 'TLS_KEY'>
+    : never;
+
+/**
+ * An env object as a container gets it: the names that are set, each with its value. Their
+ * order means nothing to the Docker provider (its `env` is a set: kreuzwerker
+ * terraform-provider-docker, resource_docker_container.go, TypeSet with HashString).
+ */
+export function definedEnv(env: ServiceEnv | RelayEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) out[name] = value;
+  return out;
+}
+
+/**
+ * uid and gid of the relay image's user (coturn/Dockerfile.coturn's `nobody:nogroup`): owns
+ * its private tmpfs, and the tests run turnserver as it.
+ */
+export const COTURN_UID = 65534;
+/** Where the plan writes secret files into each container. */
+export const SECRETS_DIR = '/run/secrets';
+/** The relay's tmpfs for its private config (TURN_RUNTIME_DIR). */
+export const RELAY_RUNTIME_DIR = '/run/turnkey';

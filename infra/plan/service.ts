@@ -1,0 +1,104 @@
+import { definedEnv, hostInUri, iceUri, isUnspecified, type ServiceEnv } from '../../contract';
+import type { StackConfig } from '../stack/read';
+import {
+  HEALTH_TIMING,
+  LOG_OPTIONS,
+  probeHost,
+  STOP_GRACE_SECONDS,
+  secretFile,
+  serviceBindHost,
+  stunUris,
+  turnUris,
+} from './common';
+import type { ContainerPlan, PlanOptions } from './types';
+
+/** The credential service's container: its env per provider, its secret files, its healthcheck. */
+
+/** The service container's secret files, by what they hold. */
+const SERVICE_FILES = {
+  apiToken: secretFile('apiToken', 'api-tokens'),
+  tlsCert: secretFile('tlsCert', 'tls-cert.pem'),
+  tlsKey: secretFile('tlsKey', 'tls-key.pem'),
+  turnSecret: secretFile('turnSecret', 'turn-secret'),
+  meteredApiKey: secretFile('meteredApiKey', 'metered-api-key'),
+  meteredCredentialApiKey: secretFile('meteredCredentialApiKey', 'metered-credential-api-key'),
+};
+
+export function serviceContainer(
+  config: StackConfig,
+  prefix: string,
+  fleet?: PlanOptions['fleet'],
+): ContainerPlan {
+  const coturn = config.provider === 'coturn';
+  const metered = config.provider === 'metered';
+  // Which of Metered's two keys: each has its own variable and file (README "Metered").
+  const meteredKey = metered ? (config.meteredKey ?? 'meteredApiKey') : undefined;
+  // Same host network as the relay: probe it directly, not through the public address.
+  const probeUrl = coturn ? iceUri('turn', probeHost(config), config.turnPort) : undefined;
+  // A fleet's service hands out every relay (TURN_RELAYS) instead of its own alone.
+  const single = coturn && !fleet;
+  const [own, ...others] = fleet?.relays ?? [];
+  const env: ServiceEnv = {
+    TURN_PROVIDER: config.provider,
+    TURN_TTL: String(config.credentialTtl),
+    API_TOKENS_FILE: SERVICE_FILES.apiToken.path,
+    HOST: serviceBindHost(config),
+    PORT: String(config.servicePort),
+    METRICS_HOST: config.metricsHost,
+    METRICS_PORT: config.metricsPort ? String(config.metricsPort) : undefined,
+    // The relay's certificate: the same name serves turns: and the API.
+    TLS_CERT_FILE: config.tls ? SERVICE_FILES.tlsCert.path : undefined,
+    TLS_KEY_FILE: config.tls ? SERVICE_FILES.tlsKey.path : undefined,
+    TURN_SECRET_FILE: coturn ? SERVICE_FILES.turnSecret.path : undefined,
+    TURN_URLS: single ? turnUris(config).join(',') : undefined,
+    STUN_URLS: single
+      ? stunUris(config).join(',')
+      : config.provider === 'stun' && config.stunUrls.length > 0
+        ? config.stunUrls.join(',')
+        : undefined,
+    TURN_PROBE_URL: single ? probeUrl : undefined,
+    TURN_RELAYS: coturn && own ? JSON.stringify([{ ...own, probeUrl }, ...others]) : undefined,
+    TURN_DEFAULT_REGION: coturn ? fleet?.defaultRegion : undefined,
+    TURN_HASH_USER_IDS: coturn && config.hashUserIds ? 'true' : undefined,
+    TURN_API_URL: metered ? config.meteredApiUrl : undefined,
+    TURN_API_KEY_FILE:
+      meteredKey === 'meteredApiKey' ? SERVICE_FILES.meteredApiKey.path : undefined,
+    TURN_CREDENTIAL_API_KEY_FILE:
+      meteredKey === 'meteredCredentialApiKey'
+        ? SERVICE_FILES.meteredCredentialApiKey.path
+        : undefined,
+    // Minted credentials carry the relay's and stack's name, telling deployments on one
+    // account apart (turnkey-<stack> for the stack's own relay).
+    TURN_LABEL: meteredKey === 'meteredApiKey' ? prefix.slice(0, 99) : undefined,
+    TURN_REGION: metered ? config.meteredRegion : undefined,
+  };
+  const files = [
+    SERVICE_FILES.apiToken,
+    ...(config.tls ? [SERVICE_FILES.tlsCert, SERVICE_FILES.tlsKey] : []),
+    ...(coturn ? [SERVICE_FILES.turnSecret] : []),
+    ...(meteredKey ? [SERVICE_FILES[meteredKey]] : []),
+  ];
+  const bound = serviceBindHost(config);
+  const target = `${hostInUri(isUnspecified(bound) ? '127.0.0.1' : bound)}:${config.servicePort}`;
+  // With TLS the certificate names the public host, not this address; /healthz sends nothing
+  // secret, so the check skips verification rather than fail on a private CA.
+  const healthz = config.tls
+    ? `require('node:https').get('https://${target}/healthz',{rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`
+    : `fetch('http://${target}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+  return {
+    role: 'service',
+    name: `${prefix}-service`,
+    image: 'service',
+    networkMode: 'host',
+    env: definedEnv(env),
+    files,
+    restart: 'unless-stopped',
+    healthcheck: { test: ['CMD', 'node', '-e', healthz], ...HEALTH_TIMING },
+    logDriver: 'json-file',
+    logOptions: LOG_OPTIONS,
+    tmpfs: {},
+    capabilities: { drop: ['ALL'], add: [] },
+    securityOpts: ['no-new-privileges'],
+    stopGraceSeconds: STOP_GRACE_SECONDS,
+  };
+}
