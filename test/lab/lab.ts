@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
  * 11.0.0.0/8 is the lab's "public" range: outside the shipped deny list, and it exists only
  * inside the lab. Every veth is made inside a lab namespace with its peer moved straight into
  * another one (`ip -n A link add X type veth peer name Y netns B`): nothing is ever created in
- * the root namespace. See /work/wt/LAB-API.md for the agreed shape.
+ * the root namespace.
  */
 
 export interface LabHost {

@@ -78,7 +78,8 @@ describe('coturn/entrypoint.sh reads exactly the relay variables of the table', 
       const [v] = s.relay ?? [];
       if (!v || s.default === undefined || s.kind.type === 'file') continue;
       const m = new RegExp(`\\$\\{${v}:-([^}]*)\\}`).exec(code);
-      if (m?.[1]) expect(m[1], `${v} (${name})`).toBe(String(defaultOf(name as keyof typeof SETTINGS)));
+      if (m?.[1])
+        expect(m[1], `${v} (${name})`).toBe(String(defaultOf(name as keyof typeof SETTINGS)));
     }
   });
 });
