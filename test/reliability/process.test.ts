@@ -91,6 +91,34 @@ describe('secrets stay out of logs, error bodies, /metrics and the process list'
   });
 });
 
+describe('a deprecated variable name', () => {
+  it('still configures the service, and its log names the replacement', async () => {
+    const token = randomToken();
+    const svc = await spawnService(
+      {
+        TURN_PROVIDER: 'coturn',
+        TURN_SECRET: `s3cret${randomToken()}`,
+        TURN_URL: `turn:127.0.0.1:${relay.port}`,
+        API_TOKENS: token,
+      },
+      await freePortBlock(1),
+    );
+    try {
+      const res = await get(`${svc.url}/v1/ice-servers?user=alice`, { token });
+      expect(res.status).toBe(200);
+      expect(res.text).toContain(`turn:127.0.0.1:${relay.port}`);
+      const warning = svc
+        .output()
+        .split('\n')
+        .find((l) => l.includes('TURN_URL is deprecated'));
+      expect(warning, svc.output()).toContain('rename it to TURN_URLS');
+      expect(JSON.parse(warning as string).level).toBe('warn');
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
 describe('Metered upstream faults under concurrent load', () => {
   let fake: FakeMetered;
   beforeAll(async () => {

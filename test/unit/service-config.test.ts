@@ -67,6 +67,14 @@ describe('loadConfig defaults', () => {
     expect(c.providerConfig).toMatchObject({ turnUris: ['turn:r.example.com'] });
     expect(c.apiTokens).toEqual([TOKEN, 'b'.repeat(40)]);
   });
+
+  it('reads the deprecated TURN_URL and notes the rename for the log, which TURN_URLS does not', () => {
+    const { TURN_URLS: _, ...rest } = COTURN;
+    expect(loadConfig({ ...rest, TURN_URL: 'turn:r.example.com' }).deprecations).toEqual([
+      'TURN_URL is deprecated: rename it to TURN_URLS (same value)',
+    ]);
+    expect(loadConfig(COTURN).deprecations).toEqual([]);
+  });
 });
 
 describe('loadConfig for metered', () => {
