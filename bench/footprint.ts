@@ -34,7 +34,7 @@ export async function footprint(): Promise<void> {
     'Image footprint',
     table(['image', 'base', 'base MB', 'image MB', 'added'], rows),
     [
-      'Sizes as `docker image inspect` reports them. Here the bases are local stand-ins (see README); the added size does not depend on them.',
+      'Sizes as `docker image inspect` reports them. Here the bases are local stand-ins (docs/testing.md); the added size does not depend on them.',
       'The service image carries one bundled file and no node_modules.',
     ],
   );

@@ -10,7 +10,7 @@ import { escapeRegExp } from '../helpers/regexp';
  * timestamp in a TURN REST username only when it derives a session's key (userdb.c,
  * get_user_key); later requests on that session are checked against the cached key
  * (ns_turn_server.c, check_stun_auth: hmackey_set). So expiry stops new allocations, not the
- * refreshes of one made in time. README "Credential lifetime" states the consequences.
+ * refreshes of one made in time. docs/operations.md "Credential lifetime" states the consequences.
  */
 describe('credential expiry with the shipped config (real turnserver, loopback)', () => {
   const key = randomBytes(32).toString('hex');

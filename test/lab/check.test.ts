@@ -16,7 +16,7 @@ import { createLab, type Lab } from './lab';
  * Pulumi program's plan for a stack whose publicHost is the relay host's public address, the
  * shipped Coturn config and entrypoint unmodified (no allow-loopback-peers, no allowed-peer-ip),
  * and the credential service as a process on the same host. Both serve TLS from a test CA, as
- * the README's production stack does (without a certificate the service would bind loopback
+ * docs/deploying.md's production stack does (without a certificate the service would bind loopback
  * only, out of the NATed sites' reach). Then the faults operators hit: a secret mismatch, a
  * blocked port, a wrong external IP, a relay behind 1:1 NAT without one.
 

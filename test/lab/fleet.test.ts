@@ -108,7 +108,7 @@ const expectRelayedVia = (result: Call['result'], ip: string) =>
 beforeAll(async () => {
   lab = await createLab('flt');
   pkiDir = mkdtempSync(join(tmpdir(), 'turnkey-lab-fleet-pki-'));
-  // One certificate naming every relay's public address (README "Fleet").
+  // One certificate naming every relay's public address (docs/deploying.md "Fleet").
   pki = makeTestPki(pkiDir, { ips: [lab.relay.ip, lab.cloud.publicIp] });
   secrets.tlsCert = pki.certPem;
   secrets.tlsKey = pki.keyPem;

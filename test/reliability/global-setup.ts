@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { SUMMARY_FILE } from './summary';
 
-/** Starts each run with an empty record and ends it by printing the table for the README. */
+/** Starts each run with an empty record and ends it by printing the table docs/testing.md shows. */
 export default function setup() {
   rmSync(SUMMARY_FILE, { force: true });
   return () => {

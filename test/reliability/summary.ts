@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 /**
  * Each reliability test records what it tried, how many times and the outcome; the suite's
- * last step (summary.test.ts) prints them as the table the README shows.
+ * last step (summary.test.ts) prints them as the table docs/testing.md shows.
  */
 export const SUMMARY_FILE = join(__dirname, '../../.cache/reliability-summary.jsonl');
 

@@ -146,7 +146,7 @@ describe('the service container: the plan’s env is what the service’s config
       username: string;
       credential: string;
     };
-    // README: its first 16 bytes of HMAC-SHA256(TURN secret, "turnkey user id\0" + id), base64url
+    // docs/api.md: its first 16 bytes of HMAC-SHA256(TURN secret, "turnkey user id\0" + id), base64url
     const hashed = createHmac('sha256', SECRETS.turnSecret)
       .update('turnkey user id\0alice')
       .digest()
