@@ -186,14 +186,14 @@ function providerConfig(
       const turn = turnUris(env, deprecations);
       // Coturn answers STUN on its TURN listeners, so no third-party STUN server is needed.
       const stun = stunUris.length > 0 ? stunUris : stunUrisFromTurn(turn.map(parseIceUri));
-      const [probeUri] = iceUriList('TURN_PROBE_URL', present(env, 'TURN_PROBE_URL'), ['turn']);
+      const [probeUrl] = iceUriList('TURN_PROBE_URL', present(env, 'TURN_PROBE_URL'), ['turn']);
       return {
         provider,
         secret,
         turnUris: turn,
         stunUris: stun,
         credentialTtl,
-        ...(probeUri ? { probeUri } : {}),
+        ...(probeUrl ? { probeUrl } : {}),
         hashUserIds,
       };
     }

@@ -22,7 +22,7 @@ export interface CoturnOptions {
    * Where readiness allocates, if not on the first plain turn: URI: e.g.
    * turn:127.0.0.1:3478 when the service shares the relay's host (no NAT hairpin needed).
    */
-  probeUri?: string;
+  probeUrl?: string;
   /** How long one readiness verdict is reused, so /readyz cannot be used to flood the relay. */
   readyCacheMs?: number;
   /** Clock in milliseconds since the epoch; replaceable for tests. */
@@ -85,8 +85,8 @@ export class CoturnProvider implements TurnProvider {
     if (bad) throw new Error(`"${bad.uri}" is not a turn:/turns: URI`);
     // Readiness allocates on a plain listener; prefer UDP, which most browsers use.
     const plain = parsed.filter((u) => u.scheme === 'turn');
-    const target = opts.probeUri
-      ? parseIceUri(opts.probeUri)
+    const target = opts.probeUrl
+      ? parseIceUri(opts.probeUrl)
       : (plain.find((u) => u.transport === 'udp') ?? plain[0]);
     if (!target) {
       throw new Error(

@@ -16,7 +16,7 @@ export type ProviderConfig =
       turnUris: string[];
       stunUris: string[];
       credentialTtl: number;
-      probeUri?: string;
+      probeUrl?: string;
       /** A keyed hash of the user id in the TURN username, not the id. */
       hashUserIds: boolean;
       /** Several relays (turnUris are then the first's). */
@@ -61,7 +61,7 @@ export function createProvider(
         turnUris: config.turnUris,
         stunUris: config.stunUris,
         credentialTtl: config.credentialTtl,
-        ...(config.probeUri ? { probeUri: config.probeUri } : {}),
+        ...(config.probeUrl ? { probeUrl: config.probeUrl } : {}),
         hashUserIds: config.hashUserIds,
       });
     case 'metered':

@@ -86,7 +86,7 @@ export class FleetProvider implements TurnProvider {
   }
 
   /** A CoturnProvider over these relays: it signs (and for one relay, probes) as a single relay does. */
-  private signer(relays: FleetRelay[], probeUri?: string): CoturnProvider {
+  private signer(relays: FleetRelay[], probeUrl?: string): CoturnProvider {
     const urls = relays.flatMap((r) => r.urls);
     return new CoturnProvider({
       secret: this.opts.secret,
@@ -96,7 +96,7 @@ export class FleetProvider implements TurnProvider {
       hashUserIds: this.opts.hashUserIds ?? false,
       // Every probe is a fresh Allocate: the schedule here is the cache.
       readyCacheMs: 0,
-      ...(probeUri ? { probeUri } : {}),
+      ...(probeUrl ? { probeUrl } : {}),
       ...(this.opts.probeTimeoutMs ? { probeTimeoutMs: this.opts.probeTimeoutMs } : {}),
       ...(this.opts.now ? { now: this.opts.now } : {}),
     });

@@ -113,7 +113,7 @@ describe('the service container: the plan’s env is what the service’s config
       providerConfig: {
         provider: 'coturn',
         credentialTtl: 3600,
-        probeUri: 'turn:127.0.0.1:3478',
+        probeUrl: 'turn:127.0.0.1:3478',
         hashUserIds: false,
       },
     });

@@ -52,7 +52,7 @@ describe('loadConfig defaults', () => {
   it('takes TURN_PROBE_URL for readiness, apart from the URIs handed out', () => {
     const c = loadConfig({ ...COTURN, TURN_PROBE_URL: 'turn:127.0.0.1:3478' });
     expect(c.providerConfig).toMatchObject({
-      probeUri: 'turn:127.0.0.1:3478',
+      probeUrl: 'turn:127.0.0.1:3478',
       turnUris: [COTURN.TURN_URLS],
     });
   });
