@@ -279,33 +279,8 @@ function meteredKey(src: ConfigSource): 'meteredApiKey' | 'meteredCredentialApiK
   return 'meteredApiKey';
 }
 
-export function readStackConfig(src: ConfigSource): StackConfig {
-  refusePlaintextSecrets(src);
-  const provider = src.get('provider') ?? (defaultOf('provider') as string);
-  if (!isProviderName(provider))
-    fail('provider', `must be one of ${PROVIDERS.join(', ')}, got "${provider}"`, 'coturn');
-
-  const host = publicHost(src);
-  const realm = src.get('realm') ?? defaultRealm(host);
-  if (!HOSTNAME.test(realm))
-    fail('realm', `must be a domain-like name, got "${realm}"`, 'turn.example.com');
-
-  const config: StackConfig = {
-    provider,
-    publicHost: host,
-    realm,
-    servicePort: wholeNumber(src, 'servicePort'),
-    turnPort: wholeNumber(src, 'turnPort'),
-    tlsPort: wholeNumber(src, 'tlsPort'),
-    relayPorts: relayPorts(src),
-    credentialTtl: wholeNumber(src, 'credentialTtl'),
-    stunUrls: [],
-    listeningIps: listeningIps(src),
-    secretGeneration: wholeNumber(src, 'secretGeneration'),
-    tls: false,
-  };
-  const ip = externalIp(src);
-  if (ip) config.externalIp = ip;
+/** Base images and the build platform: a mirror's references, the Docker host's architecture. */
+function readImages(src: ConfigSource, config: StackConfig): void {
   for (const key of ['nodeImage', 'coturnImage'] as const) {
     const image = src.get(key);
     if (image !== undefined) {
@@ -314,7 +289,6 @@ export function readStackConfig(src: ConfigSource): StackConfig {
       config[key] = image;
     }
   }
-
   const platform = src.get('platform');
   if (platform !== undefined) {
     if (!PLATFORM.test(platform))
@@ -325,29 +299,34 @@ export function readStackConfig(src: ConfigSource): StackConfig {
       );
     config.platform = platform;
   }
+}
 
+function stunUrls(src: ConfigSource): string[] {
   const stun = src.get('stunUrls');
-  if (stun !== undefined) {
-    config.stunUrls = stun
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-    const bad = config.stunUrls.find((u) => !/^stuns?:[^\s?#]+$/.test(u));
-    if (bad) fail('stunUrls', `has "${bad}", not a stun: URI`, 'stun:stun.example.com:3478');
-  }
+  if (stun === undefined) return [];
+  const urls = stun
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = urls.find((u) => !/^stuns?:[^\s?#]+$/.test(u));
+  if (bad) fail('stunUrls', `has "${bad}", not a stun: URI`, 'stun:stun.example.com:3478');
+  return urls;
+}
 
-  if (provider === 'metered') {
-    config.meteredApiUrl = meteredApiUrl(src);
-    const region = src.get('meteredRegion');
-    if (region !== undefined) {
-      // The service checks the same (TURN_REGION).
-      if (!METERED_REGION.test(region))
-        fail('meteredRegion', `must be a Metered region name, got "${region}"`, 'europe');
-      config.meteredRegion = region;
-    }
-    config.meteredKey = meteredKey(src);
+function readMetered(src: ConfigSource, config: StackConfig): void {
+  config.meteredApiUrl = meteredApiUrl(src);
+  const region = src.get('meteredRegion');
+  if (region !== undefined) {
+    // The service checks the same (TURN_REGION).
+    if (!METERED_REGION.test(region))
+      fail('meteredRegion', `must be a Metered region name, got "${region}"`, 'europe');
+    config.meteredRegion = region;
   }
+  config.meteredKey = meteredKey(src);
+}
 
+/** Both halves of the certificate or neither: one certificate serves HTTPS and turns:. */
+function hasTls(src: ConfigSource): boolean {
   const hasCert = src.has('tlsCert');
   const hasKey = src.has('tlsKey');
   if (hasCert !== hasKey) {
@@ -356,9 +335,11 @@ export function readStackConfig(src: ConfigSource): StackConfig {
       `turnkey:${missing} is required when turnkey:${hasCert ? 'tlsCert' : 'tlsKey'} is set: run \`cat ${missing === 'tlsKey' ? 'key' : 'cert'}.pem | pulumi config set --secret turnkey:${missing}\``,
     );
   }
-  // One certificate for both: the service's HTTPS (any provider) and Coturn's turns:.
-  config.tls = hasCert;
+  return hasCert;
+}
 
+/** Where the service and its metrics bind: loopback or private unless encrypted. */
+function readServiceListeners(src: ConfigSource, config: StackConfig): void {
   const serviceHost = bindAddress(
     src,
     'serviceHost',
@@ -388,8 +369,13 @@ export function readStackConfig(src: ConfigSource): StackConfig {
       fail('hashUserIds', `must be true or false, got "${hash}"`, 'true');
     config.hashUserIds = hash === 'true';
   }
-  // Unset keeps the shipped turnserver.conf's value (the table's default, which a test holds
-  // against the file). At least 1: turnserver reads 0 as "no limit".
+}
+
+/**
+ * Unset keeps the shipped turnserver.conf's value (the table's default, which a test holds
+ * against the file). At least 1: turnserver reads 0 as "no limit".
+ */
+function readRelayLimits(src: ConfigSource, config: StackConfig): void {
   for (const key of ['userQuota', 'totalQuota', 'maxBps'] as const) {
     if (src.get(key) !== undefined) config[key] = wholeNumber(src, key);
   }
@@ -399,29 +385,70 @@ export function readStackConfig(src: ConfigSource): StackConfig {
       `(${config.userQuota}) is more than turnkey:totalQuota (${config.totalQuota})`,
       String(config.totalQuota),
     );
+}
 
-  if (provider === 'coturn') {
-    const { min, max } = config.relayPorts;
-    const named: [string, number][] = [
-      ['servicePort', config.servicePort],
-      ['turnPort', config.turnPort],
-      ...(config.metricsPort ? ([['metricsPort', config.metricsPort]] as [string, number][]) : []),
-      ...(config.tls ? ([['tlsPort', config.tlsPort]] as [string, number][]) : []),
-    ];
-    for (const [key, p] of named) {
-      if (p >= min && p <= max)
-        fail(
-          key,
-          `(${p}) lies inside turnkey:relayPorts (${min}-${max})`,
-          String(key === 'servicePort' ? 8080 : 3478),
-        );
-    }
-    const seen = new Map<number, string>();
-    for (const [key, p] of named) {
-      const other = seen.get(p);
-      if (other) fail(key, `(${p}) is the same port as turnkey:${other}`, String(p + 1));
-      seen.set(p, key);
-    }
+/** On one host with host networking, no two listeners may share a port or sit in the relay range. */
+function checkPortsApart(config: StackConfig): void {
+  const { min, max } = config.relayPorts;
+  const named: [string, number][] = [
+    ['servicePort', config.servicePort],
+    ['turnPort', config.turnPort],
+    ...(config.metricsPort ? ([['metricsPort', config.metricsPort]] as [string, number][]) : []),
+    ...(config.tls ? ([['tlsPort', config.tlsPort]] as [string, number][]) : []),
+  ];
+  for (const [key, p] of named) {
+    if (p >= min && p <= max)
+      fail(
+        key,
+        `(${p}) lies inside turnkey:relayPorts (${min}-${max})`,
+        String(key === 'servicePort' ? 8080 : 3478),
+      );
   }
+  const seen = new Map<number, string>();
+  for (const [key, p] of named) {
+    const other = seen.get(p);
+    if (other) fail(key, `(${p}) is the same port as turnkey:${other}`, String(p + 1));
+    seen.set(p, key);
+  }
+}
+
+/**
+ * The single-host stack config from any key/value source: every key checked in the order a
+ * user reads them, the first problem thrown as a StackConfigError naming the key and its fix.
+ */
+export function readStackConfig(src: ConfigSource): StackConfig {
+  refusePlaintextSecrets(src);
+  const provider = src.get('provider') ?? (defaultOf('provider') as string);
+  if (!isProviderName(provider))
+    fail('provider', `must be one of ${PROVIDERS.join(', ')}, got "${provider}"`, 'coturn');
+
+  const host = publicHost(src);
+  const realm = src.get('realm') ?? defaultRealm(host);
+  if (!HOSTNAME.test(realm))
+    fail('realm', `must be a domain-like name, got "${realm}"`, 'turn.example.com');
+
+  const config: StackConfig = {
+    provider,
+    publicHost: host,
+    realm,
+    servicePort: wholeNumber(src, 'servicePort'),
+    turnPort: wholeNumber(src, 'turnPort'),
+    tlsPort: wholeNumber(src, 'tlsPort'),
+    relayPorts: relayPorts(src),
+    credentialTtl: wholeNumber(src, 'credentialTtl'),
+    stunUrls: [],
+    listeningIps: listeningIps(src),
+    secretGeneration: wholeNumber(src, 'secretGeneration'),
+    tls: false,
+  };
+  const ip = externalIp(src);
+  if (ip) config.externalIp = ip;
+  readImages(src, config);
+  config.stunUrls = stunUrls(src);
+  if (provider === 'metered') readMetered(src, config);
+  config.tls = hasTls(src);
+  readServiceListeners(src, config);
+  readRelayLimits(src, config);
+  if (provider === 'coturn') checkPortsApart(config);
   return config;
 }
