@@ -2,7 +2,15 @@ import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { planFleet, readFleetConfig } from '../../infra';
 import { REPO_ROOT } from '../helpers/stack';
-import { installMocks, mockPassword, plain, registered, resolved, TYPES } from './mocks';
+import {
+  installMocks,
+  mockPassword,
+  plain,
+  FLEET_RELAYS as RELAYS,
+  registered,
+  resolved,
+  TYPES,
+} from './mocks';
 
 /**
  * The stack entry point with a two-region `turnkey:relays`, as `pulumi config set --path`
@@ -10,16 +18,6 @@ import { installMocks, mockPassword, plain, registered, resolved, TYPES } from '
  * rolling order.
  */
 
-const RELAYS = [
-  { publicHost: 'eu.turn.example.com', region: 'eu-west' },
-  {
-    dockerHost: 'ssh://deploy@us.turn.example.com',
-    publicHost: 'us.turn.example.com',
-    externalIp: '203.0.113.9/10.0.0.9',
-    region: 'us-east',
-  },
-  { dockerHost: 'ssh://deploy@ap.turn.example.com', publicHost: '198.51.100.4', region: 'ap' },
-];
 const CONFIG = { 'turnkey:relays': JSON.stringify(RELAYS), 'turnkey:secretGeneration': '2' };
 
 let program: typeof import('../../infra/program.js');

@@ -67,3 +67,15 @@ export const isSecretInput = (v: unknown): boolean =>
 /** A recorded input with any secret envelope removed. */
 export const plain = <T>(v: unknown): T =>
   isSecretInput(v) ? (v as { value: T }).value : (v as T);
+
+/** A three-region `turnkey:relays` (the first host on the stack's docker:host, one behind 1:1 NAT). */
+export const FLEET_RELAYS = [
+  { publicHost: 'eu.turn.example.com', region: 'eu-west' },
+  {
+    dockerHost: 'ssh://deploy@us.turn.example.com',
+    publicHost: 'us.turn.example.com',
+    externalIp: '203.0.113.9/10.0.0.9',
+    region: 'us-east',
+  },
+  { dockerHost: 'ssh://deploy@ap.turn.example.com', publicHost: '198.51.100.4', region: 'ap' },
+];

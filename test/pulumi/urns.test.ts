@@ -4,7 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../helpers/stack';
-import { installMocks } from './mocks';
+import { installMocks, FLEET_RELAYS as RELAYS } from './mocks';
 
 /**
  * The URN of every resource infra/program.ts registers, for four stacks, pinned in urns.json.
@@ -209,18 +209,6 @@ function pin(key: string, now: Registration[]) {
       ].join('\n'),
     );
 }
-
-/** The fleet of test/pulumi/fleet-program.test.ts. */
-const RELAYS = [
-  { publicHost: 'eu.turn.example.com', region: 'eu-west' },
-  {
-    dockerHost: 'ssh://deploy@us.turn.example.com',
-    publicHost: 'us.turn.example.com',
-    externalIp: '203.0.113.9/10.0.0.9',
-    region: 'us-east',
-  },
-  { dockerHost: 'ssh://deploy@ap.turn.example.com', publicHost: '198.51.100.4', region: 'ap' },
-];
 
 describe('the URNs of existing stacks (their identity in state) stay as pinned', () => {
   it('the dev stack (Pulumi.dev.yaml)', async () => {
