@@ -428,16 +428,6 @@ export const SECRET_STACK_KEYS = STACK_KEYS.filter(
   (k): k is SecretStackKey => 'secret' in SETTINGS[k] && SETTINGS[k].secret === true,
 );
 
-/** A setting's first variable on one side (what the planner writes and the reader reads). */
-export function envVar<K extends SettingName, S extends 'service' | 'relay' = 'service'>(
-  name: K,
-  side: S = 'service' as S,
-): VarsOf<Entry<K>, S> {
-  const vars = (SETTINGS[name] as Setting)[side];
-  if (!vars?.[0]) throw new Error(`setting ${name} has no ${side} variable`);
-  return vars[0] as VarsOf<Entry<K>, S>;
-}
-
 /** The bounds of a whole-number setting. */
 export function bounds(name: SettingName): { min: number; max: number } {
   const kind: Kind = SETTINGS[name].kind;
