@@ -49,3 +49,43 @@ export const isPublicAddress = (ip: string): boolean =>
 
 /** 0.0.0.0 or ::, which means every interface. */
 export const isUnspecified = (ip: string): boolean => ip === '0.0.0.0' || ip === '::';
+
+/** What a 1:1 NAT forwards to: RFC 1918, CGNAT and IPv6 unique-local, as text for messages. */
+export const PRIVATE_RANGES_TEXT =
+  '10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7';
+
+const PRIVATE_ONLY = blockList(PRIVATE);
+/** Ranges a private half could fall in by mistake, each with the reason it is refused. */
+const NEVER_PRIVATE: readonly [BlockList, string][] = [
+  [blockList([['0.0.0.0', 8, 'ipv4']]), 'the unspecified ("this network") address'],
+  [blockList([['::', 128, 'ipv6']]), 'the unspecified address'],
+  [blockList(LOOPBACK), 'a loopback address'],
+  [
+    blockList([
+      ['169.254.0.0', 16, 'ipv4'],
+      ['fe80::', 10, 'ipv6'],
+    ]),
+    'a link-local address',
+  ],
+  [
+    blockList([
+      ['224.0.0.0', 4, 'ipv4'],
+      ['ff00::', 8, 'ipv6'],
+    ]),
+    'a multicast address',
+  ],
+  [blockList([['255.255.255.255', 32, 'ipv4']]), 'the broadcast address'],
+];
+
+/**
+ * Why `ip` cannot be the private half of `external-ip=PUBLIC/PRIVATE`, or undefined when it can.
+ * Coturn adds the private half to its allowed peers, which it checks before its deny list, and
+ * a range whose lower end is the zero address matches every address
+ * (src/apps/relay/mainrelay.c `case 'X'`, src/client/ns_turn_ioaddr.c `ioa_addr_in_range`):
+ * anything but one private address would reopen what the deny list closes.
+ */
+export function privateHalfProblem(ip: string): string | undefined {
+  if (isIP(ip) === 0) return 'not an IP address';
+  for (const [list, reason] of NEVER_PRIVATE) if (list.check(ip, family(ip))) return reason;
+  return PRIVATE_ONLY.check(ip, family(ip)) ? undefined : 'not a private address';
+}

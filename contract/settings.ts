@@ -214,7 +214,7 @@ export const SETTINGS = {
     relay: ['TURN_USER_QUOTA'],
     kind: { type: 'int', min: 1, max: 100_000 },
     default: 12,
-    doc: 'Allocations one user id may hold at once on the relay.',
+    doc: 'Allocations one user id may hold at once on the relay, across all its credentials: every tab and call of that user counts (see docs/operations.md, Quotas).',
   },
   totalQuota: {
     stack: true,
@@ -462,6 +462,12 @@ export const SERVICE_DEFAULTS = {
   metricsHost: defaultOf('metricsHost') as string,
   metricsPort: defaultNumber('metricsPort'),
 } as const;
+
+/**
+ * STUN's REALM is "fewer than 128 characters" (RFC 8489 §14.9); coturn/entrypoint.sh refuses
+ * a longer TURN_REALM too.
+ */
+export const MAX_REALM_LENGTH = 127;
 
 /** What coturn/entrypoint.sh uses when a variable is unset (a test checks the script agrees). */
 export const RELAY_DEFAULTS = {

@@ -90,8 +90,88 @@ address_list() {
   esac
 }
 
-read_secret TURN_SECRET
+# private_half_problem IP: sets $problem to why IP cannot be the private half of EXTERNAL_IP,
+# or to nothing. Coturn adds the private half to its allowed peers, which it checks before
+# denied-peer-ip, and a range whose lower end is the zero address matches every peer
+# (mainrelay.c `case 'X'`, ns_turn_ioaddr.c ioa_addr_in_range): only one private address the
+# NAT forwards to keeps the deny list whole. infra/stack/read.ts applies the same rule
+# (contract/addresses.ts privateHalfProblem).
+private_half_problem() {
+  problem=
+  case "$1" in
+    *:*)
+      # IPv6: fc00::/7 only. The first group decides; a form starting with :: has a zero one.
+      first=${1%%:*}
+      case "$first" in '') first=0 ;; ????? | *[!0-9A-Fa-f]*)
+        problem='not an IP address'
+        return
+        ;;
+      esac
+      group=$((0x$first))
+      # ::1 however spelt: only zero groups before a last group of 1.
+      last=${1##*:}
+      case "${1%:*}" in *[!0:]*) ;; *) [ "${last#"${last%%[!0]*}"}" != 1 ] || {
+        problem='a loopback address'
+        return
+      } ;;
+      esac
+      case "$1" in *[!0:]*) ;; *) problem='the unspecified address' && return ;; esac
+      if [ $((group & 0xffc0)) -eq $((0xfe80)) ]; then
+        problem='a link-local address'
+      elif [ $((group & 0xff00)) -eq $((0xff00)) ]; then
+        problem='a multicast address'
+      elif [ $((group & 0xfe00)) -ne $((0xfc00)) ]; then
+        problem='not a private address'
+      fi
+      ;;
+    *.*.*.*)
+      case "$1" in *[!0-9.]* | *..* | .* | *.) problem='not an IP address' && return ;; esac
+      case "$1" in *.*.*.*.*) problem='not an IP address' && return ;; esac
+      rest=${1#*.}
+      set -- "${1%%.*}" "${rest%%.*}" "$(r=${rest#*.} && echo "${r%%.*}")" "${rest##*.}"
+      for octet in "$@"; do
+        # No leading zeros: turnserver's inet_pton would refuse the address and go on without it.
+        case "$octet" in '' | 0?*) octet=256 ;; esac
+        [ "${#octet}" -le 3 ] && [ "$octet" -le 255 ] || {
+          problem='not an IP address'
+          return
+        }
+      done
+      if [ "$1" -eq 0 ]; then
+        problem='the unspecified ("this network") address'
+      elif [ "$1" -eq 127 ]; then
+        problem='a loopback address'
+      elif [ "$1" -eq 169 ] && [ "$2" -eq 254 ]; then
+        problem='a link-local address'
+      elif [ "$1" -ge 224 ] && [ "$1" -le 239 ]; then
+        problem='a multicast address'
+      elif [ "$1.$2.$3.$4" = 255.255.255.255 ]; then
+        problem='the broadcast address'
+      elif [ "$1" -eq 10 ] || { [ "$1" -eq 172 ] && [ "$2" -ge 16 ] && [ "$2" -le 31 ]; } ||
+        { [ "$1" -eq 192 ] && [ "$2" -eq 168 ]; } || { [ "$1" -eq 100 ] && [ "$2" -ge 64 ] && [ "$2" -le 127 ]; }; then
+        :
+      else
+        problem='not a private address'
+      fi
+      ;;
+    *) problem='not an IP address' ;;
+  esac
+}
+
+# line NAME LINE: writes LINE, built from NAME, to the config. turnserver reads its config in
+# 1,023-byte pieces and parses the rest of a longer line as an option of its own
+# (mainrelay.c read_config_file: fgets into sbuf[1025]), and a line break starts one too: a
+# long realm or file path could smuggle in e.g. server-relay.
+line() {
+  case "$2" in *"$cr"* | *"$nl"*) die "$1 must not contain a line break" ;; esac
+  [ "$(printf '%s' "$2" | wc -c)" -le 1000 ] || die "$1 is too long: the config line it makes must stay within 1,000 bytes"
+  printf '%s\n' "$2"
+}
+
 cr=$(printf '\r')
+nl='
+'
+read_secret TURN_SECRET
 current=${value%"$cr"}
 [ -n "$current" ] || die "TURN_SECRET is required: set TURN_SECRET or TURN_SECRET_FILE to the secret the credential service signs with"
 check_secret TURN_SECRET "$current"
@@ -102,6 +182,8 @@ unset TURN_SECRET TURN_SECRET_PREVIOUS value direct
 
 realm=${TURN_REALM:-turnkey}
 case "$realm" in *[!A-Za-z0-9.-]*) die "TURN_REALM must be a domain-like name (letters, digits, . -), got \"$(shown "$realm")\"" ;; esac
+# STUN's REALM is fewer than 128 characters (RFC 8489 section 14.9; contract MAX_REALM_LENGTH).
+[ "${#realm}" -le 127 ] || die "TURN_REALM must be at most 127 characters, got ${#realm} (turnkey:realm)"
 listen_port=${TURN_PORT:-3478}
 port TURN_PORT "$listen_port"
 relay_ports=${TURN_RELAY_PORTS:-49152-65535}
@@ -127,11 +209,11 @@ conf="$dir/turnserver.conf"
   cat "$base"
   echo
   echo "# --- written by the entrypoint ---"
-  echo "realm=$realm"
+  line TURN_REALM "realm=$realm"
   echo "listening-port=$listen_port"
   echo "min-port=$min_port"
   echo "max-port=$max_port"
-  echo "pidfile=$dir/turnserver.pid"
+  line TURN_RUNTIME_DIR "pidfile=$dir/turnserver.pid"
   echo "static-auth-secret=$current"
   for s in $previous; do echo "static-auth-secret=$s"; done
   [ -z "${TURN_USER_QUOTA:-}" ] || echo "user-quota=$TURN_USER_QUOTA"
@@ -144,8 +226,8 @@ conf="$dir/turnserver.conf"
     tls_port=${TURN_TLS_PORT:-5349}
     port TURN_TLS_PORT "$tls_port"
     echo "tls-listening-port=$tls_port"
-    echo "cert=$TURN_TLS_CERT_FILE"
-    echo "pkey=$TURN_TLS_KEY_FILE"
+    line TURN_TLS_CERT_FILE "cert=$TURN_TLS_CERT_FILE"
+    line TURN_TLS_KEY_FILE "pkey=$TURN_TLS_KEY_FILE"
   else
     echo "no-tls"
   fi
@@ -159,15 +241,17 @@ conf="$dir/turnserver.conf"
       */*) ;;
       *) die "EXTERNAL_IP must be PUBLIC/PRIVATE behind 1:1 NAT, not the public IP alone: set EXTERNAL_IP=$(shown "$EXTERNAL_IP")/<the private IP the NAT forwards to> (turnkey:externalIp), or unset it on a host that has its public IP itself" ;;
     esac
-    echo "external-ip=$EXTERNAL_IP"
+    private_half_problem "${EXTERNAL_IP#*/}"
+    [ -z "$problem" ] || die "EXTERNAL_IP's private half ($(shown "${EXTERNAL_IP#*/}")) is $problem: Coturn lets clients relay to it before it checks its deny list, so it must be the one private address the NAT forwards to, in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7 (turnkey:externalIp)"
+    line EXTERNAL_IP "external-ip=$EXTERNAL_IP"
   fi
   if [ -n "${TURN_LISTENING_IPS:-}" ]; then
     address_list TURN_LISTENING_IPS "$TURN_LISTENING_IPS"
-    for ip in $(echo "$TURN_LISTENING_IPS" | tr ',' ' '); do echo "listening-ip=$ip"; done
+    for ip in $(echo "$TURN_LISTENING_IPS" | tr ',' ' '); do line TURN_LISTENING_IPS "listening-ip=$ip"; done
   fi
   if [ -n "${TURN_RELAY_IPS:-}" ]; then
     address_list TURN_RELAY_IPS "$TURN_RELAY_IPS"
-    for ip in $(echo "$TURN_RELAY_IPS" | tr ',' ' '); do echo "relay-ip=$ip"; done
+    for ip in $(echo "$TURN_RELAY_IPS" | tr ',' ' '); do line TURN_RELAY_IPS "relay-ip=$ip"; done
   fi
 
   # Debian's build has no exporter; the official image's has, and would listen on every

@@ -6,12 +6,15 @@ import {
   defaultOf,
   isLoopbackOrPrivate,
   isProviderName,
+  MAX_REALM_LENGTH,
   METERED_API_URL_PROBLEMS,
   METERED_REGION,
   meteredApiOrigin,
+  PRIVATE_RANGES_TEXT,
   PROVIDERS,
   type ProviderName,
   parseRange,
+  privateHalfProblem,
   RELAY_DEFAULTS,
   SECRET_STACK_KEYS,
   SERVICE_DEFAULTS,
@@ -209,6 +212,14 @@ export function checkExternalIp(raw: string, key: string): string {
   }
   if (isIP(pub) !== isIP(priv))
     fail(key, `must be PUBLIC/PRIVATE of one IP version, got "${raw}"`, example);
+  const problem = privateHalfProblem(priv);
+  if (problem) {
+    fail(
+      key,
+      `has a private half (${priv}) that is ${problem}: Coturn lets clients relay to the private half before it checks its deny list, so it must be the one private address the NAT forwards to, in ${PRIVATE_RANGES_TEXT}`,
+      `${pub}/10.0.0.5`,
+    );
+  }
   return raw;
 }
 
@@ -426,6 +437,14 @@ export function readStackConfig(src: ConfigSource): StackConfig {
   const realm = src.get('realm') ?? defaultRealm(host);
   if (!HOSTNAME.test(realm))
     fail('realm', `must be a domain-like name, got "${realm}"`, 'turn.example.com');
+  if (realm.length > MAX_REALM_LENGTH) {
+    const from = src.get('realm') === undefined ? ' (the default: turnkey:publicHost)' : '';
+    fail(
+      'realm',
+      `must be at most ${MAX_REALM_LENGTH} characters, got ${realm.length}${from}: STUN carries the realm in every request and allows no more`,
+      'turn.example.com',
+    );
+  }
 
   const config: StackConfig = {
     provider,

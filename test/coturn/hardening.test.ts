@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { RelayEnv } from '../../contract';
 import { CoturnProvider, turnRestCredential } from '../../service/providers/coturn';
 import { allocate, TurnError } from '../../service/turn/client';
-import { startCoturn } from '../helpers/coturn';
+import { startCoturn, workDir, writeOwned } from '../helpers/coturn';
 
 const secret = () => randomBytes(32).toString('hex');
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
@@ -59,7 +62,42 @@ describe('entrypoint: secrets turnserver would not read as given', () => {
       { TURN_SECRET: key, TURN_MAX_BPS: '99999999999' },
       /^turnkey-coturn: TURN_MAX_BPS must be from 1 to 2147483647/,
     ],
-  ])('refuses %s with one line', async (_name, env, message) => {
+    // A long realm is how 1,017 a's and `server-relay` became a config line of their own.
+    [
+      'a realm that would spill a second config line',
+      { TURN_SECRET: key, TURN_REALM: `${'a'.repeat(1017)}server-relay` },
+      /^turnkey-coturn: TURN_REALM must be at most 127 characters, got 1029 \(turnkey:realm\)$/,
+    ],
+    [
+      'a realm longer than STUN allows',
+      { TURN_SECRET: key, TURN_REALM: `${'a'.repeat(63)}.${'b'.repeat(64)}` },
+      /^turnkey-coturn: TURN_REALM must be at most 127 characters, got 128/,
+    ],
+    // The private half of EXTERNAL_IP is an allowed peer, checked before the deny list; a
+    // zero address there matches every peer.
+    ...(
+      [
+        ['198.51.100.7/0.0.0.0', 'the unspecified \\("this network"\\) address'],
+        ['198.51.100.7/::', 'the unspecified address'],
+        ['2001:db8::7/::', 'the unspecified address'],
+        ['198.51.100.7/127.0.0.1', 'a loopback address'],
+        ['2001:db8::7/0:0:0:0:0:0:0:1', 'a loopback address'],
+        ['198.51.100.7/169.254.169.254', 'a link-local address'],
+        ['2001:db8::7/fe80::1', 'a link-local address'],
+        ['198.51.100.7/239.1.1.1', 'a multicast address'],
+        ['198.51.100.7/255.255.255.255', 'the broadcast address'],
+        ['198.51.100.7/198.51.100.7', 'not a private address'],
+        ['2001:db8::7/2001:db8::8', 'not a private address'],
+        ['198.51.100.7/010.0.0.5', 'not an IP address'],
+      ] as const
+    ).map(([externalIp, why]) => [
+      `EXTERNAL_IP ${externalIp}`,
+      { TURN_SECRET: key, EXTERNAL_IP: externalIp },
+      new RegExp(
+        `^turnkey-coturn: EXTERNAL_IP's private half \\(.*\\) is ${why}: .* in 10\\.0\\.0\\.0/8, 172\\.16\\.0\\.0/12, 192\\.168\\.0\\.0/16, 100\\.64\\.0\\.0/10 or fc00::/7 \\(turnkey:externalIp\\)$`,
+      ),
+    ]),
+  ] as [string, RelayEnv, RegExp][])('refuses %s with one line', async (_name, env, message) => {
     const server = await startCoturn({ env, waitReady: false });
     // A value the entrypoint lets through starts turnserver, which would run until stopped.
     const code = await Promise.race([
@@ -86,6 +124,86 @@ describe('entrypoint: secrets turnserver would not read as given', () => {
   });
 });
 
+describe('entrypoint: values that would make more than one config line', () => {
+  // `cert=` plus the path fills turnserver's 1,023-byte piece exactly where the file name
+  // `server-relay` begins, so that name would be read as the option.
+  const spilling = (inside: string) => {
+    const dirs = Array.from({ length: 5 }, (_, i) => `${i}`.repeat(200)).join('/');
+    return `${dirs.slice(0, 1023 - 'cert='.length - inside.length - 2)}/server-relay`;
+  };
+
+  it.each([
+    ['a certificate path that spills past 1,023 bytes', 'TURN_TLS_CERT_FILE', spilling],
+    ['a key path with a line break', 'TURN_TLS_KEY_FILE', () => 'key\nserver-relay'],
+  ])('refuses %s', async (_name, variable, name) => {
+    const [host, inside] = workDir();
+    const file = (relative: string) => {
+      mkdirSync(dirname(join(host, relative)), { recursive: true });
+      writeOwned(join(host, relative), 'not a certificate', 0o444);
+      return `${inside}/${relative}`;
+    };
+    const cert = file('cert.pem');
+    const env: RelayEnv = {
+      TURN_SECRET: secret(),
+      TURN_TLS_CERT_FILE: cert,
+      TURN_TLS_KEY_FILE: cert,
+      [variable]: file(name(inside)),
+    };
+    const server = await startCoturn({ env, waitReady: false });
+    const code = await Promise.race([
+      server.exited,
+      new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000)),
+    ]);
+    const out = server.log().trim();
+    await server.stop();
+    rmSync(host, { recursive: true, force: true });
+    expect(code).toBe(64);
+    expect(out).toMatch(
+      new RegExp(
+        `^turnkey-coturn: ${variable} (must not contain a line break|is too long: the config line it makes must stay within 1,000 bytes)$`,
+      ),
+    );
+  });
+});
+
+describe('EXTERNAL_IP with a private half: the deny list still holds', () => {
+  it('relays to no private peer but the private half itself', async () => {
+    const key = secret();
+    const server = await startCoturn({
+      env: { TURN_SECRET: key, EXTERNAL_IP: '198.51.100.7/10.0.0.5' },
+      args: ['-v'],
+    });
+    try {
+      const a = await allocate({
+        host: '127.0.0.1',
+        port: server.port,
+        ...turnRestCredential(key, user('nat'), inAnHour()),
+      });
+      try {
+        // A permission sends nothing: only the relay's peer check runs.
+        const codes: Record<string, number> = {};
+        for (const peer of ['10.0.0.5', '10.0.0.1', '192.168.1.1', '100.64.0.1', '127.0.0.1']) {
+          codes[peer] = await a.createPermission(peer).then(
+            () => 0,
+            (e: unknown) => (e instanceof TurnError ? e.code : -1),
+          );
+        }
+        expect(codes).toEqual({
+          '10.0.0.5': 0,
+          '10.0.0.1': 403,
+          '192.168.1.1': 403,
+          '100.64.0.1': 403,
+          '127.0.0.1': 403,
+        });
+      } finally {
+        await a.release();
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 // Why the entrypoint refuses those secrets: what turnserver itself does with such config lines
 // (src/apps/relay/mainrelay.c: parse_arg_string skips every '=' after the option name;
 // read_config_file reads 1,023 characters per fgets and parses the rest as another line).
@@ -103,6 +221,30 @@ describe('turnserver 4.18 with such lines written directly (bypassing the entryp
       expect(await allocateCode(server.port, turnRestCredential(key, user('eq'), inAnHour()))).toBe(
         0,
       );
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('allows every peer when the private half of external-ip is the zero address', async () => {
+    const key = secret();
+    const server = await startCoturn({
+      env: { TURN_SECRET: key },
+      overlay: 'external-ip=198.51.100.7/0.0.0.0\n',
+    });
+    try {
+      const a = await allocate({
+        host: '127.0.0.1',
+        port: server.port,
+        ...turnRestCredential(key, user('zero'), inAnHour()),
+      });
+      try {
+        // A permission sends nothing: only the peer check runs, and it lets private peers in.
+        for (const peer of ['10.0.0.1', '192.168.1.1', '100.64.0.1'])
+          await expect(a.createPermission(peer)).resolves.toBeUndefined();
+      } finally {
+        await a.release();
+      }
     } finally {
       await server.stop();
     }

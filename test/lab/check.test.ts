@@ -251,7 +251,7 @@ describe('turnkey check in the lab', () => {
 
   it('diagnoses a wrong external IP: allocations succeed, the relayed address is elsewhere, nothing arrives', async () => {
     // A stale public half: the host's address changed (or was mistyped), the private half is right.
-    const d = await deploy('relay', { stack: { externalIp: `11.0.0.99/${lab.relay.ip}` } });
+    const d = await deploy('cloud', { stack: { externalIp: `11.0.0.99/${lab.cloud.ip}` } });
     try {
       const { code, report } = await checkJson(lab.siteA.ns, d);
       expect(code).toBe(1);
@@ -266,13 +266,13 @@ describe('turnkey check in the lab', () => {
         expect(r.outsideRttMs).toBeUndefined();
         expect(r.diagnosis?.cause).toMatch(/wrong external IP/);
         expect(r.diagnosis?.fix).toMatch(
-          /turnkey:externalIp \(EXTERNAL_IP\) to 11\.0\.0\.10\/<private IP>/,
+          /turnkey:externalIp \(EXTERNAL_IP\) to 11\.0\.0\.20\/<private IP>/,
         );
       }
       const human = await check(lab.siteA.ns, d);
       expect(human.stdout).toMatch(/11\.0\.0\.99:\d+ \(!\)/);
       expect(human.stdout).toMatch(
-        /relayed address 11\.0\.0\.99 is not the URI's host 11\.0\.0\.10/,
+        /relayed address 11\.0\.0\.99 is not the URI's host 11\.0\.0\.20/,
       );
     } finally {
       await d.stop();

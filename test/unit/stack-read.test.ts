@@ -120,6 +120,13 @@ describe('readStackConfig', () => {
     ],
     [{ ...HOST, externalIp: '198.51.100.7/fd00::5' }, 'externalIp', /of one IP version/],
     [{ ...HOST, realm: 'bad realm' }, 'realm', /must be a domain-like name/],
+    // STUN's REALM is fewer than 128 characters (RFC 8489 §14.9); a longer realm is also how a
+    // value could reach past turnserver's 1,023-byte line (the entrypoint checks that too).
+    [
+      { ...HOST, realm: `${'a'.repeat(63)}.${'b'.repeat(60)}.com` },
+      'realm',
+      /at most 127 characters, got 128/,
+    ],
     [{ ...HOST, stunUrls: 'stun.example.com' }, 'stunUrls', /not a stun: URI/],
     [{ ...HOST, coturnImage: 'Bad Image' }, 'coturnImage', /is not an image reference/],
     [{ ...HOST, listeningIps: 'eth0' }, 'listeningIps', /must be IP addresses/],
@@ -128,6 +135,38 @@ describe('readStackConfig', () => {
     expect(msg).toMatch(message);
     expect(msg).toContain(`turnkey:${key}`);
     expect(msg).toMatch(/pulumi config set/);
+  });
+
+  // Coturn allows the private half as a peer before it checks its deny list, and a range
+  // whose lower end is the zero address matches every peer.
+  it.each([
+    ['198.51.100.7/0.0.0.0', 'the unspecified ("this network") address'],
+    ['2001:db8::7/::', 'the unspecified address'],
+    ['198.51.100.7/127.0.0.1', 'a loopback address'],
+    ['2001:db8::7/::1', 'a loopback address'],
+    ['198.51.100.7/169.254.169.254', 'a link-local address'],
+    ['2001:db8::7/fe80::1', 'a link-local address'],
+    ['198.51.100.7/224.0.0.1', 'a multicast address'],
+    ['2001:db8::7/ff02::1', 'a multicast address'],
+    ['198.51.100.7/255.255.255.255', 'the broadcast address'],
+    ['198.51.100.7/198.51.100.7', 'not a private address'],
+    ['198.51.100.7/8.8.8.8', 'not a private address'],
+    ['2001:db8::7/2001:db8::8', 'not a private address'],
+  ])('refuses externalIp %s: its private half is %s', (externalIp, why) => {
+    const msg = error({ ...HOST, externalIp });
+    expect(msg).toContain(`that is ${why}: Coturn lets clients relay to the private half`);
+    expect(msg).toContain('10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7');
+    expect(msg).toMatch(/pulumi config set turnkey:externalIp \S+\/10\.0\.0\.5`$/);
+  });
+
+  it.each([
+    '203.0.113.7/10.0.0.5',
+    '203.0.113.7/172.31.255.1',
+    '203.0.113.7/192.168.1.4',
+    '203.0.113.7/100.64.0.9',
+    '2001:db8::7/fd00::5',
+  ])('accepts externalIp %s (a private half the NAT forwards to)', (externalIp) => {
+    expect(read({ ...HOST, externalIp }).externalIp).toBe(externalIp);
   });
 
   it('refuses both kinds of Metered key at once, saying which is which', () => {
