@@ -31,6 +31,7 @@ const ATTR = {
   realm: 0x0014,
   nonce: 0x0015,
   xorRelayedAddress: 0x0016,
+  requestedAddressFamily: 0x0017,
   requestedTransport: 0x0019,
   xorMappedAddress: 0x0020,
 } as const;
@@ -59,6 +60,8 @@ export interface AllocateOptions {
   ca?: string | Buffer;
   /** Requested allocation lifetime in seconds (the server may shorten it). */
   lifetime?: number;
+  /** The relayed address's family (RFC 6156 REQUESTED-ADDRESS-FAMILY); servers default to IPv4. */
+  family?: 'ipv4' | 'ipv6';
 }
 
 export interface Allocation {
@@ -132,6 +135,11 @@ async function allocateFrom(opts: AllocateOptions): Promise<Allocation> {
 async function signIn(channel: StunChannel, opts: AllocateOptions): Promise<Allocation> {
   const allocateAttrs: [number, Buffer][] = [[ATTR.requestedTransport, UDP_RELAY]];
   if (opts.lifetime !== undefined) allocateAttrs.push(lifetimeAttr(opts.lifetime));
+  if (opts.family !== undefined)
+    allocateAttrs.push([
+      ATTR.requestedAddressFamily,
+      Buffer.from([opts.family === 'ipv6' ? 0x02 : 0x01, 0, 0, 0]),
+    ]);
   // The first request is refused with 401 and carries the realm and nonce to sign with.
   const challenge = await channel.request(encodeStun(METHOD.allocate, allocateAttrs));
   if (challenge.type !== (METHOD.allocate | CLASS.error))

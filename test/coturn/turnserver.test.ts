@@ -238,6 +238,50 @@ describe('the shipped config', () => {
   });
 });
 
+describe('the shipped deny list and IPv6 spellings of IPv4 addresses', () => {
+  const key = secret();
+  let server: RunningCoturn;
+  beforeAll(async () => {
+    server = await startCoturn({ env: { TURN_SECRET: key }, relayPortCount: 4 });
+  });
+  afterAll(async () => server?.stop());
+
+  // A permission sends nothing to the peer: only the relay's peer check runs.
+  it('refuses IPv4-translated and other ::/8 forms, and still permits a public IPv6 peer', async () => {
+    const a = await allocate({
+      host: '::1',
+      port: server.port,
+      family: 'ipv6',
+      ...(await mint(key, uid('v6'))),
+    });
+    expect(a.relayed.address).toBe('::1');
+    try {
+      const codes: Record<string, number> = {};
+      for (const peer of [
+        '::ffff:0:7f00:1',
+        '::1:7f00:1',
+        '0:0:1::7f00:1',
+        '::1:a00:1',
+        '2606:4700::1111',
+      ]) {
+        codes[peer] = await a.createPermission(peer).then(
+          () => 0,
+          (e: unknown) => (e instanceof TurnError ? e.code : -1),
+        );
+      }
+      expect(codes).toEqual({
+        '::ffff:0:7f00:1': 403,
+        '::1:7f00:1': 403,
+        '0:0:1::7f00:1': 403,
+        '::1:a00:1': 403,
+        '2606:4700::1111': 0,
+      });
+    } finally {
+      await a.release();
+    }
+  });
+});
+
 describe('secret rotation', () => {
   const oldKey = secret();
   const newKey = secret();

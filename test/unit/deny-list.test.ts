@@ -116,6 +116,7 @@ describe('denied-peer-ip in coturn/turnserver.conf, as Coturn reads it', () => {
     ['240.0.0.0/4', 'reserved, broadcast'],
     ['::1/128', 'loopback'],
     ['::ffff:0:0/96', 'IPv4-mapped (CVE-2026-27624)'],
+    ['::ffff:0:0:0/96', 'IPv4-translated (RFC 2765)'],
     ['64:ff9b::/96', 'NAT64'],
     ['64:ff9b:1::/48', 'local-use NAT64'],
     ['100::/64', 'discard-only'],
@@ -132,8 +133,12 @@ describe('denied-peer-ip in coturn/turnserver.conf, as Coturn reads it', () => {
     expect(covered(range)).toBe(true);
   });
 
-  it('covers IPv4-compatible ::/96 but :: itself (refused natively as the zero address)', () => {
-    expect(coveredFrom('::1', '::ffff:ffff')).toBe(true);
+  it('covers all of ::/8 but :: itself (refused natively as the zero address)', () => {
+    // IPv4-compatible ::/96, IPv4-mapped, IPv4-translated ::ffff:0:0:0/96 and every other
+    // spelling of an IPv4 address in the reserved ::/8.
+    expect(coveredFrom('::1', 'ff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')).toBe(true);
+    for (const ip of ['::ffff:0:7f00:1', '::1:7f00:1', '0:0:1::7f00:1', '::a00:1', 'ff::1'])
+      expect(denied(ip), ip).toBe(true);
   });
 
   it.each([
@@ -146,6 +151,8 @@ describe('denied-peer-ip in coturn/turnserver.conf, as Coturn reads it', () => {
     '223.255.255.254',
     '2606:4700::1111',
     '2a00:1450::1',
+    '2001:200::1',
+    '100:0:0:1::1',
   ])('leaves the public address %s relayable', (ip) => {
     expect(denied(ip)).toBe(false);
   });
