@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { CREDENTIAL_TTL, type IceUri, parseIceUri } from '../../contract';
 import { allocate } from '../turn/client';
 import { diagnose, diagnosisLine } from '../turn/diagnosis';
@@ -38,8 +38,16 @@ export interface CoturnOptions {
  * TURN REST API credentials (draft-uberti-behave-turn-rest-00), which Coturn checks
  * with `use-auth-secret`: the username carries its own expiry, the password is its MAC.
  */
-/** The user id in readiness credentials, so the relay's log tells them from real users. */
-const READY_USER = 'turnkey-readyz';
+/**
+ * The user id of readiness credentials: `turnkey:readyz:<random>`. Coturn counts user-quota
+ * per user id, the part of the username after "<expiry>:" (userdb.c get_real_username,
+ * check_new_allocation_quota), so an id a request could also ask for would let anyone fill
+ * the probe's quota and fail readiness. No request can produce this one: a user id never
+ * holds `:` (contract/user-id.ts) and a hashed one is base64url. The random part gives each
+ * service process its own quota, so the services of a large fleet probing one relay at the
+ * same moment do not count against each other.
+ */
+const readyUser = () => `turnkey:readyz:${randomBytes(4).toString('hex')}`;
 const READY_CACHE_MS = 5000;
 
 export function turnRestCredential(
@@ -76,6 +84,8 @@ export class CoturnProvider implements TurnProvider {
   private readonly now: () => number;
   private readonly hashUserIds: boolean;
   private readonly readyCacheMs: number;
+  /** This process's readiness user id (see readyUser). */
+  readonly readyUserId = readyUser();
   private verdict: { at: number; state: Promise<ReadyState> } | undefined;
 
   constructor(opts: CoturnOptions) {
@@ -144,7 +154,7 @@ export class CoturnProvider implements TurnProvider {
     const where = describeTarget(target);
     const { username, credential } = turnRestCredential(
       this.secret,
-      READY_USER,
+      this.readyUserId,
       Math.floor(this.now() / 1000) + CREDENTIAL_TTL.min,
     );
     const started = performance.now();

@@ -139,8 +139,8 @@ function refused(err: TurnError, ctx: FailureContext): Diagnosis {
       return {
         problem,
         cause:
-          'the allocation quota is used up (user-quota per username, total-quota for the relay)',
-        fix: 'wait for idle allocations to time out, or raise user-quota / total-quota in coturn/turnserver.conf',
+          'the allocation quota is used up (user-quota per user id, across all its credentials; total-quota for the relay)',
+        fix: 'wait for idle allocations to time out, or raise turnkey:userQuota / turnkey:totalQuota (TURN_USER_QUOTA / TURN_TOTAL_QUOTA)',
       };
     case 508:
       return {

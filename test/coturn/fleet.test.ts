@@ -73,7 +73,8 @@ describe('a fleet of two real relays', () => {
       await a.release();
     }
     // The probes were real allocations with the service's own credential, on both relays.
-    for (const relay of [eu, us]) await expect.poll(() => relay.log()).toMatch(/turnkey-readyz/);
+    for (const relay of [eu, us])
+      await expect.poll(() => relay.log()).toMatch(/turnkey:readyz:[0-9a-f]+/);
   });
 
   it('stops handing out a relay that is down within 15 s, and hands it out again once it is back', async () => {

@@ -11,7 +11,7 @@ const turnUrls = (port: number) =>
   `turn:127.0.0.1:${port}?transport=udp,turn:127.0.0.1:${port}?transport=tcp`;
 /** The relay's verbose log line for one outcome of the readiness credential's requests. */
 const readyzOutcome = (what: string) =>
-  new RegExp(`user <\\d+:turnkey-readyz>: incoming packet ${what} processed, success`);
+  new RegExp(`user <\\d+:turnkey:readyz:[0-9a-f]+>: incoming packet ${what} processed, success`);
 
 describe('/readyz against the real turnserver', () => {
   const secret = newSecret();
@@ -70,6 +70,62 @@ describe('/readyz against the real turnserver', () => {
     await expect
       .poll(async () => (await get(`${svc.url}/readyz`)).status, { timeout: 15_000, interval: 500 })
       .toBe(200);
+  });
+});
+
+// Coturn counts user-quota per user id across all of its credentials: an app user who could
+// ask for the probe's id could hold its quota and fail readiness (in a fleet: every host's).
+describe("/readyz and a user who holds allocations under the probe's name", () => {
+  it('stays ready: no request can get credentials for the id the probe allocates as', async () => {
+    const secret = newSecret();
+    const token = randomToken();
+    const coturn = await startCoturn({
+      env: { TURN_SECRET: secret, TURN_USER_QUOTA: '2' },
+      args: ['-v'],
+    });
+    const svc = await startTestService({
+      TURN_PROVIDER: 'coturn',
+      TURN_SECRET: secret,
+      TURN_URLS: turnUrls(coturn.port),
+      API_TOKENS: token,
+    });
+    const held = [];
+    try {
+      expect((await get(`${svc.url}/readyz`, { token })).status).toBe(200);
+      const probeId = /user <\d+:(.+?)>: incoming packet ALLOCATE processed, success/.exec(
+        coturn.log(),
+      )?.[1] as string;
+      expect(probeId).toBeDefined();
+      // The id the relay saw cannot be asked for.
+      const asked = await get(`${svc.url}/v1/ice-servers?user=${encodeURIComponent(probeId)}`, {
+        token,
+      });
+      expect(asked.status).toBe(400);
+      // Nor can the name the probe once used, or the part of its id a request could spell, be
+      // made to hold the probe's quota: each user id here fills its own quota of 2.
+      for (const user of ['turnkey-readyz', 'turnkey', 'readyz', probeId.replace(/:/g, '-')]) {
+        const res = await get(`${svc.url}/v1/ice-servers?user=${user}`, { token });
+        const turn = (res.json().iceServers as { username?: string; credential?: string }[]).at(-1);
+        for (let i = 0; i < 2; i++)
+          held.push(
+            await allocate({
+              host: '127.0.0.1',
+              port: coturn.port,
+              username: turn?.username as string,
+              credential: turn?.credential as string,
+            }),
+          );
+      }
+      // Past the 5 s a verdict is reused, so this /readyz allocates again.
+      await new Promise((r) => setTimeout(r, 5500));
+      const ready = await get(`${svc.url}/readyz`, { token });
+      expect(ready.json().detail).toMatch(/succeeded/);
+      expect(ready.status).toBe(200);
+    } finally {
+      for (const a of held) await a.release().catch(() => {});
+      await svc.service.close();
+      await coturn.stop();
+    }
   });
 });
 

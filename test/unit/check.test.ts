@@ -41,7 +41,9 @@ describe('diagnoses', () => {
   });
 
   it('486 and 508 name the quota and the relay port range', () => {
-    expect(diagnose(failed(486, 'allocate'), ctx()).fix).toMatch(/user-quota \/ total-quota/);
+    expect(diagnose(failed(486, 'allocate'), ctx()).fix).toMatch(
+      /turnkey:userQuota \/ turnkey:totalQuota \(TURN_USER_QUOTA/,
+    );
     expect(diagnose(failed(508, 'allocate'), ctx()).fix).toMatch(/turnkey:relayPorts/);
   });
 
