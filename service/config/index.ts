@@ -13,6 +13,7 @@ import {
 import type { MeteredKey, ProviderConfig } from '../providers/create';
 import { ConfigError } from './errors';
 import { readFleetEnv } from './fleet';
+import { checkPlainHttpHost } from './listen-host';
 import {
   type Env,
   flag,
@@ -24,6 +25,7 @@ import {
   readVarFile,
   wholeNumber,
 } from './read';
+import { readTurnSecret } from './turn-secret';
 
 /**
  * Reads the service's environment (contract/settings.ts; docs/reference.md). Every problem is a
@@ -163,7 +165,7 @@ function providerConfig(
     case 'stun':
       return { provider, stunUris, credentialTtl };
     case 'coturn': {
-      const secret = readSecret(env, 'TURN_SECRET');
+      const secret = readTurnSecret(env);
       if (secret === undefined) {
         throw new ConfigError(
           'TURN_SECRET is required when TURN_PROVIDER=coturn: set TURN_SECRET (or TURN_SECRET_FILE) to the secret Coturn uses as static-auth-secret',
@@ -273,9 +275,11 @@ export function loadConfig(env: Env): ServiceConfig {
     );
   }
   const tls = tlsConfig(env);
+  const host = present(env, 'HOST') ?? SERVICE_DEFAULTS.host;
+  if (!tls) checkPlainHttpHost(host);
   return {
     providerConfig: providerConfig(env, provider, credentialTtl, deprecations),
-    host: present(env, 'HOST') ?? SERVICE_DEFAULTS.host,
+    host,
     port,
     apiTokens: apiTokens(env, provider),
     rateLimitPerMinute: wholeNumber(env, 'rateLimitPerMinute'),

@@ -1,48 +1,17 @@
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../service/config';
+import { certificateDir, makeCertificate, removeCertificates } from '../helpers/certificates';
 import { get, randomToken, startTestService } from '../helpers/service';
 
 const TOKEN = randomToken();
-const dir = mkdtempSync(join(tmpdir(), 'turnkey-tls-'));
+const dir = certificateDir();
 
-/** A self-signed certificate for 127.0.0.1 made with openssl; returns the two file paths. */
-function makeCertificate(name: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}-cert.pem`);
-  const key = join(dir, `${name}-key.pem`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=turnkey test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
-
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(removeCertificates);
 
 const STUN_ONLY = { TURN_PROVIDER: 'stun', STUN_URLS: 'stun:stun.example.com:3478' };
 
