@@ -11,6 +11,7 @@ import {
   stunUrisFromTurn,
 } from '../../contract';
 import type { MeteredKey, ProviderConfig } from '../providers/create';
+import { redactUrl } from '../providers/redact';
 import { ConfigError } from './errors';
 import { readFleetEnv } from './fleet';
 import { checkPlainHttpHost } from './listen-host';
@@ -86,7 +87,9 @@ function meteredApiUrl(env: Env): string {
   const checked = meteredApiOrigin(raw);
   if ('origin' in checked) return checked.origin;
   const fix =
-    checked.problem === 'has_credentials' ? ': put the key in TURN_API_KEY' : `: got "${raw}"`;
+    checked.problem === 'has_credentials'
+      ? ': put the key in TURN_API_KEY'
+      : `: got "${redactUrl(raw)}" (query and user info not shown)`;
   throw new ConfigError(`TURN_API_URL ${METERED_API_URL_PROBLEMS[checked.problem]}${fix}`);
 }
 
@@ -242,7 +245,7 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
     certificate = new X509Certificate(cert);
   } catch {
     throw new ConfigError(
-      `TLS_CERT_FILE holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. fullchain.pem): ${certFile}`,
+      'TLS_CERT_FILE holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. fullchain.pem)',
     );
   }
   let privateKey: KeyObject;
@@ -250,12 +253,12 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
     privateKey = createPrivateKey(key);
   } catch {
     throw new ConfigError(
-      `TLS_KEY_FILE holds no unencrypted PEM private key (e.g. privkey.pem; remove a passphrase with openssl pkey): ${keyFile}`,
+      'TLS_KEY_FILE holds no unencrypted PEM private key (e.g. privkey.pem; remove a passphrase with openssl pkey)',
     );
   }
   if (!certificate.checkPrivateKey(privateKey)) {
     throw new ConfigError(
-      `TLS_KEY_FILE is not the key of the certificate in TLS_CERT_FILE: give the key the certificate was issued for (${keyFile})`,
+      'TLS_KEY_FILE is not the key of the certificate in TLS_CERT_FILE: give the key the certificate was issued for',
     );
   }
   return { cert, key };

@@ -1,7 +1,9 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../service/config';
 import { startService } from '../../service/start';
-import { makeCertificate, removeCertificates } from '../helpers/certificates';
+import { certificateDir, makeCertificate, removeCertificates } from '../helpers/certificates';
 import { randomToken } from '../helpers/service';
 
 /**
@@ -109,5 +111,69 @@ describe('HOST without TLS: never a wildcard or public address (bearer tokens in
     expect(err).not.toBeInstanceOf(ConfigError);
     const { cert, key } = makeCertificate('wildcard');
     await starts({ ...stun('0.0.0.0'), TLS_CERT_FILE: cert, TLS_KEY_FILE: key });
+  });
+});
+
+describe('config errors never print a secret put where a path or URL belongs', () => {
+  const dir = certificateDir();
+
+  it('a *_FILE variable holding the secret itself: the message names it, not its value', async () => {
+    const secret = randomToken();
+    for (const name of ['TURN_SECRET_FILE', 'API_TOKENS_FILE', 'TLS_KEY_FILE']) {
+      const { TURN_SECRET: _s, API_TOKENS: _t, ...env } = coturn('unused');
+      const { cert } = makeCertificate(`file-${name}`);
+      const msg = await startError({
+        ...env,
+        TURN_SECRET: 'i'.repeat(40),
+        API_TOKENS: randomToken(),
+        ...(name === 'TLS_KEY_FILE' ? { TLS_CERT_FILE: cert } : {}),
+        ...(name === 'TURN_SECRET_FILE' ? { TURN_SECRET: '' } : {}),
+        ...(name === 'API_TOKENS_FILE' ? { API_TOKENS: '' } : {}),
+        [name]: secret,
+      });
+      expect(msg).toMatch(new RegExp(`^${name} names a file that cannot be read \\(ENOENT\\)`));
+      expect(msg).not.toContain(secret);
+    }
+  });
+
+  it('a certificate file that is no PEM, or an empty one: named, the path not shown', async () => {
+    const garbage = join(dir, `${randomToken()}.pem`);
+    writeFileSync(garbage, 'not a certificate\n');
+    const empty = join(dir, `${randomToken()}.pem`);
+    writeFileSync(empty, '\n');
+    const { key } = makeCertificate('paths');
+    for (const [env, message] of [
+      [{ TLS_CERT_FILE: garbage, TLS_KEY_FILE: key }, /^TLS_CERT_FILE holds no PEM certificate/],
+      [{ TLS_CERT_FILE: empty, TLS_KEY_FILE: key }, /^TLS_CERT_FILE names an empty file/],
+    ] as const) {
+      const msg = await startError({ ...BASE, TURN_PROVIDER: 'stun', ...env });
+      expect(msg).toMatch(message);
+      expect(msg).not.toContain(env.TLS_CERT_FILE);
+    }
+  });
+
+  it('TURN_API_URL with the key in its query string or user info: refused without the key', async () => {
+    const key = randomToken();
+    const metered = (url: string) => ({
+      ...BASE,
+      HOST: '127.0.0.1',
+      TURN_PROVIDER: 'metered',
+      TURN_API_URL: url,
+      TURN_API_KEY: randomToken(),
+      API_TOKENS: randomToken(),
+    });
+    for (const [url, message] of [
+      [
+        `http://app.metered.live/?secretKey=${key}`,
+        /^TURN_API_URL must use https:\/\/.*got "http:\/\/app\.metered\.live\/"/,
+      ],
+      [`app.metered.live?secretKey=${key}`, /^TURN_API_URL is not a URL.*got "app\.metered\.live"/],
+      [`http://user:${key}@app.metered.live`, /^TURN_API_URL must use https:\/\//],
+      [`https://user:${key}@app.metered.live`, /^TURN_API_URL must not carry credentials/],
+    ] as const) {
+      const msg = await startError(metered(url));
+      expect(msg).toMatch(message);
+      expect(msg).not.toContain(key);
+    }
   });
 });
