@@ -132,7 +132,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     });
   }
 
-  healthRoutes(app, { provider, isClosing: () => closing });
+  healthRoutes(app, { provider, isClosing: () => closing, checkToken });
   app.register(iceServersRoute, {
     provider,
     metrics,
