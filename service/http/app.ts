@@ -6,6 +6,7 @@ import { classify, clientErrorResponse, sendError } from './errors';
 import type { Metrics } from './metrics';
 import { HEALTH_ROUTES, healthRoutes } from './routes/health';
 import { ICE_SERVERS, iceServersRoute } from './routes/ice-servers';
+import { TLS_OPTIONS } from './tls';
 
 export interface AppOptions {
   provider: TurnProvider;
@@ -44,7 +45,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
 
   // Typed as the plain-HTTP instance: routes and hooks are the same over TLS.
   const app = Fastify({
-    ...(opts.https ? { https: opts.https } : {}),
+    ...(opts.https ? { https: { ...opts.https, ...TLS_OPTIONS } } : {}),
     loggerInstance: opts.logger,
     // One access-log line per request from onResponse below, without query strings.
     logController: new LogController({ disableRequestLogging: true }),

@@ -126,3 +126,68 @@ describe('TLS configuration errors stop start-up with a line naming the variable
     );
   });
 });
+
+describe('the HTTPS listener offers forward secrecy only: ECDHE AEAD on TLS 1.2, and TLS 1.3', () => {
+  let svc: Awaited<ReturnType<typeof startTestService>>;
+  beforeAll(async () => {
+    // RSA, so static-RSA key exchange (the suites refused) is possible at all.
+    const files = makeCertificate('rsa', 'rsa');
+    svc = await startTestService({
+      ...STUN_ONLY,
+      API_TOKENS: TOKEN,
+      TLS_CERT_FILE: files.cert,
+      TLS_KEY_FILE: files.key,
+    });
+  });
+  afterAll(async () => svc?.service.close());
+
+  /** The negotiated protocol and suite, or the handshake's error code. */
+  const handshake = (opts: {
+    ciphers?: string;
+    minVersion?: 'TLSv1' | 'TLSv1.2' | 'TLSv1.3';
+    maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  }) =>
+    new Promise<string>((resolve) => {
+      const socket = connect({
+        host: '127.0.0.1',
+        port: Number(new URL(svc.url).port),
+        rejectUnauthorized: false,
+        ...opts,
+      });
+      socket.once('secureConnect', () => {
+        resolve(`${socket.getProtocol()} ${socket.getCipher().standardName}`);
+        socket.end();
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(`refused: ${err.code}`));
+    });
+
+  it('refuses TLS 1.2 clients offering only static-RSA suites (no forward secrecy)', async () => {
+    for (const ciphers of ['AES128-SHA', 'AES128-GCM-SHA256', 'AES256-GCM-SHA384'])
+      expect(await handshake({ ciphers, maxVersion: 'TLSv1.2' })).toMatch(/^refused: /);
+  });
+
+  it('refuses CBC suites even with ECDHE, and anything below TLS 1.2', async () => {
+    expect(await handshake({ ciphers: 'ECDHE-RSA-AES128-SHA', maxVersion: 'TLSv1.2' })).toMatch(
+      /^refused: /,
+    );
+    expect(
+      await handshake({
+        ciphers: 'DEFAULT@SECLEVEL=0',
+        minVersion: 'TLSv1',
+        maxVersion: 'TLSv1.1',
+      }),
+    ).toMatch(/^refused: /);
+  });
+
+  it('accepts ECDHE with AES-GCM or ChaCha20-Poly1305 on TLS 1.2, and TLS 1.3', async () => {
+    for (const suite of [
+      'ECDHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-RSA-AES256-GCM-SHA384',
+      'ECDHE-RSA-CHACHA20-POLY1305',
+    ])
+      expect(await handshake({ ciphers: suite, maxVersion: 'TLSv1.2' })).toMatch(
+        /^TLSv1\.2 TLS_ECDHE_RSA_WITH_/,
+      );
+    expect(await handshake({ minVersion: 'TLSv1.3' })).toMatch(/^TLSv1\.3 TLS_/);
+  });
+});
