@@ -44,6 +44,8 @@ export interface ServiceConfig {
   apiTokens: string[];
   /** Requests per minute per API token and user. */
   rateLimitPerMinute: number;
+  /** Requests per minute per API token across user ids (per client address without tokens). */
+  tokenRateLimitPerMinute: number;
   logLevel: string;
   /** PEM chain and key from TLS_CERT_FILE / TLS_KEY_FILE: then HTTPS only. */
   tls?: { cert: string; key: string };
@@ -286,6 +288,7 @@ export function loadConfig(env: Env): ServiceConfig {
     port,
     apiTokens: apiTokens(env, provider),
     rateLimitPerMinute: wholeNumber(env, 'rateLimitPerMinute'),
+    tokenRateLimitPerMinute: wholeNumber(env, 'tokenRateLimitPerMinute'),
     logLevel,
     ...(tls ? { tls } : {}),
     metricsHost: present(env, 'METRICS_HOST') ?? SERVICE_DEFAULTS.metricsHost,

@@ -14,6 +14,8 @@ export interface AppOptions {
   /** Empty disables auth; the config allows that only for the STUN-only provider. */
   apiTokens: string[];
   rateLimitPerMinute: number;
+  /** Across user ids, per token (per client address without tokens). */
+  tokenRateLimitPerMinute: number;
   /** A pino logger; Fastify binds the request id to each request's child. */
   logger: FastifyBaseLogger;
   metrics: Metrics;
@@ -155,6 +157,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     metrics,
     checkToken,
     rateLimitPerMinute: opts.rateLimitPerMinute,
+    tokenRateLimitPerMinute: opts.tokenRateLimitPerMinute,
   });
 
   app.addHook('preClose', async () => {

@@ -36,6 +36,7 @@ describe('a fleet of two real relays', () => {
       ]),
       TURN_DEFAULT_REGION: 'eu-west',
       RATE_LIMIT_PER_MINUTE: '100000',
+      RATE_LIMIT_PER_TOKEN_PER_MINUTE: '10000000',
     });
   });
   afterAll(async () => {

@@ -101,6 +101,7 @@ describe('the connection cap (maxConnections, 3 here to reach it)', () => {
     provider: new StunProvider({ stunUris: [], credentialTtl: 600 }),
     apiTokens: [],
     rateLimitPerMinute: 60,
+    tokenRateLimitPerMinute: 600,
     logger: createLogger('silent'),
     metrics: createMetrics(),
     limits: { maxConnections: 3 },
