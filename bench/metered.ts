@@ -22,6 +22,7 @@ export async function meteredPath(): Promise<void> {
         TURN_API_KEY: fake.secretKey,
         API_TOKENS: token,
         RATE_LIMIT_PER_MINUTE: '1000000',
+        RATE_LIMIT_PER_TOKEN_PER_MINUTE: '10000000',
       });
       try {
         const once = async (user: string) => {

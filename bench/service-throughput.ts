@@ -85,6 +85,7 @@ export async function serviceThroughput(): Promise<void> {
             API_TOKENS: token,
             // The limiter still runs on every request; one user must not be throttled here.
             RATE_LIMIT_PER_MINUTE: '1000000',
+            RATE_LIMIT_PER_TOKEN_PER_MINUTE: '10000000',
             LOG_LEVEL: 'info',
           },
           SERVER_CPU,

@@ -314,6 +314,13 @@ export const SETTINGS = {
     default: 60,
     doc: 'Requests per minute per API token and user id.',
   },
+  tokenRateLimitPerMinute: {
+    stack: false,
+    service: ['RATE_LIMIT_PER_TOKEN_PER_MINUTE'],
+    kind: { type: 'int', min: 1, max: 10_000_000 },
+    default: 6000,
+    doc: 'Requests per minute per API token across all user ids (per client address without API_TOKENS), so varying the user id cannot mint without bound.',
+  },
   logLevel: {
     stack: false,
     service: ['LOG_LEVEL'],

@@ -49,6 +49,7 @@ export async function startService(
     provider,
     apiTokens: config.apiTokens,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    tokenRateLimitPerMinute: config.tokenRateLimitPerMinute,
     logger,
     metrics,
     ...(config.tls ? { https: config.tls } : {}),

@@ -4,6 +4,7 @@ import { lookup } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
 import { Agent, request } from 'undici';
 import { hostPort, type IceUri, parseIceUri } from '../../contract';
+import { redactUrl } from '../providers/redact';
 import type { IceServers } from '../providers/types';
 import { type Allocation, allocate, TurnError } from '../turn/client';
 import { type Diagnosis, diagnose, relayedAddressMismatch } from '../turn/diagnosis';
@@ -78,7 +79,7 @@ export class CheckUsageError extends Error {
 export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
   const now = opts.now ?? Date.now;
   const report: CheckReport = {
-    url: redactedUrl(opts.url),
+    url: redactUrl(opts.url),
     user: opts.user,
     results: [],
     ok: false,
@@ -109,17 +110,6 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
 }
 
 /** The URL without its query string (which should not carry secrets, but might). */
-function redactedUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    u.search = '';
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return raw;
-  }
-}
 
 async function fetchIceServers(opts: CheckOptions): Promise<IceServers> {
   let url: URL;

@@ -11,8 +11,10 @@ import {
   stunUrisFromTurn,
 } from '../../contract';
 import type { MeteredKey, ProviderConfig } from '../providers/create';
+import { redactUrl } from '../providers/redact';
 import { ConfigError } from './errors';
 import { readFleetEnv } from './fleet';
+import { checkPlainHttpHost } from './listen-host';
 import {
   type Env,
   flag,
@@ -24,6 +26,7 @@ import {
   readVarFile,
   wholeNumber,
 } from './read';
+import { readTurnSecret } from './turn-secret';
 
 /**
  * Reads the service's environment (contract/settings.ts; docs/reference.md). Every problem is a
@@ -41,6 +44,8 @@ export interface ServiceConfig {
   apiTokens: string[];
   /** Requests per minute per API token and user. */
   rateLimitPerMinute: number;
+  /** Requests per minute per API token across user ids (per client address without tokens). */
+  tokenRateLimitPerMinute: number;
   logLevel: string;
   /** PEM chain and key from TLS_CERT_FILE / TLS_KEY_FILE: then HTTPS only. */
   tls?: { cert: string; key: string };
@@ -84,7 +89,9 @@ function meteredApiUrl(env: Env): string {
   const checked = meteredApiOrigin(raw);
   if ('origin' in checked) return checked.origin;
   const fix =
-    checked.problem === 'has_credentials' ? ': put the key in TURN_API_KEY' : `: got "${raw}"`;
+    checked.problem === 'has_credentials'
+      ? ': put the key in TURN_API_KEY'
+      : `: got "${redactUrl(raw)}" (query and user info not shown)`;
   throw new ConfigError(`TURN_API_URL ${METERED_API_URL_PROBLEMS[checked.problem]}${fix}`);
 }
 
@@ -163,7 +170,7 @@ function providerConfig(
     case 'stun':
       return { provider, stunUris, credentialTtl };
     case 'coturn': {
-      const secret = readSecret(env, 'TURN_SECRET');
+      const secret = readTurnSecret(env);
       if (secret === undefined) {
         throw new ConfigError(
           'TURN_SECRET is required when TURN_PROVIDER=coturn: set TURN_SECRET (or TURN_SECRET_FILE) to the secret Coturn uses as static-auth-secret',
@@ -240,7 +247,7 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
     certificate = new X509Certificate(cert);
   } catch {
     throw new ConfigError(
-      `TLS_CERT_FILE holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. fullchain.pem): ${certFile}`,
+      'TLS_CERT_FILE holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. fullchain.pem)',
     );
   }
   let privateKey: KeyObject;
@@ -248,12 +255,12 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
     privateKey = createPrivateKey(key);
   } catch {
     throw new ConfigError(
-      `TLS_KEY_FILE holds no unencrypted PEM private key (e.g. privkey.pem; remove a passphrase with openssl pkey): ${keyFile}`,
+      'TLS_KEY_FILE holds no unencrypted PEM private key (e.g. privkey.pem; remove a passphrase with openssl pkey)',
     );
   }
   if (!certificate.checkPrivateKey(privateKey)) {
     throw new ConfigError(
-      `TLS_KEY_FILE is not the key of the certificate in TLS_CERT_FILE: give the key the certificate was issued for (${keyFile})`,
+      'TLS_KEY_FILE is not the key of the certificate in TLS_CERT_FILE: give the key the certificate was issued for',
     );
   }
   return { cert, key };
@@ -273,12 +280,15 @@ export function loadConfig(env: Env): ServiceConfig {
     );
   }
   const tls = tlsConfig(env);
+  const host = present(env, 'HOST') ?? SERVICE_DEFAULTS.host;
+  if (!tls) checkPlainHttpHost(host);
   return {
     providerConfig: providerConfig(env, provider, credentialTtl, deprecations),
-    host: present(env, 'HOST') ?? SERVICE_DEFAULTS.host,
+    host,
     port,
     apiTokens: apiTokens(env, provider),
     rateLimitPerMinute: wholeNumber(env, 'rateLimitPerMinute'),
+    tokenRateLimitPerMinute: wholeNumber(env, 'tokenRateLimitPerMinute'),
     logLevel,
     ...(tls ? { tls } : {}),
     metricsHost: present(env, 'METRICS_HOST') ?? SERVICE_DEFAULTS.metricsHost,

@@ -67,17 +67,25 @@ export function readSecret(env: Env, name: ServiceSecretVar): string | undefined
   return file === undefined ? direct : readVarFile(`${name}_FILE`, file);
 }
 
-/** The trimmed, non-empty content of the file the variable `name` names. */
+/**
+ * The trimmed, non-empty content of the file the variable `name` names. Messages never show
+ * the path: a secret set where its file's path belongs would be printed.
+ */
 export function readVarFile(name: ServiceVar, file: string): string {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(`${name} names a file that cannot be read (${code}): ${file}`);
+    const hint = file.includes('/')
+      ? 'check the path and that the service may read it'
+      : `it holds no path: set ${name} to the file's path (the value itself belongs in ${name.replace(/_FILE$/, '')}, where the service reads one)`;
+    throw new ConfigError(
+      `${name} names a file that cannot be read (${code}): ${hint} (its value is not shown: it may be a secret)`,
+    );
   }
   const value = text.trim();
-  if (value === '') throw new ConfigError(`${name} names an empty file: ${file}`);
+  if (value === '') throw new ConfigError(`${name} names an empty file: give it the value`);
   return value;
 }
 

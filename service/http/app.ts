@@ -3,20 +3,26 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { TurnProvider } from '../providers/types';
 import { createTokenChecker } from './auth';
 import { classify, clientErrorResponse, sendError } from './errors';
+import { CONNECTION_LIMITS, type ConnectionLimits } from './limits';
 import type { Metrics } from './metrics';
 import { HEALTH_ROUTES, healthRoutes } from './routes/health';
 import { ICE_SERVERS, iceServersRoute } from './routes/ice-servers';
+import { TLS_OPTIONS } from './tls';
 
 export interface AppOptions {
   provider: TurnProvider;
   /** Empty disables auth; the config allows that only for the STUN-only provider. */
   apiTokens: string[];
   rateLimitPerMinute: number;
+  /** Across user ids, per token (per client address without tokens). */
+  tokenRateLimitPerMinute: number;
   /** A pino logger; Fastify binds the request id to each request's child. */
   logger: FastifyBaseLogger;
   metrics: Metrics;
   /** PEM certificate chain and key: the app then speaks HTTPS only. */
   https?: { cert: string; key: string };
+  /** Overrides of CONNECTION_LIMITS (tests, to reach a bound quickly). */
+  limits?: Partial<ConnectionLimits>;
 }
 
 declare module 'fastify' {
@@ -41,10 +47,18 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   const { provider, metrics } = opts;
   const checkToken = opts.apiTokens.length > 0 ? createTokenChecker(opts.apiTokens) : undefined;
   let closing = false;
+  const limits = { ...CONNECTION_LIMITS, ...opts.limits };
+  // Constructor options of Node's server: the sweep interval cannot be changed afterwards.
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    connectionsCheckingInterval: limits.checkIntervalMs,
+  };
 
   // Typed as the plain-HTTP instance: routes and hooks are the same over TLS.
   const app = Fastify({
-    ...(opts.https ? { https: opts.https } : {}),
+    ...(opts.https
+      ? { https: { ...opts.https, ...TLS_OPTIONS, ...serverOptions } }
+      : { http: serverOptions }),
     loggerInstance: opts.logger,
     // One access-log line per request from onResponse below, without query strings.
     logController: new LogController({ disableRequestLogging: true }),
@@ -54,7 +68,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     },
     bodyLimit: 1024,
     // Slow or stalled clients must not hold sockets forever.
-    requestTimeout: 10_000,
+    requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: 15_000,
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
@@ -65,8 +79,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     clientErrorHandler: (err, socket) => {
       if ((err as { code?: string }).code === 'ECONNRESET' || !socket.writable) return;
       socket.end(clientErrorResponse(err as { code?: string }));
+      // end() alone half-closes: a client that keeps sending (a slowloris past headersTimeout)
+      // would keep the socket. Destroyed once the answer is flushed.
+      socket.destroySoon();
     },
   });
+
+  app.server.maxConnections = limits.maxConnections;
 
   app.decorateRequest('tokenIndex', -1);
 
@@ -132,12 +151,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     });
   }
 
-  healthRoutes(app, { provider, isClosing: () => closing });
+  healthRoutes(app, { provider, isClosing: () => closing, checkToken });
   app.register(iceServersRoute, {
     provider,
     metrics,
     checkToken,
     rateLimitPerMinute: opts.rateLimitPerMinute,
+    tokenRateLimitPerMinute: opts.tokenRateLimitPerMinute,
   });
 
   app.addHook('preClose', async () => {

@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { CREDENTIAL_TTL, type IceUri, parseIceUri } from '../../contract';
 import { allocate } from '../turn/client';
 import { diagnose, diagnosisLine } from '../turn/diagnosis';
+import { TurnError } from '../turn/error';
 import { describeTarget } from '../turn/transport';
 import { resolveTtl } from './ttl';
 import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from './types';
@@ -171,11 +172,16 @@ export class CoturnProvider implements TurnProvider {
       await allocation.release().catch(() => {});
       return {
         ready: true,
+        cause: 'ready',
         detail: `TURN allocation on ${where} with a credential this service signed succeeded in ${ms} ms (released)`,
       };
     } catch (err) {
       return {
         ready: false,
+        cause:
+          err instanceof TurnError && err.kind === 'refused'
+            ? 'relay_refused'
+            : 'relay_unreachable',
         detail: `TURN allocation on ${where} failed: ${diagnosisLine(diagnose(err, { ...target, target: where }))}`,
       };
     }

@@ -37,7 +37,7 @@ export interface FleetOptions {
   probeTimeoutMs?: number;
   now?: () => number;
   /** Replaces the real Allocate (tests). */
-  probe?: (relay: FleetRelay) => Promise<ReadyState>;
+  probe?: (relay: FleetRelay) => Promise<Pick<ReadyState, 'ready' | 'detail'>>;
   /** Called when a relay's verdict changes (first verdict included), e.g. to log it. */
   onHealthChange?: (relay: RelayHealth) => void;
 }
@@ -115,7 +115,7 @@ export class FleetProvider implements TurnProvider {
       ? this.opts.probe(relay)
       : (this.probers[i] as CoturnProvider).checkReady();
     const done = probe
-      .catch((err: unknown): ReadyState => ({ ready: false, detail: String(err) }))
+      .catch((err: unknown) => ({ ready: false, detail: String(err) }))
       .then((state) => {
         this.inFlight[i] = undefined;
         if (this.closed) return;
@@ -186,6 +186,7 @@ export class FleetProvider implements TurnProvider {
     const ok = this.health.filter((h) => h.healthy).length;
     return {
       ready: ok > 0,
+      cause: ok > 0 ? 'ready' : 'no_healthy_relay',
       detail: `${ok} of ${this.health.length} relays pass their last probe; ${lines.join('; ')}`,
     };
   }

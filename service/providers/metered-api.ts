@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher, request, errors as undiciErrors } from 'undici';
 import { UpstreamError } from './errors';
+import { redact } from './redact';
 import type { IceServer } from './types';
 
 /**
@@ -228,7 +229,7 @@ function said(answer: Answer, secrets: string[]): { text: string; eventId?: stri
   const id = [o.eventId, o.event_id, o.requestId, o.request_id].find(
     (v): v is string => typeof v === 'string' && /^[\w.-]{1,64}$/.test(v),
   );
-  return { text: redact(raw, secrets), ...(id ? { eventId: id } : {}) };
+  return { text: quotable(raw, secrets), ...(id ? { eventId: id } : {}) };
 }
 
 /** `, Metered says "…" (event id …)`, or nothing when Metered said nothing usable. */
@@ -238,11 +239,12 @@ function quote(answer: Answer, secrets: string[]): string {
   return `${words}${eventId ? ` (event id ${eventId})` : ''}`;
 }
 
-export function redact(text: string, secrets: string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[redacted]');
-  // One line, printable, bounded: it goes into logs and error bodies.
-  out = out.replace(/[^\x20-\x7e]+/g, ' ').trim();
+/** Metered's words, without secrets, as one printable, bounded line (for logs and error bodies). */
+function quotable(text: string, secrets: string[]): string {
+  // Redacted before it is cut, so a key at the cut is not left half-visible.
+  const out = redact(text, secrets)
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .trim();
   return out.length > MAX_QUOTE ? `${out.slice(0, MAX_QUOTE)}…` : out;
 }
 

@@ -143,10 +143,16 @@ export class MeteredProvider implements TurnProvider {
         : '';
       return {
         ready: true,
+        cause: 'ready',
         detail: `Metered credential valid until ${new Date(cred.expiresAt).toISOString()}${failure}`,
       };
     } catch (err) {
-      return { ready: false, detail: (err as Error).message };
+      const unavailable = err instanceof UpstreamError && err.failure === 'unavailable';
+      return {
+        ready: false,
+        cause: unavailable ? 'upstream_unavailable' : 'upstream_error',
+        detail: (err as Error).message,
+      };
     }
   }
 

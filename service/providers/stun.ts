@@ -31,7 +31,7 @@ export class StunProvider implements TurnProvider {
   }
 
   async checkReady(): Promise<ReadyState> {
-    return { ready: true, detail: `STUN only (${this.stunUris.length} server(s))` };
+    return { ready: true, cause: 'ready', detail: `STUN only (${this.stunUris.length} server(s))` };
   }
 
   async close(): Promise<void> {}

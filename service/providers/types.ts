@@ -28,8 +28,28 @@ export interface GetIceServersOptions {
   relays?: 'nearest' | 'all';
 }
 
+/**
+ * Why the service is or is not ready, as a short code: what /readyz shows a caller without the
+ * API token (a load balancer), where `detail` would show probe targets and upstream messages.
+ */
+export type ReadyCause =
+  | 'ready'
+  /** Set by the HTTP layer once shutdown has begun; providers never report it. */
+  | 'shutting_down'
+  /** The relay did not answer the readiness Allocate (timeout, refused connection, TLS). */
+  | 'relay_unreachable'
+  /** The relay answered and refused it (wrong secret, quota, …). */
+  | 'relay_refused'
+  /** A fleet: no relay passed its last probe. */
+  | 'no_healthy_relay'
+  /** Metered refused turnkey's key or request, or answered something unusable (502-class). */
+  | 'upstream_error'
+  /** Metered did not answer in time, failed or rate-limited turnkey (503-class). */
+  | 'upstream_unavailable';
+
 export interface ReadyState {
   ready: boolean;
+  cause: ReadyCause;
   /** Human-readable reason, never containing secrets. */
   detail: string;
 }

@@ -36,6 +36,7 @@ describe('a fleet of two real relays', () => {
       ]),
       TURN_DEFAULT_REGION: 'eu-west',
       RATE_LIMIT_PER_MINUTE: '100000',
+      RATE_LIMIT_PER_TOKEN_PER_MINUTE: '10000000',
     });
   });
   afterAll(async () => {
@@ -86,7 +87,7 @@ describe('a fleet of two real relays', () => {
       .toEqual([eu.port]);
     expect(Date.now() - stopped).toBeLessThan(15_000);
     expect(await ports('&relays=all')).toEqual([eu.port]);
-    const ready = await get(`${svc.url}/readyz`);
+    const ready = await get(`${svc.url}/readyz`, { token });
     expect(ready.status).toBe(200);
     expect(ready.json().detail).toMatch(
       /^1 of 2 relays pass .*us-east turn:127\.0\.0\.1:\d+\?transport=udp: failing: TURN allocation on .* failed/,

@@ -17,6 +17,7 @@ describe('/readyz against the real turnserver', () => {
   const secret = newSecret();
   let coturn: RunningCoturn;
   let svc: Awaited<ReturnType<typeof startTestService>>;
+  const token = randomToken();
 
   beforeAll(async () => {
     coturn = await startCoturn({ env: { TURN_SECRET: secret } });
@@ -24,7 +25,7 @@ describe('/readyz against the real turnserver', () => {
       TURN_PROVIDER: 'coturn',
       TURN_SECRET: secret,
       TURN_URLS: turnUrls(coturn.port),
-      API_TOKENS: randomToken(),
+      API_TOKENS: token,
     });
   });
   afterAll(async () => {
@@ -45,7 +46,7 @@ describe('/readyz against the real turnserver', () => {
   });
 
   it('allocates with its own credential and releases it; 503 while Coturn is down, 200 when back', async () => {
-    const up = await get(`${svc.url}/readyz`);
+    const up = await get(`${svc.url}/readyz`, { token });
     expect(up.status).toBe(200);
     expect(up.json().detail).toMatch(
       new RegExp(`TURN allocation on 127.0.0.1:${coturn.port}/udp .*succeeded`),
@@ -60,7 +61,7 @@ describe('/readyz against the real turnserver', () => {
     await expect
       .poll(async () => (await get(`${svc.url}/readyz`)).status, { timeout: 15_000, interval: 500 })
       .toBe(503);
-    const down = await get(`${svc.url}/readyz`);
+    const down = await get(`${svc.url}/readyz`, { token });
     expect(down.json()).toMatchObject({ status: 'not_ready', provider: 'coturn' });
     expect(down.json().detail).toMatch(/no answer from 127\.0\.0\.1:\d+\/udp.*firewall/);
 
@@ -133,17 +134,18 @@ describe('/readyz when the relay refuses what the service would hand out', () =>
   it('is 503 naming a secret mismatch when the relay has another secret', async () => {
     const relaySecret = newSecret();
     const serviceSecret = newSecret();
+    const token = randomToken();
     const coturn = await startCoturn({ env: { TURN_SECRET: relaySecret } });
     const svc = await startTestService({
       TURN_PROVIDER: 'coturn',
       TURN_SECRET: serviceSecret,
       TURN_URLS: turnUrls(coturn.port),
-      API_TOKENS: randomToken(),
+      API_TOKENS: token,
     });
     try {
       // A bare STUN binding (what readiness used to send) still succeeds here.
       await probeStun({ host: '127.0.0.1', port: coturn.port, transport: 'udp', timeoutMs: 2000 });
-      const res = await get(`${svc.url}/readyz`);
+      const res = await get(`${svc.url}/readyz`, { token });
       expect(res.status).toBe(503);
       expect(res.json()).toMatchObject({ status: 'not_ready', provider: 'coturn' });
       expect(res.json().detail).toMatch(/allocate refused \(401 Unauthorized\).*another secret/);

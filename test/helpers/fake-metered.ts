@@ -43,7 +43,9 @@ export type FakeFault =
   /** list: the ICE servers of another credential. */
   | 'other_username'
   /** The key is refused with a message that quotes it (to check turnkey redacts it). */
-  | 'echoes_key';
+  | 'echoes_key'
+  /** Refused with the key lower-cased and the request's own URL (the key percent-encoded in it). */
+  | 'echoes_key_variants';
 
 export type FakeOperation = 'mint' | 'list' | 'delete';
 
@@ -220,6 +222,13 @@ export async function startFakeMetered(
         const key = url.searchParams.get(op === 'list' ? 'apiKey' : 'secretKey');
         if (op === 'list') json(res, 401, { error: `Invalid API Key ${key}` });
         else json(res, 400, { message: `Invalid secretKey ${key}` });
+        return true;
+      }
+      case 'echoes_key_variants': {
+        const url = new URL(res.req.url ?? '/', 'http://fake');
+        const key = url.searchParams.get(op === 'list' ? 'apiKey' : 'secretKey') ?? '';
+        const message = `Invalid key ${key.toLowerCase()} in https://app.metered.live${res.req.url}`;
+        json(res, 400, op === 'list' ? { error: message } : { message });
         return true;
       }
       case 'not_subscribed':

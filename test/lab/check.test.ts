@@ -149,9 +149,10 @@ describe('turnkey check in the lab', () => {
       [
         process.execPath,
         '-e',
-        `fetch('${origin}/readyz').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.json() })))`,
+        // The detail needs the token; from the environment, out of the process list.
+        `fetch('${origin}/readyz', { headers: { authorization: 'Bearer ' + process.env.TURNKEY_API_TOKEN } }).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.json() })))`,
       ],
-      { env: { NODE_EXTRA_CA_CERTS: d.caFile } },
+      { env: { NODE_EXTRA_CA_CERTS: d.caFile, TURNKEY_API_TOKEN: d.token } },
     );
     return JSON.parse(r.stdout) as { status: number; body: { detail: string } };
   };

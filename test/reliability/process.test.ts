@@ -30,6 +30,7 @@ describe('secrets stay out of logs, error bodies, /metrics and the process list'
       TURN_SECRET: secret,
       TURN_URLS: `turn:127.0.0.1:${relay.port}`,
       RATE_LIMIT_PER_MINUTE: '1000000',
+      RATE_LIMIT_PER_TOKEN_PER_MINUTE: '10000000',
     };
 
     // During a token rotation both tokens work...
@@ -141,6 +142,7 @@ describe('Metered upstream faults under concurrent load', () => {
           TURN_API_TIMEOUT_MS: String(TIMEOUT_MS),
           API_TOKENS: token,
           RATE_LIMIT_PER_MINUTE: '1000000',
+          RATE_LIMIT_PER_TOKEN_PER_MINUTE: '10000000',
         },
         await freePortBlock(1),
       );
@@ -212,6 +214,7 @@ describe('SIGTERM under load', () => {
         TURN_API_KEY: fake.secretKey,
         API_TOKENS: token,
         RATE_LIMIT_PER_MINUTE: '1000000',
+        RATE_LIMIT_PER_TOKEN_PER_MINUTE: '10000000',
       },
       port,
     );

@@ -29,6 +29,7 @@ beforeAll(async () => {
       TURN_URLS: `turn:127.0.0.1:${relay.port}`,
       API_TOKENS: token,
       RATE_LIMIT_PER_MINUTE: '1000000',
+      RATE_LIMIT_PER_TOKEN_PER_MINUTE: '10000000',
       LOG_LEVEL: 'info',
     },
     await freePortBlock(1),

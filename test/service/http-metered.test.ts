@@ -30,6 +30,31 @@ async function start(env: Record<string, string> = {}) {
 const ice = (s: { url: string }) => get(`${s.url}/v1/ice-servers?user=alice`, { token: TOKEN });
 
 describe('service with provider=metered', () => {
+  it('never shows the key in any form Metered echoes it: lower-cased, percent-encoded, in a URL', async () => {
+    // Characters a query string must encode (+ / =), and letters whose case can change.
+    fake.secretKey = `Key+With/Slash=${randomToken().toUpperCase()}`;
+    fake.fail.mint = 'echoes_key_variants';
+    const s = await start();
+    const res = await ice(s);
+    expect(res.status).toBe(502);
+    expect(res.json().message).toMatch(
+      /^Metered refused the secret key \(HTTP 400, Metered says "Invalid key \[redacted\] in https:\/\/app\.metered\.live\/api\/v1\/turn\/credential/,
+    );
+    const ready = await get(`${s.url}/readyz`, { token: TOKEN });
+    const key = fake.secretKey;
+    const forms = [
+      key,
+      key.toLowerCase(),
+      encodeURIComponent(key),
+      encodeURIComponent(key).toLowerCase(),
+      new URLSearchParams({ k: key }).toString().slice(2),
+      key.slice(-24),
+      key.slice(-24).toLowerCase(),
+    ];
+    for (const text of [res.text, ready.text, s.logs.text()])
+      for (const form of forms) expect(text).not.toContain(form);
+  });
+
   it('hands out the ICE servers Metered lists for the minted credential, labelled as configured', async () => {
     const s = await start({ TURN_LABEL: 'turnkey-prod' });
     const res = await ice(s);
@@ -43,7 +68,7 @@ describe('service with provider=metered', () => {
     ]);
     expect(body.iceServers[1]?.username).toBe(fake.lastIssued?.username);
     expect(fake.lastIssued?.label).toBe('turnkey-prod');
-    expect((await get(`${s.url}/readyz`)).json()).toMatchObject({
+    expect((await get(`${s.url}/readyz`, { token: TOKEN })).json()).toMatchObject({
       status: 'ready',
       provider: 'metered',
     });

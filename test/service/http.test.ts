@@ -164,7 +164,7 @@ describe('other routes and methods', () => {
   });
 
   it('/readyz allocates on the TURN server with a credential the service signed', async () => {
-    const res = await get(`${svc.url}/readyz`);
+    const res = await get(`${svc.url}/readyz`, { token: TOKEN });
     expect(res.status).toBe(200);
     expect(res.json()).toMatchObject({ status: 'ready', provider: 'coturn' });
     expect(res.json().detail).toMatch(
@@ -253,7 +253,7 @@ describe('/readyz with TURN_PROBE_URL', () => {
       API_TOKENS: TOKEN,
     });
     try {
-      const res = await get(`${probed.url}/readyz`);
+      const res = await get(`${probed.url}/readyz`, { token: TOKEN });
       expect(res.status).toBe(200);
       expect(res.json().detail).toMatch(
         new RegExp(`TURN allocation on 127.0.0.1:${relay.port}/udp .* succeeded`),
@@ -273,7 +273,7 @@ describe("/readyz when the relay refuses the service's credentials", () => {
       API_TOKENS: TOKEN,
     });
     try {
-      const res = await get(`${other.url}/readyz`);
+      const res = await get(`${other.url}/readyz`, { token: TOKEN });
       expect(res.status).toBe(503);
       expect(res.json().detail).toMatch(/allocate refused \(401 Unauthorized\): .*another secret/);
       expect(res.text).not.toContain(SECRET);
@@ -293,7 +293,7 @@ describe('/readyz when Coturn is down', () => {
       API_TOKENS: TOKEN,
     });
     try {
-      const res = await get(`${down.url}/readyz`);
+      const res = await get(`${down.url}/readyz`, { token: TOKEN });
       expect(res.status).toBe(503);
       expect(res.json()).toMatchObject({ status: 'not_ready', provider: 'coturn' });
       expect(res.json().detail).toMatch(

@@ -1,48 +1,17 @@
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../service/config';
+import { certificateDir, makeCertificate, removeCertificates } from '../helpers/certificates';
 import { get, randomToken, startTestService } from '../helpers/service';
 
 const TOKEN = randomToken();
-const dir = mkdtempSync(join(tmpdir(), 'turnkey-tls-'));
+const dir = certificateDir();
 
-/** A self-signed certificate for 127.0.0.1 made with openssl; returns the two file paths. */
-function makeCertificate(name: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}-cert.pem`);
-  const key = join(dir, `${name}-key.pem`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=turnkey test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
-
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(removeCertificates);
 
 const STUN_ONLY = { TURN_PROVIDER: 'stun', STUN_URLS: 'stun:stun.example.com:3478' };
 
@@ -155,5 +124,70 @@ describe('TLS configuration errors stop start-up with a line naming the variable
     expect(configError({ PORT: '9000', METRICS_PORT: '9000' })).toMatch(
       /^METRICS_PORT must differ from PORT/,
     );
+  });
+});
+
+describe('the HTTPS listener offers forward secrecy only: ECDHE AEAD on TLS 1.2, and TLS 1.3', () => {
+  let svc: Awaited<ReturnType<typeof startTestService>>;
+  beforeAll(async () => {
+    // RSA, so static-RSA key exchange (the suites refused) is possible at all.
+    const files = makeCertificate('rsa', 'rsa');
+    svc = await startTestService({
+      ...STUN_ONLY,
+      API_TOKENS: TOKEN,
+      TLS_CERT_FILE: files.cert,
+      TLS_KEY_FILE: files.key,
+    });
+  });
+  afterAll(async () => svc?.service.close());
+
+  /** The negotiated protocol and suite, or the handshake's error code. */
+  const handshake = (opts: {
+    ciphers?: string;
+    minVersion?: 'TLSv1' | 'TLSv1.2' | 'TLSv1.3';
+    maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  }) =>
+    new Promise<string>((resolve) => {
+      const socket = connect({
+        host: '127.0.0.1',
+        port: Number(new URL(svc.url).port),
+        rejectUnauthorized: false,
+        ...opts,
+      });
+      socket.once('secureConnect', () => {
+        resolve(`${socket.getProtocol()} ${socket.getCipher().standardName}`);
+        socket.end();
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(`refused: ${err.code}`));
+    });
+
+  it('refuses TLS 1.2 clients offering only static-RSA suites (no forward secrecy)', async () => {
+    for (const ciphers of ['AES128-SHA', 'AES128-GCM-SHA256', 'AES256-GCM-SHA384'])
+      expect(await handshake({ ciphers, maxVersion: 'TLSv1.2' })).toMatch(/^refused: /);
+  });
+
+  it('refuses CBC suites even with ECDHE, and anything below TLS 1.2', async () => {
+    expect(await handshake({ ciphers: 'ECDHE-RSA-AES128-SHA', maxVersion: 'TLSv1.2' })).toMatch(
+      /^refused: /,
+    );
+    expect(
+      await handshake({
+        ciphers: 'DEFAULT@SECLEVEL=0',
+        minVersion: 'TLSv1',
+        maxVersion: 'TLSv1.1',
+      }),
+    ).toMatch(/^refused: /);
+  });
+
+  it('accepts ECDHE with AES-GCM or ChaCha20-Poly1305 on TLS 1.2, and TLS 1.3', async () => {
+    for (const suite of [
+      'ECDHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-RSA-AES256-GCM-SHA384',
+      'ECDHE-RSA-CHACHA20-POLY1305',
+    ])
+      expect(await handshake({ ciphers: suite, maxVersion: 'TLSv1.2' })).toMatch(
+        /^TLSv1\.2 TLS_ECDHE_RSA_WITH_/,
+      );
+    expect(await handshake({ minVersion: 'TLSv1.3' })).toMatch(/^TLSv1\.3 TLS_/);
   });
 });

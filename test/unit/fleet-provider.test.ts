@@ -4,7 +4,10 @@ import { loadConfig } from '../../service/config';
 import { createProvider } from '../../service/providers/create';
 import { InvalidInputError, UpstreamError } from '../../service/providers/errors';
 import { FleetProvider, type FleetRelay, type RelayHealth } from '../../service/providers/fleet';
-import type { ReadyState } from '../../service/providers/types';
+import type { ReadyState as FullReadyState } from '../../service/providers/types';
+
+/** What a fleet's probe reports per relay (the fleet derives its own cause). */
+type ReadyState = Pick<FullReadyState, 'ready' | 'detail'>;
 
 /** Fake probes (each relay's verdict set by the test) and fake timers (the probe schedule). */
 

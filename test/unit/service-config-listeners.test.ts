@@ -3,14 +3,14 @@ import { ConfigError, loadConfig } from '../../service/config';
 
 const COTURN = {
   TURN_PROVIDER: 'coturn',
-  TURN_SECRET: 'coturn-secret-value-9f8e7d',
+  TURN_SECRET: 'coturn-secret-value-9f8e7d6c5b4a3210',
   TURN_URLS: 'turn:relay.example.com:3478?transport=udp',
   API_TOKENS: 'a'.repeat(40),
 };
 
 describe('METRICS_HOST / METRICS_PORT', () => {
   it('default to a loopback listener on 9464, apart from the API', () => {
-    const c = loadConfig({ HOST: '0.0.0.0', PORT: '443' });
+    const c = loadConfig({ HOST: '10.0.0.5', PORT: '443' });
     expect([c.metricsHost, c.metricsPort]).toEqual(['127.0.0.1', 9464]);
   });
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../service/config';
 
 const TOKEN = 'a'.repeat(40);
-const SECRET = 'coturn-secret-value-9f8e7d';
+const SECRET = 'coturn-secret-value-9f8e7d6c5b4a3210';
 const COTURN = {
   TURN_PROVIDER: 'coturn',
   TURN_SECRET: SECRET,

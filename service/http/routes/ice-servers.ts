@@ -2,7 +2,8 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { REGION_LABEL } from '../../../contract';
 import { InvalidInputError } from '../../providers/errors';
-import type { TurnProvider } from '../../providers/types';
+import type { GetIceServersOptions, TurnProvider } from '../../providers/types';
+import { assertValidUserId } from '../../providers/user-id';
 import type { createTokenChecker } from '../auth';
 import { sendError } from '../errors';
 import type { Metrics } from '../metrics';
@@ -56,9 +57,37 @@ function singleQueryValue(
   return v;
 }
 
+/** The request's query, checked: what the limits key on and the provider gets. */
+interface CheckedQuery {
+  user: string;
+  options: GetIceServersOptions;
+}
+
+function checkQuery(query: IceServersQuery): CheckedQuery {
+  const user = singleQueryValue(query, 'user') ?? '';
+  // The provider checks it too; here first, so that the limits below never key on (and
+  // never store) anything but a valid id of at most MAX_USER_ID_LENGTH characters.
+  assertValidUserId(user);
+  const ttl = parseTtl(singleQueryValue(query, 'ttl'));
+  const region = parseRegion(singleQueryValue(query, 'region'));
+  const relays = parseRelays(singleQueryValue(query, 'relays'));
+  return {
+    user,
+    options: {
+      ...(ttl === undefined ? {} : { ttl }),
+      ...(region === undefined ? {} : { region }),
+      ...(relays === undefined ? {} : { relays }),
+    },
+  };
+}
+
+const MINUTE_MS = 60_000;
+
 /**
- * GET /v1/ice-servers?user=<id>[&ttl=<s>][&region=<label>][&relays=all|nearest]: bearer token (when API_TOKENS is set), then the
- * rate limit per token and user, then the provider's ICE servers.
+ * GET /v1/ice-servers?user=<id>[&ttl=<s>][&region=<label>][&relays=all|nearest]: bearer token
+ * (when API_TOKENS is set), then the query checked (400 before any limit counts it), then the
+ * limit per token across user ids and the limit per token and user, then the provider's ICE
+ * servers. Without API_TOKENS the client's address stands in for the token.
  */
 export async function iceServersRoute(
   scope: FastifyInstance,
@@ -67,18 +96,34 @@ export async function iceServersRoute(
     metrics: Metrics;
     checkToken: ReturnType<typeof createTokenChecker> | undefined;
     rateLimitPerMinute: number;
+    tokenRateLimitPerMinute: number;
   },
 ): Promise<void> {
   const { provider, metrics, checkToken } = opts;
-  await scope.register(rateLimit, {
-    global: false,
-    // After authentication, so the key is the verified token, never an unchecked header.
-    hook: 'preHandler',
-    errorResponseBuilder: (_request, context) => ({
-      statusCode: 429,
-      message: `rate limit of ${context.max} requests per ${context.after} for this token and user exceeded; retry after the Retry-After header`,
-    }),
+  await scope.register(rateLimit, { global: false });
+  // Each a bounded LRU store (@fastify/rate-limit's default, 5000 keys), keyed on checked values.
+  const client = (request: FastifyRequest) =>
+    checkToken ? `token ${request.tokenIndex}` : `address ${request.ip}`;
+  const perToken = scope.createRateLimit({
+    max: opts.tokenRateLimitPerMinute,
+    timeWindow: MINUTE_MS,
+    keyGenerator: client,
   });
+  const perUser = scope.createRateLimit({
+    max: opts.rateLimitPerMinute,
+    timeWindow: MINUTE_MS,
+    keyGenerator: (request) => `${client(request)}\u0000${request.iceQuery?.user}`,
+  });
+  const limits = [
+    {
+      check: perToken,
+      what: 'this API token (all user ids together)',
+      setting: 'RATE_LIMIT_PER_TOKEN_PER_MINUTE',
+    },
+    { check: perUser, what: 'this API token and user', setting: 'RATE_LIMIT_PER_MINUTE' },
+  ];
+
+  scope.decorateRequest('iceQuery', undefined);
 
   scope.get<{ Querystring: IceServersQuery }>(
     ICE_SERVERS,
@@ -96,30 +141,32 @@ export async function iceServersRoute(
         request.tokenIndex = result.tokenIndex;
         done();
       },
-      config: {
-        rateLimit: {
-          max: opts.rateLimitPerMinute,
-          timeWindow: 60_000,
-          keyGenerator: (request: FastifyRequest) => {
-            const user = (request.query as IceServersQuery).user;
-            return `${request.tokenIndex}\u0000${typeof user === 'string' ? user : ''}`;
-          },
-        },
+      preHandler: async (request, reply) => {
+        request.iceQuery = checkQuery(request.query);
+        for (const { check, what, setting } of limits) {
+          const verdict = await check(request);
+          if (verdict.isAllowed || !verdict.isExceeded) continue;
+          reply.header('retry-after', String(verdict.ttlInSeconds));
+          return sendError(
+            reply,
+            429,
+            `rate limit of ${verdict.max} requests per minute for ${what} exceeded; retry after the Retry-After header, or raise ${setting}`,
+          );
+        }
       },
     },
     async (request) => {
-      const user = singleQueryValue(request.query, 'user');
-      const ttl = parseTtl(singleQueryValue(request.query, 'ttl'));
-      const region = parseRegion(singleQueryValue(request.query, 'region'));
-      const relays = parseRelays(singleQueryValue(request.query, 'relays'));
-      // A missing user is refused by the provider, with the message that names the fix.
-      const result = await provider.getIceServers(user ?? '', {
-        ...(ttl === undefined ? {} : { ttl }),
-        ...(region === undefined ? {} : { region }),
-        ...(relays === undefined ? {} : { relays }),
-      });
+      const { user, options } = request.iceQuery as CheckedQuery;
+      const result = await provider.getIceServers(user, options);
       metrics.credentialIssued(provider.name);
       return result;
     },
   );
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** GET /v1/ice-servers: the query once checked. */
+    iceQuery: CheckedQuery | undefined;
+  }
 }

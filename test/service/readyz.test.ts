@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeMetered, startFakeMetered } from '../helpers/fake-metered';
+import { startFakeTurn, unusedUdpPort } from '../helpers/fake-turn';
+import { get, randomToken, startTestService } from '../helpers/service';
+
+/**
+ * GET /readyz on the public API port: a load balancer (no token, or a wrong one) gets the status
+ * code, `status` and a short `cause`; the operator's token also gets the provider and the detail
+ * (probe targets, every fleet relay, upstream messages).
+ */
+
+const SECRET = `readyz-secret-${randomToken()}`;
+const TOKEN = randomToken();
+
+type Service = Awaited<ReturnType<typeof startTestService>>;
+const started: Service[] = [];
+async function start(env: Record<string, string>): Promise<Service> {
+  const s = await startTestService({ API_TOKENS: TOKEN, ...env });
+  started.push(s);
+  return s;
+}
+afterAll(async () => {
+  for (const s of started) await s.service.close();
+});
+
+let relay: Awaited<ReturnType<typeof startFakeTurn>>;
+beforeAll(async () => {
+  relay = await startFakeTurn({ secret: SECRET });
+});
+afterAll(async () => relay?.close());
+
+const coturn = (port: number, secret = SECRET) => ({
+  TURN_PROVIDER: 'coturn',
+  TURN_SECRET: secret,
+  TURN_URLS: `turn:127.0.0.1:${port}`,
+});
+
+/** /readyz without a token, with a wrong one and with a malformed header: all the short form. */
+async function strangers(url: string) {
+  return Promise.all([
+    get(`${url}/readyz`),
+    get(`${url}/readyz`, { token: randomToken() }),
+    get(`${url}/readyz`, { headers: { authorization: 'Basic x' } }),
+  ]);
+}
+
+describe('/readyz without a valid token: status and cause only', () => {
+  it.each([
+    ['a relay that allocates', () => coturn(relay.port), 200, 'ready', 'ready'],
+    [
+      'a relay that refuses the credential (another secret)',
+      () => coturn(relay.port, `another-${SECRET}`),
+      503,
+      'not_ready',
+      'relay_refused',
+    ],
+  ] as const)('%s', async (_name, env, code, status, cause) => {
+    const s = await start(env());
+    for (const res of await strangers(s.url)) {
+      expect(res.status).toBe(code);
+      expect(res.json()).toEqual({ status, cause });
+      expect(res.text).not.toContain('127.0.0.1');
+    }
+    const full = await get(`${s.url}/readyz`, { token: TOKEN });
+    expect(full.status).toBe(code);
+    expect(full.json()).toEqual({
+      status,
+      cause,
+      provider: 'coturn',
+      detail: expect.stringContaining(`127.0.0.1:${relay.port}`),
+    });
+  });
+
+  it('a relay that does not answer → 503 relay_unreachable', async () => {
+    const s = await start(coturn(await unusedUdpPort()));
+    for (const res of await strangers(s.url)) {
+      expect(res.status).toBe(503);
+      expect(res.json()).toEqual({ status: 'not_ready', cause: 'relay_unreachable' });
+    }
+    expect((await get(`${s.url}/readyz`, { token: TOKEN })).json().detail).toMatch(
+      /TURN allocation on 127\.0\.0\.1:\d+\/udp failed: no answer/,
+    );
+  });
+
+  it('a fleet with no healthy relay → 503 no_healthy_relay, the relays named only with the token', async () => {
+    const s = await start({
+      TURN_PROVIDER: 'coturn',
+      TURN_SECRET: SECRET,
+      TURN_RELAYS: JSON.stringify([
+        { region: 'eu-west', urls: ['turn:127.0.0.1:9?transport=udp'] },
+        { region: 'us-east', urls: ['turn:127.0.0.1:7?transport=udp'] },
+      ]),
+    });
+    for (const res of await strangers(s.url)) {
+      expect(res.status).toBe(503);
+      expect(res.json()).toEqual({ status: 'not_ready', cause: 'no_healthy_relay' });
+      expect(res.text).not.toMatch(/eu-west|us-east/);
+    }
+    const full = (await get(`${s.url}/readyz`, { token: TOKEN })).json();
+    expect(full.detail).toMatch(/^0 of 2 relays pass .*eu-west .*us-east/);
+  });
+
+  describe('Metered', () => {
+    let fake: FakeMetered;
+    beforeAll(async () => {
+      fake = await startFakeMetered();
+    });
+    afterAll(async () => fake?.close());
+
+    it("refusing the key → 503 upstream_error; Metered's words only with the token", async () => {
+      fake.fail.mint = 'unauthorized';
+      const s = await start({
+        TURN_PROVIDER: 'metered',
+        TURN_API_URL: fake.url,
+        TURN_API_KEY: fake.secretKey,
+      });
+      for (const res of await strangers(s.url)) {
+        expect(res.status).toBe(503);
+        expect(res.json()).toEqual({ status: 'not_ready', cause: 'upstream_error' });
+        expect(res.text).not.toMatch(/Metered|App not found/);
+      }
+      expect((await get(`${s.url}/readyz`, { token: TOKEN })).json().detail).toMatch(
+        /Metered refused the secret key/,
+      );
+      fake.fail = {};
+    });
+  });
+
+  it('STUN-only without API_TOKENS (nothing to authenticate): the detail, as the open endpoint', async () => {
+    const s = await startTestService({ STUN_URLS: 'stun:stun.example.com:3478' });
+    started.push(s);
+    const res = await get(`${s.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual({
+      status: 'ready',
+      cause: 'ready',
+      provider: 'stun',
+      detail: 'STUN only (1 server(s))',
+    });
+  });
+});
