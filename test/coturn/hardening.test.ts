@@ -5,7 +5,13 @@ import { describe, expect, it } from 'vitest';
 import type { RelayEnv } from '../../contract';
 import { CoturnProvider, turnRestCredential } from '../../service/providers/coturn';
 import { allocate, TurnError } from '../../service/turn/client';
-import { startCoturn, workDir, writeOwned } from '../helpers/coturn';
+import {
+  entrypointOutcome,
+  permissionCodes,
+  startCoturn,
+  workDir,
+  writeOwned,
+} from '../helpers/coturn';
 
 const secret = () => randomBytes(32).toString('hex');
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
@@ -98,14 +104,8 @@ describe('entrypoint: secrets turnserver would not read as given', () => {
       ),
     ]),
   ] as [string, RelayEnv, RegExp][])('refuses %s with one line', async (_name, env, message) => {
-    const server = await startCoturn({ env, waitReady: false });
     // A value the entrypoint lets through starts turnserver, which would run until stopped.
-    const code = await Promise.race([
-      server.exited,
-      new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000)),
-    ]);
-    const out = server.log().trim();
-    await server.stop();
+    const { code, out } = await entrypointOutcome({ env });
     expect(code).toBe(64);
     expect(out.split('\n')).toHaveLength(1);
     expect(out).toMatch(message);
@@ -149,13 +149,7 @@ describe('entrypoint: values that would make more than one config line', () => {
       TURN_TLS_KEY_FILE: cert,
       [variable]: file(name(inside)),
     };
-    const server = await startCoturn({ env, waitReady: false });
-    const code = await Promise.race([
-      server.exited,
-      new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000)),
-    ]);
-    const out = server.log().trim();
-    await server.stop();
+    const { code, out } = await entrypointOutcome({ env });
     rmSync(host, { recursive: true, force: true });
     expect(code).toBe(64);
     expect(out).toMatch(
@@ -181,13 +175,13 @@ describe('EXTERNAL_IP with a private half: the deny list still holds', () => {
       });
       try {
         // A permission sends nothing: only the relay's peer check runs.
-        const codes: Record<string, number> = {};
-        for (const peer of ['10.0.0.5', '10.0.0.1', '192.168.1.1', '100.64.0.1', '127.0.0.1']) {
-          codes[peer] = await a.createPermission(peer).then(
-            () => 0,
-            (e: unknown) => (e instanceof TurnError ? e.code : -1),
-          );
-        }
+        const codes = await permissionCodes(a, [
+          '10.0.0.5',
+          '10.0.0.1',
+          '192.168.1.1',
+          '100.64.0.1',
+          '127.0.0.1',
+        ]);
         expect(codes).toEqual({
           '10.0.0.5': 0,
           '10.0.0.1': 403,

@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { COTURN_UID, definedEnv, type RelayEnv } from '../../contract';
+import { TurnError } from '../../service/turn/client';
 import { probeStun } from '../../service/turn/probe';
 import { collectOutput } from './child-output';
 import { freePortBlock } from './ports';
@@ -220,4 +221,36 @@ export async function startPeer(
       await exited;
     },
   };
+}
+
+/**
+ * The entrypoint's exit code, or "still running after 10 s" when it let the value through and
+ * started turnserver; the output and the stopped server are returned either way.
+ */
+export async function entrypointOutcome(
+  opts: CoturnOptions,
+): Promise<{ code: unknown; out: string }> {
+  const server = await startCoturn({ ...opts, waitReady: false });
+  const code = await Promise.race([
+    server.exited,
+    new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000)),
+  ]);
+  const out = server.log().trim();
+  await server.stop();
+  return { code, out };
+}
+
+/** Each peer's CreatePermission outcome: 0 when granted, else the TURN error code. */
+export async function permissionCodes(
+  allocation: { createPermission(peer: string): Promise<void> },
+  peers: string[],
+): Promise<Record<string, number>> {
+  const codes: Record<string, number> = {};
+  for (const peer of peers) {
+    codes[peer] = await allocation.createPermission(peer).then(
+      () => 0,
+      (e: unknown) => (e instanceof TurnError ? e.code : -1),
+    );
+  }
+  return codes;
 }
