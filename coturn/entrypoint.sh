@@ -64,7 +64,7 @@ check_secret() {
     *[!A-Za-z0-9._~+/=-]*) die "$1 may contain only letters, digits and . _ ~ + / = - (base64 or hex)" ;;
     =*) die "$1 must not start with '=': turnserver drops leading '=' from config values, so the relay and the service would disagree on the secret" ;;
   esac
-  [ "${#2}" -ge 16 ] || die "$1 is too short: use at least 16 characters (e.g. openssl rand -hex 32)"
+  [ "${#2}" -ge 32 ] || die "$1 is too short: use at least 32 characters (e.g. openssl rand -hex 32)"
   [ "${#2}" -le 256 ] || die "$1 is too long: use at most 256 characters (e.g. openssl rand -hex 32)"
 }
 

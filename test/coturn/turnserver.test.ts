@@ -368,7 +368,19 @@ describe('entrypoint refuses bad input with one clear line', () => {
       { TURN_SECRET_FILE: key },
       /^turnkey-coturn: TURN_SECRET and TURN_SECRET_FILE are both set/,
     ],
-    ['a short secret', { TURN_SECRET: 'short' }, {}, /^turnkey-coturn: TURN_SECRET is too short/],
+    // 32 characters, as the service requires: relay and service refuse the same secrets.
+    [
+      'a 31-character secret',
+      { TURN_SECRET: 'a'.repeat(31) },
+      {},
+      /^turnkey-coturn: TURN_SECRET is too short: use at least 32 characters/,
+    ],
+    [
+      'a 31-character previous secret',
+      { TURN_SECRET: key, TURN_SECRET_PREVIOUS: 'b'.repeat(31) },
+      {},
+      /^turnkey-coturn: TURN_SECRET_PREVIOUS is too short: use at least 32 characters/,
+    ],
     [
       'a secret that would inject a config line',
       { TURN_SECRET: `${key}\nallow-loopback-peers` },
