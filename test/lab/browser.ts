@@ -96,20 +96,33 @@ export interface CandidateInfo {
 }
 
 export interface PeerResult {
-  /** The message the other side sent over the data channel, if any arrived. */
+  /** The message expected from the other side, if it arrived. */
   received?: string;
   iceState: string;
+  connectionState: string;
+  channelState: string;
+  /** Everything the other side's messages delivered, in order. */
+  inbox: string[];
+  /** When the channel existed, opened, each message was sent and received (ms since create). */
+  times: Record<string, unknown>;
   selected?: { local: CandidateInfo; remote: CandidateInfo };
   /** Every relay candidate this side allocated (local-candidate stats of type relay). */
   relays?: CandidateInfo[];
 }
+
+/** How long a call may take to connect, and then to deliver a message once its channel is open. */
+export interface ExchangeTimes {
+  connectMs: number;
+  deliverMs: number;
+}
+const CALL_TIMES: ExchangeTimes = { connectMs: 30_000, deliverMs: 10_000 };
 
 /** What webrtc-peer.js puts on the page (no DOM types in this project). */
 interface Peer {
   create(args: { iceServers: IceServer[]; initiator: boolean }): Promise<string | null>;
   accept(description: string): Promise<string | null>;
   addCandidate(candidate: string): Promise<void>;
-  exchange(args: { message: string; timeoutMs: number }): Promise<PeerResult>;
+  exchange(args: { message: string; expect: string } & ExchangeTimes): Promise<PeerResult>;
   firstRelayCandidate(args: { iceServers: IceServer[]; timeoutMs: number }): Promise<string | null>;
 }
 const peer = (page: Page) => ({
@@ -128,23 +141,34 @@ const peer = (page: Page) => ({
       (c) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.addCandidate(c),
       candidate,
     ),
-  exchange: (message: string, timeoutMs: number) =>
-    page.evaluate((a) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.exchange(a), {
-      message,
-      timeoutMs,
-    }),
 });
+
+/**
+ * The one way a lab call talks: this page sends `message` (as soon as its channel is open) and
+ * waits for `expect` from the other page, recorded from the moment the channel existed.
+ */
+export function exchange(
+  page: Page,
+  message: string,
+  expect: string,
+  times: ExchangeTimes = CALL_TIMES,
+): Promise<PeerResult> {
+  return page.evaluate(
+    (a) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.exchange(a),
+    { message, expect, ...times },
+  );
+}
 
 /**
  * Two pages (in two sites' namespaces) connect with the default ICE policy: offer, answer and
  * trickled candidates are carried by this process (the app's signalling), never by the lab
- * network. Each side sends a message over a data channel; returns what each side saw.
+ * network. Each side sends a message over a data channel; returns what each side saw. No
+ * redial: a call that does not deliver both ways is a failure for the caller to print.
  */
 export async function connectPages(
   a: Page,
   b: Page,
   iceServers: { a: IceServer[]; b: IceServer[] },
-  timeoutMs = 20_000,
 ): Promise<{ a: PeerResult; b: PeerResult }> {
   const pa = peer(a);
   const pb = peer(b);
@@ -163,8 +187,8 @@ export async function connectPages(
   const answer = (await pb.accept(offer)) as string;
   await pa.accept(answer);
   const [ra, rb] = await Promise.all([
-    pa.exchange('hello from site A', timeoutMs),
-    pb.exchange('hello from site B', timeoutMs),
+    exchange(a, 'hello from site A', 'hello from site B'),
+    exchange(b, 'hello from site B', 'hello from site A'),
   ]);
   return { a: ra, b: rb };
 }

@@ -47,6 +47,12 @@ import { makeTestPki, type TestPki } from './pki';
 const stack = `lab${randomBytes(3).toString('hex')}`;
 const secrets: Partial<Record<SecretName, string>> = { turnSecret: alnum(), apiToken: alnum() };
 const TRANSPORTS: RelayTransport[] = ['udp', 'tcp', 'tls'];
+/**
+ * Calls per transport test: 1 in a test run; `npm run stress:lab-calls` makes each test a
+ * stress run of consecutive calls, every one judged, and reports how many delivered both ways.
+ */
+const CALLS = Number(process.env.LAB_CALLS ?? 1);
+const callsTimeout = 120_000 + 30_000 * (CALLS - 1);
 
 let lab: Lab;
 let pki: TestPki;
@@ -84,20 +90,38 @@ async function call(host: Host, transport: RelayTransport, user: string) {
   );
   expect(status).toBe(200);
   const servers = onlyTransport(body.iceServers, transport);
-  const attempt = async () => {
-    const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
+  const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
+  try {
+    return await connectPages(a, b, { a: servers, b: servers });
+  } finally {
+    await Promise.all([a.context().close(), b.context().close()]);
+  }
+}
+
+/**
+ * `CALLS` consecutive calls (each its own user id and pages), every one judged by
+ * expectRelayed; with more than one, a line says how many delivered both ways and how long
+ * connecting took, and every failed call is printed whole.
+ */
+async function calls(host: Host, transport: RelayTransport, user: string, publicIp: string) {
+  const failed: string[] = [];
+  const opened: number[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    const result = await call(host, transport, CALLS > 1 ? `${user}${i}` : user);
     try {
-      return await connectPages(a, b, { a: servers, b: servers });
-    } finally {
-      await Promise.all([a.context().close(), b.context().close()]);
+      expectRelayed(result, transport, publicIp);
+      opened.push(Math.max(Number(result.a.times.opened), Number(result.b.times.opened)));
+    } catch (err) {
+      failed.push(`call ${i + 1}: ${(err as Error).message}`);
     }
-  };
-  const first = await attempt();
-  if (first.a.received !== undefined && first.b.received !== undefined) return first;
-  // A call that did not connect is redialled once, as an app would (an ICE restart); the
-  // first attempt is printed so a flaky path stays visible. Two failures fail the test.
-  console.warn(`lab call over ${transport} did not connect; redialling: ${JSON.stringify(first)}`);
-  return attempt();
+  }
+  if (CALLS > 1) {
+    const sorted = opened.sort((x, y) => x - y);
+    console.log(
+      `lab calls via ${publicIp} over ${transport}: ${CALLS - failed.length}/${CALLS} delivered both ways; channel open after ${sorted[0]}–${sorted.at(-1)} ms (median ${sorted[Math.floor(sorted.length / 2)]})`,
+    );
+  }
+  expect(failed, failed.join('\n')).toEqual([]);
 }
 
 /** What a user relies on: both sides got the other's message, over the relay, as asked. */
@@ -221,9 +245,11 @@ describe('the public relay host: its own engine, the shipped relay config', () =
   });
 
   for (const transport of TRANSPORTS)
-    it(`site A and site B (symmetric NAT) call each other through the relay over ${transport}`, async () => {
-      expectRelayed(await call(host, transport, `u${transport}`), transport, lab.relay.ip);
-    });
+    it(
+      `site A and site B (symmetric NAT) call each other through the relay over ${transport}`,
+      () => calls(host, transport, `u${transport}`, lab.relay.ip),
+      callsTimeout,
+    );
 
   it('turns: is verified: a browser that does not trust the test CA gets no TLS relay candidate', async () => {
     const { body } = await backendIceServers(
@@ -451,7 +477,9 @@ describe('the cloud relay host behind 1:1 NAT: its own engine, EXTERNAL_IP as th
   });
 
   for (const transport of TRANSPORTS)
-    it(`site A and site B call each other through the cloud relay over ${transport}`, async () => {
-      expectRelayed(await call(host, transport, `c${transport}`), transport, lab.cloud.publicIp);
-    });
+    it(
+      `site A and site B call each other through the cloud relay over ${transport}`,
+      () => calls(host, transport, `c${transport}`, lab.cloud.publicIp),
+      callsTimeout,
+    );
 });

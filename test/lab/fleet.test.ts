@@ -9,7 +9,13 @@ import { type FleetPlan, planFleet, readFleetConfig } from '../../infra';
 import type { IceServer } from '../../service/providers/types';
 import { buildImages, stopContainer } from '../helpers/realise';
 import { REPO_ROOT } from '../helpers/stack';
-import { connectPages, expectCallRelayedVia, type LabBrowser, launchSites } from './browser';
+import {
+  connectPages,
+  exchange,
+  expectCallRelayedVia,
+  type LabBrowser,
+  launchSites,
+} from './browser';
 import {
   alnum,
   backendIceServers,
@@ -82,24 +88,9 @@ async function startCall(servers: IceServer[]): Promise<Call> {
   };
 }
 
-type Talk = { received?: string; iceState: string; channelState: string };
-/** Both sides of a running call send one more message each. */
+/** Both sides of a running call send one more message each, and wait for the other's. */
 const talk = (call: Call, n: number) =>
-  Promise.all(
-    [call.a, call.b].map((page, i) =>
-      page.evaluate(
-        (a) =>
-          (
-            globalThis as unknown as { turnkeyPeer: { talk(x: typeof a): Promise<Talk> } }
-          ).turnkeyPeer.talk(a),
-        {
-          message: `${i === 0 ? 'A' : 'B'} ${n}`,
-          expect: `${i === 0 ? 'B' : 'A'} ${n}`,
-          timeoutMs: 10_000,
-        },
-      ),
-    ),
-  );
+  Promise.all([exchange(call.a, `A ${n}`, `B ${n}`), exchange(call.b, `B ${n}`, `A ${n}`)]);
 
 /** Relayed through the relay at `ip` (the message names the relay, for a fleet's two). */
 const expectRelayedVia = (result: Call['result'], ip: string) =>

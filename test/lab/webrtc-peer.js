@@ -5,34 +5,92 @@ window.turnkeyPeer = (() => {
   let pc;
   let described = false;
   const early = [];
-  // The channel's events are caught from the moment it exists: the other side may open it and
-  // send before this side's exchange() runs.
-  let resolveChannel;
   let channel;
-  /** Every message that arrived, from the moment the channel exists (for talk()). */
+  let initiator;
+  /** Every message that arrived, recorded from the moment the channel exists. */
   const inbox = [];
-  const incoming = new Promise((resolve) => {
-    resolveChannel = resolve;
-  });
+  /** Messages asked to be sent before this side may talk: they go out the moment it may. */
+  const outbox = [];
+  const started = Date.now();
+  /** When things happened, in ms since the page's peer was created: the evidence of a failure. */
+  const times = { sent: [], received: [] };
+  const at = () => Date.now() - started;
+
+  const send = (message) => {
+    channel.send(message);
+    times.sent.push([message, at()]);
+  };
+  // The initiator talks once its channel is open; the answerer once it has heard the
+  // initiator. Chromium can lose a message the answerer sends the moment its channel is
+  // announced, when it reaches the initiator just as that side's channel opens (about 1 call
+  // in 100 with no relay at all: two pages on one host, host candidates). Heard first, the
+  // initiator's channel was open before the answerer sent.
+  const mayTalk = () =>
+    channel !== undefined && channel.readyState === 'open' && (initiator || inbox.length > 0);
+  const flush = () => {
+    if (mayTalk()) for (const m of outbox.splice(0)) send(m);
+  };
   const wireChannel = (ch) => {
-    const opened = new Promise((resolve) => {
-      if (ch.readyState === 'open') resolve(true);
-      ch.addEventListener('open', () => resolve(true));
-    });
-    const message = new Promise((resolve) => {
-      ch.addEventListener('message', (event) => resolve(event.data));
-    });
     channel = ch;
-    ch.addEventListener('message', (event) => inbox.push(event.data));
-    resolveChannel({ ch, opened, message });
+    times.channel = at();
+    ch.addEventListener('message', (event) => {
+      inbox.push(event.data);
+      times.received.push([event.data, at()]);
+      flush();
+    });
+    const opened = () => {
+      times.opened = at();
+      flush();
+    };
+    if (ch.readyState === 'open') opened();
+    else ch.addEventListener('open', opened);
+  };
+
+  const candidate = (c) => ({
+    candidateType: c.candidateType,
+    relayProtocol: c.relayProtocol,
+    url: c.url,
+    address: c.address,
+    protocol: c.protocol,
+  });
+  /** The connection as both sides' evidence needs it: states, selected pair, allocations, inbox. */
+  const state = async () => {
+    const result = {
+      iceState: pc.iceConnectionState,
+      connectionState: pc.connectionState,
+      channelState: channel ? channel.readyState : 'none',
+      inbox: [...inbox],
+      times: { ...times, now: at() },
+    };
+    const stats = await pc.getStats();
+    stats.forEach((s) => {
+      if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+      const pair = stats.get(s.selectedCandidatePairId);
+      result.selected = {
+        local: candidate(stats.get(pair.localCandidateId)),
+        remote: candidate(stats.get(pair.remoteCandidateId)),
+      };
+    });
+    // Every relay candidate this side allocated: which side's stats name the relay as the
+    // selected pair's *local* candidate varies, but these say how each allocation was made.
+    result.relays = [];
+    stats.forEach((s) => {
+      if (s.type === 'local-candidate' && s.candidateType === 'relay')
+        result.relays.push(candidate(s));
+    });
+    return result;
   };
 
   return {
     /** Creates the peer connection; the initiator opens the channel and returns its offer. */
-    async create({ iceServers, initiator }) {
+    async create({ iceServers, initiator: opens }) {
+      initiator = opens;
       pc = new RTCPeerConnection({ iceServers });
       pc.onicecandidate = (event) => {
         if (event.candidate) window.turnkeySignal(JSON.stringify(event.candidate.toJSON()));
+      };
+      pc.oniceconnectionstatechange = () => {
+        times[`ice:${pc.iceConnectionState}`] ??= at();
       };
       if (!initiator) {
         pc.ondatachannel = (event) => wireChannel(event.channel);
@@ -60,59 +118,23 @@ window.turnkeyPeer = (() => {
       else early.push(c);
     },
 
-    /** Sends a message once the channel opens; reports what arrived and the selected pair. */
-    async exchange({ message, timeoutMs }) {
-      const timeout = new Promise((resolve) => setTimeout(() => resolve(undefined), timeoutMs));
-      const wired = await Promise.race([incoming, timeout]);
-      let received;
-      if (wired && (await Promise.race([wired.opened, timeout]))) {
-        wired.ch.send(message);
-        received = await Promise.race([wired.message, timeout]);
-      }
-      const result = { iceState: pc.iceConnectionState };
-      if (received !== undefined) result.received = received;
-      const stats = await pc.getStats();
-      stats.forEach((s) => {
-        if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
-        const pair = stats.get(s.selectedCandidatePairId);
-        const info = (c) => ({
-          candidateType: c.candidateType,
-          relayProtocol: c.relayProtocol,
-          url: c.url,
-          address: c.address,
-          protocol: c.protocol,
-        });
-        result.selected = {
-          local: info(stats.get(pair.localCandidateId)),
-          remote: info(stats.get(pair.remoteCandidateId)),
-        };
-      });
-      // Every relay candidate this side allocated: which side's stats name the relay as the
-      // selected pair's *local* candidate varies, but these say how each allocation was made.
-      result.relays = [];
-      stats.forEach((s) => {
-        if (s.type === 'local-candidate' && s.candidateType === 'relay')
-          result.relays.push({
-            candidateType: s.candidateType,
-            relayProtocol: s.relayProtocol,
-            url: s.url,
-            address: s.address,
-            protocol: s.protocol,
-          });
-      });
-      return result;
-    },
-
     /**
-     * Later in a call that exchange() opened: sends another message and waits for `expect`
-     * from the other side (which may have arrived already), with the connection's state.
+     * The one way lab calls talk: sends `message` (now if this side may talk, else the moment
+     * it may) and waits for `expect` from the other side, which may have arrived already.
+     * Connecting may take up to `connectMs`; once the channel is open, `expect` has
+     * `deliverMs` more to arrive. Returns the connection's state with `received` set if it did.
      */
-    async talk({ message, expect, timeoutMs }) {
-      if (channel.readyState === 'open') channel.send(message);
-      const deadline = Date.now() + timeoutMs;
-      while (!inbox.includes(expect) && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      const result = { iceState: pc.iceConnectionState, channelState: channel.readyState };
+    async exchange({ message, expect, connectMs, deliverMs }) {
+      const start = Date.now();
+      outbox.push(message);
+      flush();
+      const deadline = () =>
+        times.opened === undefined
+          ? start + connectMs
+          : Math.max(start, started + times.opened) + deliverMs;
+      while (!inbox.includes(expect) && Date.now() < deadline())
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      const result = await state();
       if (inbox.includes(expect)) result.received = expect;
       return result;
     },
