@@ -1,7 +1,17 @@
 #!/bin/sh
-# Starts turnserver with its secrets in a private config file, never on its command line or
-# left in its environment. turnserver does not expand ${VAR} in its config, so the shipped
-# turnserver.conf is copied and the per-deployment lines are appended here.
+# Starts turnserver with its secrets in a private SQLite database (Coturn's userdb), never on
+# its command line, in its config or left in its environment. turnserver does not expand
+# ${VAR} in its config, so the shipped turnserver.conf is copied and the per-deployment lines
+# are appended here.
+#
+# Secrets and the certificate can change under a running relay: static-auth-secret lines are
+# read once, but Coturn reads the database's turn_secret rows on every new authentication
+# (userdb.c get_auth_secrets, dbd_sqlite.c sqlite_get_auth_secrets), and SIGUSR2 makes it
+# re-read its certificate and key (mainrelay.c reload_ssl_certs). So when the secrets or the
+# TLS files come from files, a watcher (this script again, with TURNKEY_WATCH_PID) checks
+# them every TURNKEY_WATCH_INTERVAL seconds (default 2) and applies a change that has held for
+# one interval: the secret set to the database, the certificate by SIGUSR2. A change it cannot
+# apply keeps what is loaded and logs one line naming the variable, the file and the cause.
 #
 # Environment (each secret also as <NAME>_FILE, the path of a file holding it):
 #   TURN_SECRET             current static-auth-secret (required)
@@ -39,14 +49,15 @@ shown() {
   printf '%s' "$1" | tr -c 'A-Za-z0-9._:,/-' '?'
 }
 
-# read_secret NAME: sets $value to NAME, or to the content of the file named by NAME_FILE.
-# (Not a $(...) substitution: die there would only leave the subshell.)
+# read_secret NAME: sets $value to NAME, or to the content of the file named by NAME_FILE;
+# $problem says why it could not. (Not a $(...) substitution: the watcher must go on.)
 read_secret() {
   eval "direct=\${$1:-}; file=\${$1_FILE:-}"
-  if [ -n "$direct" ] && [ -n "$file" ]; then die "$1 and $1_FILE are both set: keep only one"; fi
-  if [ -n "$file" ]; then
-    [ -r "$file" ] || die "$1_FILE names a file that cannot be read: $(shown "$file")"
-    value=$(cat "$file")
+  value= problem=
+  if [ -n "$direct" ] && [ -n "$file" ]; then
+    problem="$1 and $1_FILE are both set: keep only one"
+  elif [ -n "$file" ]; then
+    if [ -r "$file" ]; then value=$(cat "$file"); else problem="$1_FILE names a file that cannot be read: $(shown "$file")"; fi
   else
     value=$direct
   fi
@@ -58,14 +69,61 @@ read_secret() {
 # '=' (and blank) after the option name, so "static-auth-secret==x" means the secret "x"
 # (coturn src/apps/relay/mainrelay.c: read_config_file, parse_arg_string). Either way the relay
 # would not use the secret the service signs with.
-check_secret() {
+# The same rules hold in the database: a secret goes into an SQL string literal there, so it
+# must not be able to end it either.
+secret_problem() {
+  problem=
   case "$2" in
-    '') die "$1 is empty: set it to the shared secret (e.g. openssl rand -hex 32)" ;;
-    *[!A-Za-z0-9._~+/=-]*) die "$1 may contain only letters, digits and . _ ~ + / = - (base64 or hex)" ;;
-    =*) die "$1 must not start with '=': turnserver drops leading '=' from config values, so the relay and the service would disagree on the secret" ;;
+    '') problem="$1 is empty: set it to the shared secret (e.g. openssl rand -hex 32)" ;;
+    *[!A-Za-z0-9._~+/=-]*) problem="$1 may contain only letters, digits and . _ ~ + / = - (base64 or hex)" ;;
+    =*) problem="$1 must not start with '=': turnserver drops leading '=' from config values, so the relay and the service would disagree on the secret" ;;
+    *)
+      if [ "${#2}" -lt 32 ]; then
+        problem="$1 is too short: use at least 32 characters (e.g. openssl rand -hex 32)"
+      elif [ "${#2}" -gt 256 ]; then
+        problem="$1 is too long: use at most 256 characters (e.g. openssl rand -hex 32)"
+      fi
+      ;;
   esac
-  [ "${#2}" -ge 32 ] || die "$1 is too short: use at least 32 characters (e.g. openssl rand -hex 32)"
-  [ "${#2}" -le 256 ] || die "$1 is too long: use at most 256 characters (e.g. openssl rand -hex 32)"
+}
+
+# read_secret_set: sets $current and $previous (one per line) from TURN_SECRET(_FILE) and
+# TURN_SECRET_PREVIOUS(_FILE), checked; $problem says what is wrong with them.
+read_secret_set() {
+  current= previous=
+  read_secret TURN_SECRET
+  [ -z "$problem" ] || return 0
+  current=${value%"$cr"}
+  if [ -z "$current" ]; then
+    problem="TURN_SECRET is required: set TURN_SECRET or TURN_SECRET_FILE to the secret the credential service signs with"
+    return 0
+  fi
+  secret_problem TURN_SECRET "$current"
+  [ -z "$problem" ] || return 0
+  read_secret TURN_SECRET_PREVIOUS
+  [ -z "$problem" ] || return 0
+  previous=$(printf '%s' "$value" | tr ',\r' '\n\n' | sed '/^[[:space:]]*$/d;s/^[[:space:]]*//;s/[[:space:]]*$//')
+  for s in $previous; do
+    secret_problem TURN_SECRET_PREVIOUS "$s"
+    [ -z "$problem" ] || return 0
+  done
+}
+
+# store_secrets DB: replaces the realm's secret set in DB in one transaction, through sqlite3's
+# standard input (never its command line). WAL: turnserver's reads neither wait for this write
+# nor see half of it.
+store_secrets() {
+  {
+    echo ".timeout 5000"
+    echo "PRAGMA journal_mode=WAL;"
+    echo "CREATE TABLE IF NOT EXISTS turn_secret (realm varchar(127) default '', value varchar(127), primary key (realm,value));"
+    echo "BEGIN IMMEDIATE;"
+    echo "DELETE FROM turn_secret WHERE realm='$realm';"
+    for s in $current $previous; do echo "INSERT OR REPLACE INTO turn_secret (realm, value) VALUES ('$realm', '$s');"; done
+    echo "COMMIT;"
+    # The runtime dir is a small tmpfs: fold the log back so it never grows with rotations.
+    echo "PRAGMA wal_checkpoint(TRUNCATE);"
+  } | sqlite3 -bail "$1" >/dev/null
 }
 
 port() {
@@ -168,16 +226,95 @@ line() {
   printf '%s\n' "$2"
 }
 
+# fingerprint FILE...: a checksum line per file ("missing" when it cannot be read).
+fingerprint() {
+  for f in "$@"; do if [ -r "$f" ]; then cksum <"$f"; else echo missing; fi; done
+}
+
+say() {
+  echo "turnkey-coturn: $*" >&2
+}
+
+# tls_problem: sets $problem to why the certificate and key files cannot be loaded, or to
+# nothing. turnserver would only log a failed reload and keep the old pair; saying so here
+# names the file. With openssl at hand (the official image has it), also that the key is the
+# certificate's.
+tls_problem() {
+  problem=
+  if [ ! -r "$TURN_TLS_CERT_FILE" ]; then
+    problem="TURN_TLS_CERT_FILE $(shown "$TURN_TLS_CERT_FILE"): cannot be read"
+  elif [ ! -r "$TURN_TLS_KEY_FILE" ]; then
+    problem="TURN_TLS_KEY_FILE $(shown "$TURN_TLS_KEY_FILE"): cannot be read"
+  elif ! grep -q -- '-----BEGIN CERTIFICATE-----' "$TURN_TLS_CERT_FILE"; then
+    problem="TURN_TLS_CERT_FILE $(shown "$TURN_TLS_CERT_FILE"): not a PEM certificate"
+  elif ! grep -q -- 'PRIVATE KEY-----' "$TURN_TLS_KEY_FILE"; then
+    problem="TURN_TLS_KEY_FILE $(shown "$TURN_TLS_KEY_FILE"): not a PEM private key"
+  elif command -v openssl >/dev/null 2>&1; then
+    if ! cert_key=$(openssl x509 -noout -pubkey <"$TURN_TLS_CERT_FILE" 2>/dev/null); then
+      problem="TURN_TLS_CERT_FILE $(shown "$TURN_TLS_CERT_FILE"): not a PEM certificate"
+    elif [ "$(openssl pkey -pubout <"$TURN_TLS_KEY_FILE" 2>/dev/null)" != "$cert_key" ]; then
+      problem="TURN_TLS_KEY_FILE $(shown "$TURN_TLS_KEY_FILE"): not the private key of the certificate in TURN_TLS_CERT_FILE"
+    fi
+  fi
+}
+
+# watch PID: until turnserver (PID) exits, applies changed secret files to the database and a
+# changed certificate by SIGUSR2. A change is applied once it has held for one interval, so a
+# file being rewritten is not read half-way; one that cannot be applied is reported once.
+watch() {
+  interval=${TURNKEY_WATCH_INTERVAL:-2}
+  realm=$TURN_REALM
+  db="$TURN_RUNTIME_DIR/turndb"
+  secret_files= tls_files=
+  [ -z "${TURNKEY_WATCH_SECRETS:-}" ] || secret_files="${TURN_SECRET_FILE:-} ${TURN_SECRET_PREVIOUS_FILE:-}"
+  [ -z "${TURN_TLS_CERT_FILE:-}" ] || tls_files="$TURN_TLS_CERT_FILE $TURN_TLS_KEY_FILE"
+  handled_secrets=$(fingerprint $secret_files)
+  seen_secrets=$handled_secrets
+  handled_tls=$(fingerprint $tls_files)
+  seen_tls=$handled_tls
+  since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  tls_since=$since
+  while sleep "$interval" && kill -0 "$1" 2>/dev/null; do
+    now=$(fingerprint $secret_files)
+    if [ "$now" != "$handled_secrets" ] && [ "$now" = "$seen_secrets" ]; then
+      handled_secrets=$now
+      read_secret_set
+      if [ -n "$problem" ]; then
+        say "$problem; keeping the secrets loaded at $since"
+      elif store_secrets "$db"; then
+        since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+        say "secrets re-read from TURN_SECRET_FILE and TURN_SECRET_PREVIOUS_FILE: $(echo $current $previous | wc -w) accepted"
+      else
+        say "could not write the secret database $(shown "$db"); keeping the secrets loaded at $since"
+      fi
+    fi
+    seen_secrets=$now
+    now=$(fingerprint $tls_files)
+    if [ "$now" != "$handled_tls" ] && [ "$now" = "$seen_tls" ]; then
+      handled_tls=$now
+      tls_problem
+      if [ -n "$problem" ]; then
+        say "$problem; keeping the certificate loaded at $tls_since"
+      elif kill -USR2 "$1"; then
+        tls_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+        say "certificate and key re-read from TURN_TLS_CERT_FILE and TURN_TLS_KEY_FILE (SIGUSR2)"
+      fi
+    fi
+    seen_tls=$now
+  done
+  exit 0
+}
+
 cr=$(printf '\r')
 nl='
 '
-read_secret TURN_SECRET
-current=${value%"$cr"}
-[ -n "$current" ] || die "TURN_SECRET is required: set TURN_SECRET or TURN_SECRET_FILE to the secret the credential service signs with"
-check_secret TURN_SECRET "$current"
-read_secret TURN_SECRET_PREVIOUS
-previous=$(printf '%s' "$value" | tr ',\r' '\n\n' | sed '/^[[:space:]]*$/d;s/^[[:space:]]*//;s/[[:space:]]*$//')
-for s in $previous; do check_secret TURN_SECRET_PREVIOUS "$s"; done
+[ -z "${TURNKEY_WATCH_PID:-}" ] || watch "$TURNKEY_WATCH_PID"
+
+read_secret_set
+[ -z "$problem" ] || die "$problem"
+# Secrets from the environment cannot change under a running container; files can.
+secrets_from_files=
+if [ -n "${TURN_SECRET_FILE:-}" ] && [ -z "${TURN_SECRET_PREVIOUS:-}" ]; then secrets_from_files=1; fi
 unset TURN_SECRET TURN_SECRET_PREVIOUS value direct
 
 realm=${TURN_REALM:-turnkey}
@@ -204,6 +341,10 @@ turnserver=${TURNSERVER:-turnserver}
 dir=${TURN_RUNTIME_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/turnkey-coturn.XXXXXX")}
 mkdir -p "$dir"
 conf="$dir/turnserver.conf"
+db="$dir/turndb"
+command -v sqlite3 >/dev/null 2>&1 || die "sqlite3 is missing from the relay image: the relay keeps its secrets in Coturn's SQLite database so that a rotation reaches it without a restart; build it with coturn/Dockerfile.coturn"
+rm -f "$db" "$db-wal" "$db-shm"
+store_secrets "$db" || die "could not write the relay's secret database in TURN_RUNTIME_DIR ($(shown "$dir"))"
 
 {
   cat "$base"
@@ -214,8 +355,7 @@ conf="$dir/turnserver.conf"
   echo "min-port=$min_port"
   echo "max-port=$max_port"
   line TURN_RUNTIME_DIR "pidfile=$dir/turnserver.pid"
-  echo "static-auth-secret=$current"
-  for s in $previous; do echo "static-auth-secret=$s"; done
+  line TURN_RUNTIME_DIR "userdb=$db"
   [ -z "${TURN_USER_QUOTA:-}" ] || echo "user-quota=$TURN_USER_QUOTA"
   [ -z "${TURN_TOTAL_QUOTA:-}" ] || echo "total-quota=$TURN_TOTAL_QUOTA"
   [ -z "${TURN_MAX_BPS:-}" ] || echo "max-bps=$TURN_MAX_BPS"
@@ -275,4 +415,9 @@ conf="$dir/turnserver.conf"
   fi
 } >"$conf"
 
+# The watcher gets this environment, secrets already unset; $$ is the pid turnserver will have.
+if [ -n "$secrets_from_files" ] || [ -n "${TURN_TLS_CERT_FILE:-}" ]; then
+  TURNKEY_WATCH_PID=$$ TURNKEY_WATCH_SECRETS=$secrets_from_files TURN_RUNTIME_DIR=$dir TURN_REALM=$realm \
+    /bin/sh "$0" </dev/null &
+fi
 exec "$turnserver" -c "$conf" "$@"

@@ -30,10 +30,17 @@ if [ ! -x "$root/usr/bin/turnserver" ]; then
   chmod +x "$root.tmp/usr/sbin/policy-rc.d"
   # The mirror is a snapshot whose Release file has passed its Valid-Until date.
   chroot "$root.tmp" sh -c 'apt-get -o Acquire::Check-Valid-Until=false update -qq &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends coturn' \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends coturn sqlite3 openssl' \
     >>"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
   rm -f "$root.tmp/etc/turnserver.conf"
   mv "$root.tmp" "$root"
+fi
+# What the relay's entrypoint uses besides turnserver, as in the image: sqlite3 writes the
+# secrets to Coturn's database; openssl (the official image has it) checks a new key matches.
+if [ ! -x "$root/usr/bin/sqlite3" ] || [ ! -x "$root/usr/bin/openssl" ]; then
+  chroot "$root" sh -c 'apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sqlite3 openssl' \
+    >>"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
 fi
 # The tests copy their files here and start turnserver as nobody.
 mkdir -p "$root/turnkey-test"

@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoturnProvider } from '../../service/providers/coturn';
 import { allocate, TurnError } from '../../service/turn/client';
@@ -316,28 +317,46 @@ describe('the secret stays out of sight', () => {
   });
   afterAll(async () => server?.stop());
 
-  it('is on neither the command line nor in the environment of turnserver', () => {
+  it('is on neither the command line nor in the environment of turnserver, or of the file watcher', () => {
     const pid = server.process.pid as number;
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
     expect(cmdline).toMatch(/^turnserver -c \/turnkey-test\/\w+\/run\/turnserver\.conf/);
-    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-    for (const s of [current, previous]) {
-      expect(cmdline).not.toContain(s);
-      expect(environ).not.toContain(s);
-      expect(server.log()).not.toContain(s);
+    // The watcher the entrypoint leaves running beside turnserver (its child once exec'd).
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ');
+    const watcher = children.find((c) =>
+      readFileSync(`/proc/${c}/cmdline`, 'utf8').endsWith('entrypoint.sh\0'),
+    );
+    expect(watcher, 'the watcher process').toBeDefined();
+    for (const p of [pid, watcher]) {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      const environ = readFileSync(`/proc/${p}/environ`, 'utf8');
+      for (const s of [current, previous]) {
+        expect(cmd).not.toContain(s);
+        expect(environ).not.toContain(s);
+      }
     }
+    for (const s of [current, previous]) expect(server.log()).not.toContain(s);
   });
 
-  it('is in a config file only the turnserver user can read, one line per secret', () => {
+  it('is in a database only the turnserver user can read, not in the config; one row per secret', () => {
     const cmdline = readFileSync(`/proc/${server.process.pid}/cmdline`, 'utf8').split('\0');
-    const path = join(COTURN_ROOT, cmdline[2] as string);
-    const st = statSync(path);
+    const config = readFileSync(join(COTURN_ROOT, cmdline[2] as string), 'utf8');
+    for (const s of [current, previous]) expect(config).not.toContain(s);
+    const db = config.match(/^userdb=(.+)$/m)?.[1] as string;
+    const st = statSync(join(COTURN_ROOT, db));
     expect(st.mode & 0o777).toBe(0o600);
     expect(st.uid).toBe(65534);
-    const lines = readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('static-auth-secret='));
-    expect(lines).toEqual([`static-auth-secret=${current}`, `static-auth-secret=${previous}`]);
+    expect(statSync(join(COTURN_ROOT, dirname(db))).mode & 0o777).toBe(0o700);
+    const rows = execFileSync(
+      'chroot',
+      [COTURN_ROOT, 'sqlite3', db, 'select realm, value from turn_secret'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(rows.trim().split('\n').sort()).toEqual(
+      [`turnkey|${current}`, `turnkey|${previous}`].sort(),
+    );
   });
 });
 

@@ -44,6 +44,8 @@ export interface CoturnOptions {
 
 export interface RunningCoturn {
   port: number;
+  /** The entrypoint's environment; file paths in it are inside the chroot (COTURN_ROOT). */
+  env: RelayEnv;
   relayPorts: [number, number];
   process: ChildProcess;
   /** Everything turnserver and the entrypoint printed so far. */
@@ -139,6 +141,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<RunningCotu
 
   const running: RunningCoturn = {
     port,
+    env,
     relayPorts: [base + 2, base + 1 + relayCount],
     process: child,
     log: output,

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -225,15 +225,28 @@ describe('the relay container: the plan’s env is what coturn/entrypoint.sh wri
       ].join('\n'),
     );
     chmodSync(stub, 0o755);
+    // An sqlite3 that keeps the SQL the entrypoint feeds Coturn's database (npm test needs
+    // nothing but Node; test/coturn runs the real one).
+    mkdirSync(join(dir, 'bin'), { recursive: true });
+    writeFileSync(
+      join(dir, 'bin/sqlite3'),
+      '#!/bin/sh\n[ "$1" = -bail ] || exit 2\ncat >"$2.sql"\n',
+    );
+    chmodSync(join(dir, 'bin/sqlite3'), 0o755);
   });
 
-  /** Runs the entrypoint with exactly `env` (plus PATH and the stub); returns the config lines. */
+  /**
+   * Runs the entrypoint with exactly `env` (plus PATH and the stubs); returns the config lines
+   * it wrote, then a `turn_secret=<value>` line per secret it put in Coturn's database.
+   */
   function relayConfig(env: Record<string, string>): string[] {
     const r = spawnSync('sh', [join(REPO_ROOT, 'coturn/entrypoint.sh')], {
       env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        PATH: `${join(dir, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
         TURN_BASE_CONFIG: join(REPO_ROOT, 'coturn/turnserver.conf'),
         TURNSERVER: stub,
+        // The stub exits at once; its watcher notices within this.
+        TURNKEY_WATCH_INTERVAL: '0.05',
         ...env,
       },
       encoding: 'utf8',
@@ -241,7 +254,15 @@ describe('the relay container: the plan’s env is what coturn/entrypoint.sh wri
     if (r.status !== 0) throw new Error(`entrypoint exited ${r.status}: ${r.stderr}`);
     const written = r.stdout.split('# --- written by the entrypoint ---')[1];
     if (written === undefined) throw new Error(`no entrypoint section in:\n${r.stdout}`);
-    return written.split('\n').filter((l) => l !== '');
+    const lines = written.split('\n').filter((l) => l !== '');
+    const db = lines.find((l) => l.startsWith('userdb='))?.slice('userdb='.length);
+    const sql = db === undefined ? '' : readFileSync(`${db}.sql`, 'utf8');
+    const secrets = [
+      ...sql.matchAll(
+        /INSERT OR REPLACE INTO turn_secret \(realm, value\) VALUES \('[^']*', '([^']*)'\);/g,
+      ),
+    ];
+    return [...lines, ...secrets.map((m) => `turn_secret=${m[1]}`)];
   }
 
   const relayEnv = (p: ReturnType<typeof plan>, extra: Record<string, string> = {}) => {
@@ -268,7 +289,7 @@ describe('the relay container: the plan’s env is what coturn/entrypoint.sh wri
         'listening-port=3479',
         'min-port=40000',
         'max-port=40100',
-        `static-auth-secret=${SECRETS.turnSecret}`,
+        `turn_secret=${SECRETS.turnSecret}`,
         'user-quota=30',
         'total-quota=5000',
         'max-bps=1250000',
@@ -278,14 +299,14 @@ describe('the relay container: the plan’s env is what coturn/entrypoint.sh wri
         'relay-ip=10.0.0.5',
       ]),
     );
-    expect(lines.filter((l) => l.startsWith('static-auth-secret='))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('turn_secret='))).toHaveLength(1);
   });
 
   it('the secret the service signs with is the one the relay checks', async () => {
     const p = plan({});
     const relaySecret = relayConfig(relayEnv(p))
-      .find((l) => l.startsWith('static-auth-secret='))
-      ?.slice('static-auth-secret='.length) as string;
+      .find((l) => l.startsWith('turn_secret='))
+      ?.slice('turn_secret='.length) as string;
     const provider = createProvider(loadConfig(onDisk(container(p, 'service'))).providerConfig);
     const turn = (await provider.getIceServers('bob')).iceServers.at(-1) as {
       username: string;
@@ -303,8 +324,8 @@ describe('the relay container: the plan’s env is what coturn/entrypoint.sh wri
         'tls-listening-port=443',
         `cert=${env.TURN_TLS_CERT_FILE}`,
         `pkey=${env.TURN_TLS_KEY_FILE}`,
-        `static-auth-secret=${SECRETS.turnSecret}`,
-        `static-auth-secret=${SECRETS.previousTurnSecret}`,
+        `turn_secret=${SECRETS.turnSecret}`,
+        `turn_secret=${SECRETS.previousTurnSecret}`,
       ]),
     );
     expect(lines).not.toContain('no-tls');

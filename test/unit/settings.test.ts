@@ -51,12 +51,19 @@ describe('coturn/entrypoint.sh reads exactly the relay variables of the table', 
     .join('\n');
   const readVars = new Set<string>();
   for (const m of code.matchAll(/\$\{?([A-Z][A-Z0-9_]*)/g)) readVars.add(m[1] as string);
-  for (const m of code.matchAll(/^read_secret ([A-Z][A-Z0-9_]*)/gm)) {
+  for (const m of code.matchAll(/^\s*read_secret ([A-Z][A-Z0-9_]*)/gm)) {
     readVars.add(m[1] as string);
     readVars.add(`${m[1]}_FILE`);
   }
-  // The shell's own, not the container's contract.
-  for (const own of ['TMPDIR']) readVars.delete(own);
+  // The shell's own, and what the entrypoint tells the watcher it starts (itself again): not
+  // the container's contract.
+  for (const own of [
+    'TMPDIR',
+    'TURNKEY_WATCH_PID',
+    'TURNKEY_WATCH_SECRETS',
+    'TURNKEY_WATCH_INTERVAL',
+  ])
+    readVars.delete(own);
 
   const tableVars = new Set<string>();
   for (const [, s] of entries)
