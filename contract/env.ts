@@ -45,3 +45,17 @@ export const COTURN_UID = 65534;
 export const SECRETS_DIR = '/run/secrets';
 /** The relay's tmpfs for its private config (TURN_RUNTIME_DIR). */
 export const RELAY_RUNTIME_DIR = '/run/turnkey';
+/** uid of the service image's user (service/Dockerfile): owns the relay secrets volume. */
+export const SERVICE_UID = 10001;
+/**
+ * Where the relay's secret files are, in both containers: an in-memory volume the service
+ * writes (RELAY_SECRETS_DIR) and the relay reads, so new ones reach a running relay.
+ */
+export const RELAY_SECRETS_DIR = '/run/relay-secrets';
+/** The files in RELAY_SECRETS_DIR, by what they hold. */
+export const RELAY_SECRET_FILES = {
+  turnSecret: 'turn-secret',
+  previousTurnSecret: 'turn-secret-previous',
+  tlsCert: 'tls-cert.pem',
+  tlsKey: 'tls-key.pem',
+} as const;

@@ -179,10 +179,17 @@ export const SETTINGS = {
   },
   previousTurnSecret: {
     stack: false,
+    service: ['TURN_SECRET_PREVIOUS'],
     relay: ['TURN_SECRET_PREVIOUS'],
     kind: { type: 'secret' },
     secret: true,
-    doc: "Earlier secrets the relay still accepts, comma- or newline-separated (the stack sets the previous generation's).",
+    doc: "Earlier secrets the relay still accepts, comma- or newline-separated (the stack sets the previous generation's). The service only passes them on to the relay (RELAY_SECRETS_DIR).",
+  },
+  relaySecretsDir: {
+    stack: false,
+    service: ['RELAY_SECRETS_DIR'],
+    kind: { type: 'text' },
+    doc: "A directory the service writes the relay's files to at start: the TURN secrets and, with TLS, the certificate and key. The stack mounts one in-memory volume there and read-only in the relay, whose files these are, so a rotation or a new certificate reaches the running relay without replacing it. Unset: nothing is written.",
   },
   apiTokens: {
     stack: false,

@@ -310,6 +310,22 @@ nl='
 '
 [ -z "${TURNKEY_WATCH_PID:-}" ] || watch "$TURNKEY_WATCH_PID"
 
+# The credential service writes the secret files into the volume both mount, and after a
+# reboot either container may start first; a certificate missing when turnserver starts would
+# leave TLS off for good. So a file whose directory is there waits for it, up to a minute.
+waited=0
+while :; do
+  missing=
+  for v in TURN_SECRET_FILE TURN_SECRET_PREVIOUS_FILE TURN_TLS_CERT_FILE TURN_TLS_KEY_FILE; do
+    eval "f=\${$v:-}"
+    if [ -n "$f" ] && [ ! -e "$f" ] && [ -d "$(dirname "$f")" ]; then missing="$missing $v"; fi
+  done
+  [ -n "$missing" ] && [ "$waited" -lt 60 ] || break
+  [ "$waited" -gt 0 ] || say "waiting up to 60 s for$missing (the credential service writes them)"
+  sleep 1
+  waited=$((waited + 1))
+done
+
 read_secret_set
 [ -z "$problem" ] || die "$problem"
 # Secrets from the environment cannot change under a running container; files can.

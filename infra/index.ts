@@ -16,6 +16,8 @@ export {
   type SecretName,
   stunUris,
   turnUris,
+  type VolumeMountPlan,
+  type VolumePlan,
 } from './plan/deployment';
 export {
   type FleetPlan,

@@ -7,6 +7,7 @@ import { buildMetricsApp } from './http/metrics-app';
 import { createLogger } from './logger';
 import { createProvider } from './providers/create';
 import type { TurnProvider } from './providers/types';
+import { publishRelaySecrets } from './relay-secrets';
 
 export interface RunningService {
   app: FastifyInstance;
@@ -65,6 +66,20 @@ export async function startService(
   if (config.providerConfig.provider === 'stun' && config.providerConfig.stunUris.length === 0) {
     logger.warn(
       'STUN_URLS is not set: clients get no ICE servers and can only connect on the same network',
+    );
+  }
+
+  // Before listening: the relay waits for these files, and a service that cannot write them
+  // must say so at once rather than hand out credentials the relay does not accept.
+  if (config.relaySecrets) {
+    publishRelaySecrets(config.relaySecrets);
+    logger.info(
+      {
+        dir: config.relaySecrets.dir,
+        previousSecrets: config.relaySecrets.previousTurnSecrets.length,
+        tls: config.relaySecrets.tls !== undefined,
+      },
+      "relay's secret files written to RELAY_SECRETS_DIR",
     );
   }
 

@@ -2,9 +2,16 @@ import { join } from 'node:path';
 import { defaultOf } from '../../contract';
 import type { StackConfig } from '../stack/read';
 import { iceServersUrl, stunUris, turnUris } from './common';
-import { coturnContainer } from './relay';
+import { coturnContainer, relaySecretsVolume } from './relay';
 import { serviceContainer } from './service';
-import type { ContainerPlan, DeploymentPlan, ImagePlan, PlanOptions, SecretName } from './types';
+import type {
+  ContainerPlan,
+  DeploymentPlan,
+  ImagePlan,
+  PlanOptions,
+  SecretName,
+  VolumePlan,
+} from './types';
 
 /** One relay host's plan: the images and containers `pulumi up` creates there. */
 
@@ -33,7 +40,9 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
     platform,
   };
   const images: ImagePlan[] = [service];
-  const containers: ContainerPlan[] = [];
+  // The service first: it writes the relay's secret files, which the relay waits for.
+  const containers: ContainerPlan[] = [serviceContainer(config, prefix, opts.fleet)];
+  const volumes: VolumePlan[] = [];
   const secrets: SecretName[] = ['apiToken'];
 
   if (config.provider === 'coturn') {
@@ -45,19 +54,20 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
       buildArgs: config.coturnImage ? { COTURN_IMAGE: config.coturnImage } : {},
       platform,
     });
+    volumes.push(relaySecretsVolume(prefix));
     containers.push(coturnContainer(config, prefix));
     secrets.push('turnSecret');
     if (config.secretGeneration > 1) secrets.push('previousTurnSecret');
   }
   if (config.tls) secrets.push('tlsCert', 'tlsKey');
   if (config.provider === 'metered') secrets.push(config.meteredKey ?? 'meteredApiKey');
-  containers.push(serviceContainer(config, prefix, opts.fleet));
 
   return {
     stack,
     provider: config.provider,
     secrets,
     images,
+    volumes,
     containers,
     outputs: {
       iceServersUrl: iceServersUrl(config),

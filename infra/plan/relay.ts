@@ -1,4 +1,12 @@
-import { COTURN_UID, definedEnv, RELAY_RUNTIME_DIR, type RelayEnv } from '../../contract';
+import {
+  COTURN_UID,
+  definedEnv,
+  RELAY_RUNTIME_DIR,
+  RELAY_SECRET_FILES,
+  RELAY_SECRETS_DIR,
+  type RelayEnv,
+  SERVICE_UID,
+} from '../../contract';
 import type { StackConfig } from '../stack/read';
 import {
   HEALTH_TIMING,
@@ -6,33 +14,32 @@ import {
   probeHost,
   relayBindsPrivilegedPort,
   STOP_GRACE_SECONDS,
-  secretFile,
 } from './common';
-import type { ContainerPlan } from './types';
+import type { ContainerPlan, VolumePlan } from './types';
 
 /** The relay's container: Coturn with the shipped config, fed by coturn/entrypoint.sh. */
 
-/** The relay container's secret files, by what they hold. */
-const RELAY_FILES = {
-  turnSecret: secretFile('turnSecret', 'turn-secret'),
-  previousTurnSecret: secretFile('previousTurnSecret', 'turn-secret-previous'),
-  tlsCert: secretFile('tlsCert', 'tls-cert.pem'),
-  tlsKey: secretFile('tlsKey', 'tls-key.pem'),
-};
+/**
+ * The relay's secret files are not uploaded into it: the service writes them into a volume
+ * the relay mounts read-only (relaySecretsVolume), and the relay's watcher applies new ones.
+ * So the relay's definition holds no secret and no generation, and a rotation or a new
+ * certificate replaces only the service.
+ */
+const inSecretsDir = (file: string) => `${RELAY_SECRETS_DIR}/${file}`;
 
 export function coturnContainer(config: StackConfig, prefix: string): ContainerPlan {
-  const rotating = config.secretGeneration > 1;
   const listening = config.listeningIps.length > 0 ? config.listeningIps.join(',') : undefined;
   const env: RelayEnv = {
-    TURN_SECRET_FILE: RELAY_FILES.turnSecret.path,
-    TURN_SECRET_PREVIOUS_FILE: rotating ? RELAY_FILES.previousTurnSecret.path : undefined,
+    TURN_SECRET_FILE: inSecretsDir(RELAY_SECRET_FILES.turnSecret),
+    // Always: empty until the first rotation, so a rotation changes no variable here.
+    TURN_SECRET_PREVIOUS_FILE: inSecretsDir(RELAY_SECRET_FILES.previousTurnSecret),
     TURN_REALM: config.realm,
     TURN_PORT: String(config.turnPort),
     TURN_RELAY_PORTS: `${config.relayPorts.min}-${config.relayPorts.max}`,
     TURN_RUNTIME_DIR: RELAY_RUNTIME_DIR,
     TURN_TLS_PORT: config.tls ? String(config.tlsPort) : undefined,
-    TURN_TLS_CERT_FILE: config.tls ? RELAY_FILES.tlsCert.path : undefined,
-    TURN_TLS_KEY_FILE: config.tls ? RELAY_FILES.tlsKey.path : undefined,
+    TURN_TLS_CERT_FILE: config.tls ? inSecretsDir(RELAY_SECRET_FILES.tlsCert) : undefined,
+    TURN_TLS_KEY_FILE: config.tls ? inSecretsDir(RELAY_SECRET_FILES.tlsKey) : undefined,
     EXTERNAL_IP: config.externalIp,
     TURN_USER_QUOTA: config.userQuota ? String(config.userQuota) : undefined,
     TURN_TOTAL_QUOTA: config.totalQuota ? String(config.totalQuota) : undefined,
@@ -40,18 +47,14 @@ export function coturnContainer(config: StackConfig, prefix: string): ContainerP
     TURN_LISTENING_IPS: listening,
     TURN_RELAY_IPS: listening,
   };
-  const files = [
-    RELAY_FILES.turnSecret,
-    ...(rotating ? [RELAY_FILES.previousTurnSecret] : []),
-    ...(config.tls ? [RELAY_FILES.tlsCert, RELAY_FILES.tlsKey] : []),
-  ];
   return {
     role: 'coturn',
     name: `${prefix}-coturn`,
     image: 'coturn',
     networkMode: 'host',
     env: definedEnv(env),
-    files,
+    files: [],
+    volumes: [{ volume: relaySecretsVolumeName(prefix), path: RELAY_SECRETS_DIR, readOnly: true }],
     restart: 'unless-stopped',
     healthcheck: {
       test: [
@@ -74,5 +77,25 @@ export function coturnContainer(config: StackConfig, prefix: string): ContainerP
     // which costs only the bind below 1024; relay ports are always >= 1024.
     securityOpts: relayBindsPrivilegedPort(config) ? [] : ['no-new-privileges'],
     stopGraceSeconds: STOP_GRACE_SECONDS,
+  };
+}
+
+export const relaySecretsVolumeName = (prefix: string) => `${prefix}-relay-secrets`;
+
+/**
+ * The volume the service writes the relay's secret files to: in memory, 1 MB, owned by the
+ * service's user and readable by the relay's group (nogroup) only. It lives as long as either
+ * container holds it, so a replaced service finds the relay still reading it, and the relay
+ * waits at start until the service has written it.
+ */
+export function relaySecretsVolume(prefix: string): VolumePlan {
+  return {
+    purpose: 'relay-secrets',
+    name: relaySecretsVolumeName(prefix),
+    driverOpts: {
+      type: 'tmpfs',
+      device: 'tmpfs',
+      o: `size=1m,mode=0750,uid=${SERVICE_UID},gid=${COTURN_UID}`,
+    },
   };
 }

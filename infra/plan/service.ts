@@ -1,4 +1,11 @@
-import { definedEnv, hostInUri, iceUri, isUnspecified, type ServiceEnv } from '../../contract';
+import {
+  definedEnv,
+  hostInUri,
+  iceUri,
+  isUnspecified,
+  RELAY_SECRETS_DIR,
+  type ServiceEnv,
+} from '../../contract';
 import type { StackConfig } from '../stack/read';
 import {
   HEALTH_TIMING,
@@ -10,6 +17,7 @@ import {
   stunUris,
   turnUris,
 } from './common';
+import { relaySecretsVolumeName } from './relay';
 import type { ContainerPlan, PlanOptions } from './types';
 
 /** The credential service's container: its env per provider, its secret files, its healthcheck. */
@@ -20,6 +28,7 @@ const SERVICE_FILES = {
   tlsCert: secretFile('tlsCert', 'tls-cert.pem'),
   tlsKey: secretFile('tlsKey', 'tls-key.pem'),
   turnSecret: secretFile('turnSecret', 'turn-secret'),
+  previousTurnSecret: secretFile('previousTurnSecret', 'turn-secret-previous'),
   meteredApiKey: secretFile('meteredApiKey', 'metered-api-key'),
   meteredCredentialApiKey: secretFile('meteredCredentialApiKey', 'metered-credential-api-key'),
 };
@@ -30,6 +39,7 @@ export function serviceContainer(
   fleet?: PlanOptions['fleet'],
 ): ContainerPlan {
   const coturn = config.provider === 'coturn';
+  const rotating = coturn && config.secretGeneration > 1;
   const metered = config.provider === 'metered';
   // Which of Metered's two keys: each has its own variable and file (README "Metered").
   const meteredKey = metered ? (config.meteredKey ?? 'meteredApiKey') : undefined;
@@ -50,6 +60,9 @@ export function serviceContainer(
     TLS_CERT_FILE: config.tls ? SERVICE_FILES.tlsCert.path : undefined,
     TLS_KEY_FILE: config.tls ? SERVICE_FILES.tlsKey.path : undefined,
     TURN_SECRET_FILE: coturn ? SERVICE_FILES.turnSecret.path : undefined,
+    // The service signs with the current secret only; it passes both on to the relay.
+    TURN_SECRET_PREVIOUS_FILE: rotating ? SERVICE_FILES.previousTurnSecret.path : undefined,
+    RELAY_SECRETS_DIR: coturn ? RELAY_SECRETS_DIR : undefined,
     TURN_URLS: single ? turnUris(config).join(',') : undefined,
     STUN_URLS: single
       ? stunUris(config).join(',')
@@ -76,6 +89,7 @@ export function serviceContainer(
     SERVICE_FILES.apiToken,
     ...(config.tls ? [SERVICE_FILES.tlsCert, SERVICE_FILES.tlsKey] : []),
     ...(coturn ? [SERVICE_FILES.turnSecret] : []),
+    ...(rotating ? [SERVICE_FILES.previousTurnSecret] : []),
     ...(meteredKey ? [SERVICE_FILES[meteredKey]] : []),
   ];
   const bound = serviceBindHost(config);
@@ -92,6 +106,9 @@ export function serviceContainer(
     networkMode: 'host',
     env: definedEnv(env),
     files,
+    volumes: coturn
+      ? [{ volume: relaySecretsVolumeName(prefix), path: RELAY_SECRETS_DIR, readOnly: false }]
+      : [],
     restart: 'unless-stopped',
     healthcheck: { test: ['CMD', 'node', '-e', healthz], ...HEALTH_TIMING },
     logDriver: 'json-file',

@@ -43,6 +43,24 @@ export interface SecretFilePlan {
   mode: '0444';
 }
 
+/**
+ * A named volume the plan owns, for files that must change under a running container: a
+ * tmpfs (the local driver's type=tmpfs), so what it holds is never on the host's disk.
+ */
+export interface VolumePlan {
+  /** What it holds; names its Pulumi resource, `<relay>-<purpose>`. */
+  purpose: 'relay-secrets';
+  name: string;
+  driverOpts: { type: 'tmpfs'; device: 'tmpfs'; o: string };
+}
+
+/** A volume mounted into a container (the provider's `volumes`, Docker's Binds). */
+export interface VolumeMountPlan {
+  volume: string;
+  path: string;
+  readOnly: boolean;
+}
+
 export interface ContainerPlan {
   role: Role;
   name: string;
@@ -50,6 +68,7 @@ export interface ContainerPlan {
   networkMode: 'host';
   env: Record<string, string>;
   files: SecretFilePlan[];
+  volumes: VolumeMountPlan[];
   restart: 'unless-stopped';
   healthcheck: {
     test: string[];
@@ -76,6 +95,8 @@ export interface DeploymentPlan {
   /** Secrets the program must supply; the TURN ones are generated per generation. */
   secrets: SecretName[];
   images: ImagePlan[];
+  volumes: VolumePlan[];
+  /** In the order they are created: each waits for the ones before it. */
   containers: ContainerPlan[];
   outputs: {
     iceServersUrl: string;

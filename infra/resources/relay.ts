@@ -238,6 +238,18 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
       );
     }
 
+    const volumes = Object.fromEntries(
+      plan.volumes.map((v) => [
+        v.name,
+        new docker.Volume(
+          `${name}-${v.purpose}`,
+          { name: v.name, driver: 'local', driverOpts: v.driverOpts },
+          child,
+        ),
+      ]),
+    );
+
+    let before: docker.Container | undefined;
     for (const c of plan.containers) {
       const image = this.images[c.image] as docker.Image;
       const uploads = c.files.map((f) => ({
@@ -254,6 +266,11 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
           networkMode: c.networkMode,
           envs: Object.entries(c.env).map(([k, v]) => `${k}=${v}`),
           uploads,
+          volumes: c.volumes.map((m) => ({
+            volumeName: (volumes[m.volume] as docker.Volume).name,
+            containerPath: m.path,
+            readOnly: m.readOnly,
+          })),
           restart: c.restart,
           healthcheck: {
             tests: c.healthcheck.test,
@@ -274,16 +291,14 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
           stopTimeout: c.stopGraceSeconds,
           destroyGraceSeconds: c.stopGraceSeconds,
         },
-        // The service's readiness probes the relay, so the relay goes first.
+        // In the plan's order: the relay waits for the service, which writes its secret files.
         {
           ...child,
           ...CONTAINER_REPLACEMENT,
-          dependsOn: [
-            ...(args.after ?? []),
-            ...(c.role === 'service' && this.containers.coturn ? [this.containers.coturn] : []),
-          ],
+          dependsOn: [...(args.after ?? []), ...(before ? [before] : [])],
         },
       );
+      before = this.containers[c.role];
     }
 
     this.iceServersUrl = pulumi.output(plan.outputs.iceServersUrl);

@@ -26,6 +26,7 @@ import {
   readVarFile,
   wholeNumber,
 } from './read';
+import { type RelaySecretsConfig, readRelaySecrets } from './relay-secrets';
 import { readTurnSecret } from './turn-secret';
 
 /**
@@ -35,6 +36,7 @@ import { readTurnSecret } from './turn-secret';
 
 export type { MeteredKey, ProviderConfig } from '../providers/create';
 export { ConfigError } from './errors';
+export type { RelaySecretsConfig } from './relay-secrets';
 
 export interface ServiceConfig {
   providerConfig: ProviderConfig;
@@ -54,6 +56,8 @@ export interface ServiceConfig {
   metricsPort: number;
   /** Deprecated variable names that were used, one line each for the log. */
   deprecations: string[];
+  /** RELAY_SECRETS_DIR: the relay's files the service writes at start. */
+  relaySecrets?: RelaySecretsConfig;
 }
 
 /** A token shorter than this is guessable; `openssl rand -hex 32` gives 64 characters. */
@@ -282,6 +286,7 @@ export function loadConfig(env: Env): ServiceConfig {
   const tls = tlsConfig(env);
   const host = present(env, 'HOST') ?? SERVICE_DEFAULTS.host;
   if (!tls) checkPlainHttpHost(host);
+  const relaySecrets = readRelaySecrets(env, tls);
   return {
     providerConfig: providerConfig(env, provider, credentialTtl, deprecations),
     host,
@@ -294,5 +299,6 @@ export function loadConfig(env: Env): ServiceConfig {
     metricsHost: present(env, 'METRICS_HOST') ?? SERVICE_DEFAULTS.metricsHost,
     metricsPort,
     deprecations,
+    ...(relaySecrets ? { relaySecrets } : {}),
   };
 }

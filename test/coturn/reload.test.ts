@@ -1,12 +1,18 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { turnRestCredential } from '../../service/providers/coturn';
 import { type Allocation, allocate, TurnError } from '../../service/turn/client';
 import { makeCertificate, removeCertificates } from '../helpers/certificates';
-import { COTURN_ROOT, type RunningCoturn, startCoturn, writeOwned } from '../helpers/coturn';
+import {
+  COTURN_ROOT,
+  type RunningCoturn,
+  startCoturn,
+  workDir,
+  writeOwned,
+} from '../helpers/coturn';
 import { freePortBlock } from '../helpers/ports';
 
 /**
@@ -106,6 +112,34 @@ describe('a secret rotation reaches the running relay', () => {
     expect(await allocateWith(server, k3)).toBe('allocated');
     expect(await allocateWith(server, k2)).toBe('allocated');
     expect(server.log()).not.toContain('too-short');
+  });
+});
+
+describe('at start, before the service has written the files', () => {
+  it('waits for them (their directory, the shared volume, is there), then starts with them', async () => {
+    const key = secret();
+    const [host, inside] = workDir();
+    mkdirSync(join(host, 'volume'));
+    const server = await startCoturn({
+      env: {
+        TURN_SECRET_FILE: `${inside}/volume/turn-secret`,
+        TURN_SECRET_PREVIOUS_FILE: `${inside}/volume/turn-secret-previous`,
+      },
+      waitReady: false,
+    });
+    try {
+      await expect
+        .poll(() => server.log(), PICKED_UP_WITHIN)
+        .toMatch(
+          /turnkey-coturn: waiting up to 60 s for TURN_SECRET_FILE TURN_SECRET_PREVIOUS_FILE \(the credential service writes them\)/,
+        );
+      writeOwned(join(host, 'volume/turn-secret-previous'), '');
+      writeOwned(join(host, 'volume/turn-secret'), key);
+      await expect.poll(() => allocateWith(server, key), PICKED_UP_WITHIN).toBe('allocated');
+    } finally {
+      await server.stop();
+      rmSync(host, { recursive: true, force: true });
+    }
   });
 });
 

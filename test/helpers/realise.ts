@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { pack } from 'tar-stream';
-import type { ContainerPlan, DeploymentPlan, Role, SecretName } from '../../infra';
+import type { ContainerPlan, DeploymentPlan, Role, SecretName, VolumePlan } from '../../infra';
 import { ensureServiceBundle } from '../../infra';
 import { buildContext, contextTar } from './build-context';
 import { DockerApi, dockerCli, nanoseconds } from './docker';
@@ -103,6 +103,9 @@ export async function runContainer(
     },
     HostConfig: {
       NetworkMode: c.networkMode,
+      // The provider's `volumes` become Binds (kreuzwerker terraform-provider-docker,
+      // resource_docker_container_funcs.go volumeSetToDockerVolumes).
+      Binds: c.volumes.map((m) => `${m.volume}:${m.path}${m.readOnly ? ':ro' : ''}`),
       RestartPolicy: { Name: c.restart },
       LogConfig: { Type: c.logDriver, Config: c.logOptions },
       Tmpfs: c.tmpfs,
@@ -122,6 +125,17 @@ export async function runContainer(
   }
   await api.call('POST', `/containers/${id}/start`);
   return id;
+}
+
+/** Creates the plan's volumes as the provider's Volume does (idempotent, like Docker's create). */
+export async function createVolumes(api: DockerApi, volumes: VolumePlan[]): Promise<void> {
+  for (const v of volumes)
+    await api.call('POST', '/volumes/create', {
+      Name: v.name,
+      Driver: 'local',
+      DriverOpts: v.driverOpts,
+      Labels: { [E2E_LABEL]: '1' },
+    });
 }
 
 /** Waits until Docker's own healthcheck reports healthy (as the provider's wait: true does). */
@@ -179,4 +193,9 @@ export async function removeLeftovers(api: DockerApi): Promise<void> {
     api,
     list.map((c) => c.Id),
   );
+  const volumes = (await api.call('GET', `/volumes?filters=${filters}`)) as unknown as {
+    Volumes: { Name: string }[] | null;
+  };
+  for (const v of volumes.Volumes ?? [])
+    await api.call('DELETE', `/volumes/${encodeURIComponent(v.Name)}`).catch(() => {});
 }

@@ -194,19 +194,44 @@ describe('the public relay host: its own engine, the shipped relay config', () =
     ]);
   });
 
-  it('reads its secret files though the provider writes them root-owned, with the plan’s mode', async () => {
-    for (const [role, path] of [
-      ['coturn', '/run/secrets/turn-secret'],
-      ['service', '/run/secrets/api-tokens'],
-    ] as const) {
-      const planned = host.plan.containers.find((c) => c.role === role);
+  it('the service reads its secret files though the provider writes them root-owned, with the plan’s mode', async () => {
+    const planned = host.plan.containers.find((c) => c.role === 'service');
+    for (const path of ['/run/secrets/turn-secret', '/run/secrets/api-tokens']) {
       const mode = planned?.files.find((f) => f.path === path)?.mode.replace(/^0/, '');
       expect(
         (
-          await host.engine.cli(['exec', host.ids[role] as string, 'stat', '-c', '%u:%g %a', path])
+          await host.engine.cli([
+            'exec',
+            host.ids.service as string,
+            'stat',
+            '-c',
+            '%u:%g %a',
+            path,
+          ])
         ).trim(),
       ).toBe(`0:0 ${mode}`);
     }
+  });
+
+  it('the relay reads its secret files from the in-memory volume the service wrote, read-only and closed to other users', async () => {
+    const relay = host.ids.coturn as string;
+    const sh = (cmd: string, user?: string) =>
+      host.engine.cli(['exec', ...(user ? ['-u', user] : []), relay, 'sh', '-c', cmd]);
+    expect((await sh('stat -c "%u:%g %a" /run/relay-secrets')).trim()).toBe('10001:65534 750');
+    expect((await sh('ls /run/relay-secrets')).trim().split('\n').sort()).toEqual([
+      'tls-cert.pem',
+      'tls-key.pem',
+      'turn-secret',
+      'turn-secret-previous',
+    ]);
+    expect((await sh('cat /run/relay-secrets/turn-secret')).trim()).toBe(secrets.turnSecret);
+    expect(await sh('touch /run/relay-secrets/x 2>&1 || true')).toMatch(/Read-only file system/);
+    expect(await sh('cat /run/relay-secrets/turn-secret 2>&1 || true', '12345')).toMatch(
+      /Permission denied/,
+    );
+    expect(
+      (await sh('grep -c tmpfs /proc/mounts; grep " /run/relay-secrets " /proc/mounts')).trim(),
+    ).toMatch(/^\d+\ntmpfs \/run\/relay-secrets tmpfs ro,/);
   });
 
   it('builds both images on the test stand-ins, named as such, never on an official tag', async () => {

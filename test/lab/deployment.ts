@@ -9,7 +9,7 @@ import {
 import type { IceServer } from '../../service/providers/types';
 import standIns from '../docker/stand-ins.json';
 import { DockerApi } from '../helpers/docker';
-import { runContainer, waitHealthy } from '../helpers/realise';
+import { createVolumes, runContainer, waitHealthy } from '../helpers/realise';
 import { REPO_ROOT, stackConfigValues, stackValuesSource } from '../helpers/stack';
 import type { LabEngine } from './engine';
 import type { Lab } from './lab';
@@ -66,6 +66,7 @@ export async function realiseOn(
   secrets: Partial<Record<SecretName, string>>,
 ): Promise<Record<string, string>> {
   const ids: Record<string, string> = {};
+  await createVolumes(engine.api, plan.volumes);
   for (const c of plan.containers) {
     ids[c.role] = await runContainer(engine.api, c, images[c.role] as string, { secrets });
   }

@@ -99,15 +99,47 @@ describe('provider=coturn', () => {
     }
   });
 
-  it('gives Coturn and the service the same TURN secret, as files', () => {
+  it('gives the service the TURN secret as a file, and the relay the volume the service writes it to', () => {
     const secret = mockPassword('cot-turn-secret-gen1');
-    expect(upload(d.byRole('coturn'), '/run/secrets/turn-secret')).toBe(secret);
     expect(upload(d.byRole('service'), '/run/secrets/turn-secret')).toBe(secret);
     expect(upload(d.byRole('service'), '/run/secrets/api-tokens')).toBe(
       mockPassword('cot-api-token'),
     );
-    expect(envs(d.byRole('coturn'))).toContain('TURN_SECRET_FILE=/run/secrets/turn-secret');
-    expect(envs(d.byRole('service'))).toContain('TURN_SECRET_FILE=/run/secrets/turn-secret');
+    expect(envs(d.byRole('service'))).toEqual(
+      expect.arrayContaining([
+        'TURN_SECRET_FILE=/run/secrets/turn-secret',
+        'RELAY_SECRETS_DIR=/run/relay-secrets',
+      ]),
+    );
+    // The relay's definition holds no secret: nothing uploaded, files named in the volume.
+    expect(uploads(d.byRole('coturn'))).toEqual([]);
+    expect(envs(d.byRole('coturn'))).toEqual(
+      expect.arrayContaining([
+        'TURN_SECRET_FILE=/run/relay-secrets/turn-secret',
+        'TURN_SECRET_PREVIOUS_FILE=/run/relay-secrets/turn-secret-previous',
+      ]),
+    );
+    const mounts = (role: string) => plain<unknown[]>(d.byRole(role)?.inputs.volumes);
+    expect(mounts('coturn')).toEqual([
+      { volumeName: 'cot-dev-relay-secrets', containerPath: '/run/relay-secrets', readOnly: true },
+    ]);
+    expect(mounts('service')).toEqual([
+      { volumeName: 'cot-dev-relay-secrets', containerPath: '/run/relay-secrets', readOnly: false },
+    ]);
+  });
+
+  it('keeps the relay secrets volume in memory, the service’s to write and the relay’s group’s to read', () => {
+    const [volume] = ofType(TYPES.volume, 'cot');
+    expect(volume?.inputs).toEqual({
+      name: 'cot-dev-relay-secrets',
+      driver: 'local',
+      driverOpts: { type: 'tmpfs', device: 'tmpfs', o: 'size=1m,mode=0750,uid=10001,gid=65534' },
+    });
+  });
+
+  it('creates the service before the relay, which waits for the files it writes', () => {
+    const after = options.get('cot-coturn')?.dependsOn as pulumi.Resource[];
+    expect(after).toContain(d.relay.containers.service);
   });
 
   it('puts no secret in any env or command (docker inspect shows those)', () => {
@@ -123,10 +155,8 @@ describe('provider=coturn', () => {
   });
 
   it('passes the secret files to Docker as secret inputs', () => {
-    for (const c of d.containers) {
-      expect(isSecretInput(c.inputs.uploads)).toBe(true);
-      expect(isSecretInput(c.inputs.envs)).toBe(false);
-    }
+    expect(isSecretInput(d.byRole('service')?.inputs.uploads)).toBe(true);
+    for (const c of d.containers) expect(isSecretInput(c.inputs.envs)).toBe(false);
   });
 
   it('keeps every secret a Pulumi secret (encrypted in state)', async () => {
@@ -224,7 +254,17 @@ describe('the plain-data plan is what the program registers', () => {
         destroyGraceSeconds: c.stopGraceSeconds,
       });
       expect((r?.inputs.tmpfs ?? {}) as object).toEqual(c.tmpfs);
+      expect(plain(r?.inputs.volumes ?? [])).toEqual(
+        c.volumes.map((m) => ({
+          volumeName: m.volume,
+          containerPath: m.path,
+          readOnly: m.readOnly,
+        })),
+      );
     }
+    expect(ofType(TYPES.volume, 'plan').map((v) => v.inputs)).toEqual(
+      plan.volumes.map((v) => ({ name: v.name, driver: 'local', driverOpts: v.driverOpts })),
+    );
   });
 });
 
@@ -370,7 +410,7 @@ describe('provider=stun', () => {
 });
 
 describe('secret rotation', () => {
-  it('after bumping the generation, Coturn gets the new and previous secrets, the service only the new', async () => {
+  it('after bumping the generation, the service gets the new and previous secrets, the relay nothing new', async () => {
     const d = await deploy(
       'rot',
       stackConfig({ publicHost: 'turn.example.com', secretGeneration: '2' }),
@@ -382,28 +422,72 @@ describe('secret rotation', () => {
       'rot-turn-secret-gen1',
       'rot-turn-secret-gen2',
     ]);
-    expect(upload(d.byRole('coturn'), '/run/secrets/turn-secret')).toBe(gen2);
-    expect(upload(d.byRole('coturn'), '/run/secrets/turn-secret-previous')).toBe(gen1);
-    expect(envs(d.byRole('coturn'))).toContain(
+    // The service signs with gen2 and passes both on to the relay (RELAY_SECRETS_DIR).
+    expect(upload(d.byRole('service'), '/run/secrets/turn-secret')).toBe(gen2);
+    expect(upload(d.byRole('service'), '/run/secrets/turn-secret-previous')).toBe(gen1);
+    expect(envs(d.byRole('service'))).toContain(
       'TURN_SECRET_PREVIOUS_FILE=/run/secrets/turn-secret-previous',
     );
-    expect(uploads(d.byRole('service')).map((u) => u.content)).not.toContain(gen1);
-    expect(upload(d.byRole('service'), '/run/secrets/turn-secret')).toBe(gen2);
+    expect(uploads(d.byRole('coturn'))).toEqual([]);
+  });
+});
+
+describe('a rotation or a new certificate leaves the relay container as it is', () => {
+  /** A container's inputs with the component's name taken out (two deployments, one shape). */
+  const inputs = (d: Awaited<ReturnType<typeof deploy>>, role: string, name: string) =>
+    JSON.parse(
+      JSON.stringify(d.byRole(role)?.inputs)
+        // The mock's image id is made from the image's name; the image itself is compared below.
+        .replaceAll(mockImageId(`${name}-${role}`), '<image>')
+        .replaceAll(name, '<relay>'),
+    );
+  const image = (d: Awaited<ReturnType<typeof deploy>>, name: string) =>
+    JSON.parse(
+      JSON.stringify(d.images.find((i) => i.name === `${name}-coturn`)?.inputs).replaceAll(
+        name,
+        '<relay>',
+      ),
+    );
+  const tls = (generation: string) =>
+    stackConfig({ publicHost: 'turn.example.com', secretGeneration: generation }, [
+      'tlsCert',
+      'tlsKey',
+    ]);
+
+  it('the relay’s inputs are identical, so pulumi up replaces only the service', async () => {
+    const before = await deploy('lva', tls('1'), { tlsCert: 'CERT A', tlsKey: 'KEY A' });
+    const rotated = await deploy('lvb', tls('2'), { tlsCert: 'CERT A', tlsKey: 'KEY A' });
+    const renewed = await deploy('lvc', tls('1'), { tlsCert: 'CERT B', tlsKey: 'KEY B' });
+    const relay = inputs(before, 'coturn', 'lva');
+    expect(inputs(rotated, 'coturn', 'lvb')).toEqual(relay);
+    expect(inputs(renewed, 'coturn', 'lvc')).toEqual(relay);
+    expect(image(rotated, 'lvb')).toEqual(image(before, 'lva'));
+    expect(image(renewed, 'lvc')).toEqual(image(before, 'lva'));
+    // Nothing secret in them at all: no upload, no secret-wrapped input.
+    expect(JSON.stringify(relay)).not.toContain(pulumi.runtime.specialSecretSig);
+    // The service carries the change.
+    expect(inputs(rotated, 'service', 'lvb')).not.toEqual(inputs(before, 'service', 'lva'));
+    expect(upload(renewed.byRole('service'), '/run/secrets/tls-cert.pem')).toBe('CERT B');
   });
 });
 
 describe('TLS', () => {
-  it('adds turns: and hands Coturn the certificate and key as secret files', async () => {
+  it('adds turns: and hands the relay the certificate and key through the service', async () => {
     const config = stackConfig({ publicHost: 'turn.example.com', tlsPort: '443' }, [
       'tlsCert',
       'tlsKey',
     ]);
     const d = await deploy('tls', config, { tlsCert: 'CERT PEM', tlsKey: 'KEY PEM' });
     expect(await resolved(d.relay.turnUris)).toContain('turns:turn.example.com:443?transport=tcp');
-    expect(upload(d.byRole('coturn'), '/run/secrets/tls-key.pem')).toBe('KEY PEM');
+    expect(upload(d.byRole('service'), '/run/secrets/tls-key.pem')).toBe('KEY PEM');
     expect(envs(d.byRole('coturn'))).toEqual(
-      expect.arrayContaining(['TURN_TLS_PORT=443', 'TURN_TLS_KEY_FILE=/run/secrets/tls-key.pem']),
+      expect.arrayContaining([
+        'TURN_TLS_PORT=443',
+        'TURN_TLS_CERT_FILE=/run/relay-secrets/tls-cert.pem',
+        'TURN_TLS_KEY_FILE=/run/relay-secrets/tls-key.pem',
+      ]),
     );
+    expect(uploads(d.byRole('coturn'))).toEqual([]);
     expect(await pulumi.isSecret(d.relay.secrets.tlsKey as pulumi.Output<string>)).toBe(true);
   });
 
@@ -556,7 +640,7 @@ describe('names on a shared Docker host', () => {
     expect(new Set([...names(eu), ...names(us)]).size).toBe(4);
     expect(new Set([...tags(eu), ...tags(us)]).size).toBe(4);
     const euProd = planDeployment(config, { stack: 'prod', projectRoot: REPO_ROOT, name: 'eu' });
-    expect(euProd.containers.map((c) => c.name)).toEqual(['eu-prod-coturn', 'eu-prod-service']);
+    expect(euProd.containers.map((c) => c.name)).toEqual(['eu-prod-service', 'eu-prod-coturn']);
     expect(euProd.images.map((i) => i.imageName)).toEqual(['eu-coturn:prod', 'eu-service:prod']);
   });
 

@@ -90,14 +90,12 @@ describe('a fleet from turnkey:relays', () => {
         .sort(),
     ).toEqual(['turnkey-api-token', 'turnkey-turn-secret-gen1', 'turnkey-turn-secret-gen2']);
     for (const relay of RELAY_NAMES) {
-      expect(upload(`${relay}-coturn`, '/run/secrets/turn-secret')).toBe(
-        mockPassword('turnkey-turn-secret-gen2'),
-      );
-      expect(upload(`${relay}-coturn`, '/run/secrets/turn-secret-previous')).toBe(
-        mockPassword('turnkey-turn-secret-gen1'),
-      );
+      // Each host's service passes both on to its relay (RELAY_SECRETS_DIR).
       expect(upload(`${relay}-service`, '/run/secrets/turn-secret')).toBe(
         mockPassword('turnkey-turn-secret-gen2'),
+      );
+      expect(upload(`${relay}-service`, '/run/secrets/turn-secret-previous')).toBe(
+        mockPassword('turnkey-turn-secret-gen1'),
       );
       expect(upload(`${relay}-service`, '/run/secrets/api-tokens')).toBe(
         mockPassword('turnkey-api-token'),

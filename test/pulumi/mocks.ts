@@ -56,6 +56,7 @@ export const TYPES = {
   password: 'random:index/randomPassword:RandomPassword',
   image: 'docker:index/image:Image',
   container: 'docker:index/container:Container',
+  volume: 'docker:index/volume:Volume',
 } as const;
 
 /** Whether a recorded input arrived as a Pulumi secret (and so is encrypted in state). */

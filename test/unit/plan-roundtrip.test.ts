@@ -1,10 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RELAY_DEFAULTS } from '../../contract';
+import { RELAY_DEFAULTS, RELAY_SECRETS_DIR } from '../../contract';
 import {
   type ContainerPlan,
   planDeployment,
@@ -15,6 +23,7 @@ import {
 import { loadConfig } from '../../service/config';
 import { createProvider } from '../../service/providers/create';
 import type { TurnProvider } from '../../service/providers/types';
+import { publishRelaySecrets } from '../../service/relay-secrets';
 import { type FakeMetered, startFakeMetered } from '../helpers/fake-metered';
 import { REPO_ROOT } from '../helpers/stack';
 import { makeTestPki, type TestPki } from '../lab/pki';
@@ -68,7 +77,11 @@ const container = (p: ReturnType<typeof plan>, role: 'coturn' | 'service') => {
  * directory, and every variable naming a planned path rewritten to it. A `_FILE` variable that
  * names no planned file is an error: the container would fail to start.
  */
-function onDisk(c: ContainerPlan, extra: Record<string, string> = {}): Record<string, string> {
+function onDisk(
+  c: ContainerPlan,
+  extra: Record<string, string> = {},
+  mounted: Record<string, string> = {},
+): Record<string, string> {
   const root = join(dir, `${c.role}-${n++}`);
   mkdirSync(root);
   const moved = new Map<string, string>();
@@ -77,9 +90,21 @@ function onDisk(c: ContainerPlan, extra: Record<string, string> = {}): Record<st
     writeFileSync(path, `${SECRETS[f.secret]}\n`, { mode: 0o400 });
     moved.set(f.path, path);
   }
+  // A file in a volume the plan mounts: there, if something wrote it (`mounted`: the
+  // container path of each volume, and the directory standing in for it).
+  const inVolume = (value: string) => {
+    for (const m of c.volumes) {
+      const host = mounted[m.path];
+      if (host && value.startsWith(`${m.path}/`)) {
+        const path = join(host, value.slice(m.path.length + 1));
+        if (existsSync(path)) return path;
+      }
+    }
+    return undefined;
+  };
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries({ ...c.env, ...extra })) {
-    const path = moved.get(value);
+    const path = moved.get(value) ?? inVolume(value);
     if (name.endsWith('_FILE') && path === undefined)
       throw new Error(`${name}=${value} names no file the plan writes`);
     env[name] = path ?? value;
@@ -265,10 +290,25 @@ describe('the relay container: the plan’s env is what coturn/entrypoint.sh wri
     return [...lines, ...secrets.map((m) => `turn_secret=${m[1]}`)];
   }
 
+  /**
+   * The relay's env with its files where the plan puts them: the service, started from its
+   * own env, writes the relay's secret files into the shared volume (here a directory).
+   */
   const relayEnv = (p: ReturnType<typeof plan>, extra: Record<string, string> = {}) => {
+    const volume = join(dir, `relay-secrets-${n++}`);
+    mkdirSync(volume);
+    const service = loadConfig(
+      onDisk(container(p, 'service'), { RELAY_SECRETS_DIR: volume }),
+    ).relaySecrets;
+    if (!service) throw new Error('the service of a coturn plan writes no relay secrets');
+    publishRelaySecrets(service);
     const c = container(p, 'coturn');
     // The plan's tmpfs for the private config, here a directory of this run.
-    return onDisk(c, { TURN_RUNTIME_DIR: join(dir, `run-${n++}`), ...extra });
+    return onDisk(
+      c,
+      { TURN_RUNTIME_DIR: join(dir, `run-${n++}`), ...extra },
+      { [RELAY_SECRETS_DIR]: volume },
+    );
   };
 
   it('carries the plan’s secret, realm, ports, quotas, external IP and addresses', () => {
