@@ -1,4 +1,3 @@
-import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import {
   METERED_API_URL_PROBLEMS,
   METERED_LABEL,
@@ -26,6 +25,7 @@ import {
   readVarFile,
   wholeNumber,
 } from './read';
+import { checkTlsPair } from './tls-pair';
 import { readTurnSecret } from './turn-secret';
 
 /**
@@ -242,27 +242,8 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
   // Only the _FILE forms: PEM text does not belong in the environment.
   const cert = readVarFile('TLS_CERT_FILE', certFile);
   const key = readVarFile('TLS_KEY_FILE', keyFile);
-  let certificate: X509Certificate;
-  try {
-    certificate = new X509Certificate(cert);
-  } catch {
-    throw new ConfigError(
-      'TLS_CERT_FILE holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. fullchain.pem)',
-    );
-  }
-  let privateKey: KeyObject;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch {
-    throw new ConfigError(
-      'TLS_KEY_FILE holds no unencrypted PEM private key (e.g. privkey.pem; remove a passphrase with openssl pkey)',
-    );
-  }
-  if (!certificate.checkPrivateKey(privateKey)) {
-    throw new ConfigError(
-      'TLS_KEY_FILE is not the key of the certificate in TLS_CERT_FILE: give the key the certificate was issued for',
-    );
-  }
+  const checked = checkTlsPair(cert, key);
+  if (!checked.ok) throw new ConfigError(`${checked.variable} ${checked.problem}`);
   return { cert, key };
 }
 
