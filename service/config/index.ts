@@ -47,8 +47,13 @@ export interface ServiceConfig {
   /** Requests per minute per API token across user ids (per client address without tokens). */
   tokenRateLimitPerMinute: number;
   logLevel: string;
-  /** PEM chain and key from TLS_CERT_FILE / TLS_KEY_FILE: then HTTPS only. */
-  tls?: { cert: string; key: string };
+  /**
+   * PEM chain and key from TLS_CERT_FILE / TLS_KEY_FILE (the files' paths too, watched for a
+   * renewal): then HTTPS only.
+   */
+  tls?: { cert: string; key: string; certFile: string; keyFile: string };
+  /** TURN_SECRET_FILE's path with the coturn provider, watched for a rotation. */
+  turnSecretFile?: string;
   /** The Prometheus listener, never the API's. */
   metricsHost: string;
   metricsPort: number;
@@ -227,7 +232,7 @@ function providerConfig(
  * TLS_CERT_FILE and TLS_KEY_FILE, both or neither; parsed here so that a wrong file stops
  * start-up with a line naming it instead of failing each handshake later.
  */
-function tlsConfig(env: Env): { cert: string; key: string } | undefined {
+function tlsConfig(env: Env): ServiceConfig['tls'] {
   const certFile = present(env, 'TLS_CERT_FILE');
   const keyFile = present(env, 'TLS_KEY_FILE');
   if (certFile === undefined && keyFile === undefined) return undefined;
@@ -244,7 +249,7 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
   const key = readVarFile('TLS_KEY_FILE', keyFile);
   const checked = checkTlsPair(cert, key);
   if (!checked.ok) throw new ConfigError(`${checked.variable} ${checked.problem}`);
-  return { cert, key };
+  return { cert, key, certFile, keyFile };
 }
 
 export function loadConfig(env: Env): ServiceConfig {
@@ -261,6 +266,8 @@ export function loadConfig(env: Env): ServiceConfig {
     );
   }
   const tls = tlsConfig(env);
+  // Read (and checked) by providerConfig; only the coturn provider signs with it.
+  const turnSecretFile = provider === 'coturn' ? present(env, 'TURN_SECRET_FILE') : undefined;
   const host = present(env, 'HOST') ?? SERVICE_DEFAULTS.host;
   if (!tls) checkPlainHttpHost(host);
   return {
@@ -272,6 +279,7 @@ export function loadConfig(env: Env): ServiceConfig {
     tokenRateLimitPerMinute: wholeNumber(env, 'tokenRateLimitPerMinute'),
     logLevel,
     ...(tls ? { tls } : {}),
+    ...(turnSecretFile ? { turnSecretFile } : {}),
     metricsHost: present(env, 'METRICS_HOST') ?? SERVICE_DEFAULTS.metricsHost,
     metricsPort,
     deprecations,
