@@ -1,12 +1,17 @@
+import type { Server } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { loadConfig, type ServiceConfig } from './config';
+import type { MaterialReload } from './config/reload';
+import { reloadTurnSecret } from './config/turn-secret-reload';
+import { WATCH_INTERVAL_MS } from './config/watch';
 import { buildApp } from './http/app';
 import { createMetrics } from './http/metrics';
 import { buildMetricsApp } from './http/metrics-app';
+import { reloadTls } from './http/tls-reload';
 import { createLogger } from './logger';
 import { createProvider } from './providers/create';
-import type { TurnProvider } from './providers/types';
+import { signsWithSecret, type TurnProvider } from './providers/types';
 import { publishRelaySecrets } from './relay-secrets';
 
 export interface RunningService {
@@ -22,10 +27,14 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** Loads the config from `env` (throws ConfigError), then listens. */
+/**
+ * Loads the config from `env` (throws ConfigError), then listens. The certificate's and the
+ * TURN secret's files are polled every `reloadIntervalMs` (WATCH_INTERVAL_MS; shorter in tests)
+ * and a changed version is served without a restart (config/reload.ts).
+ */
 export async function startService(
   env: Record<string, string | undefined>,
-  opts: { logDestination?: DestinationStream } = {},
+  opts: { logDestination?: DestinationStream; reloadIntervalMs?: number } = {},
 ): Promise<RunningService> {
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel, opts.logDestination);
@@ -46,6 +55,7 @@ export async function startService(
         'relay health',
       ),
   });
+  const reloads: MaterialReload[] = [];
   const app = buildApp({
     provider,
     apiTokens: config.apiTokens,
@@ -53,7 +63,8 @@ export async function startService(
     tokenRateLimitPerMinute: config.tokenRateLimitPerMinute,
     logger,
     metrics,
-    ...(config.tls ? { https: config.tls } : {}),
+    ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
+    reloadFailures: () => reloads.flatMap((r) => r.failure() ?? []),
   });
   const metricsApp = buildMetricsApp({ metrics, logger });
 
@@ -83,19 +94,31 @@ export async function startService(
     );
   }
 
-  const metricsUrl = await metricsApp.listen({
-    host: config.metricsHost,
-    port: config.metricsPort,
-    listenTextResolver: (address) => `metrics on ${address}/metrics`,
-  });
+  // Watched from here, before listening: a file changed while start-up went on is not missed.
+  const reload = { logger, metrics, intervalMs: opts.reloadIntervalMs ?? WATCH_INTERVAL_MS };
+  // With `https`, Fastify's server is a tls.Server; the instance is typed as the plain one.
+  if (config.tls) reloads.push(reloadTls(app.server as unknown as Server, config.tls, reload));
+  if (config.turnSecretFile && signsWithSecret(provider))
+    reloads.push(reloadTurnSecret(provider, config.turnSecretFile, reload));
+  const stopReloads = () => {
+    for (const r of reloads) r.stop();
+  };
+
+  let metricsUrl: string;
   let url: string;
   try {
+    metricsUrl = await metricsApp.listen({
+      host: config.metricsHost,
+      port: config.metricsPort,
+      listenTextResolver: (address) => `metrics on ${address}/metrics`,
+    });
     url = await app.listen({
       host: config.host,
       port: config.port,
       listenTextResolver: (address) => `listening on ${address} (provider ${provider.name})`,
     });
   } catch (err) {
+    stopReloads();
     await metricsApp.close();
     throw err;
   }
@@ -108,6 +131,7 @@ export async function startService(
     url,
     metricsUrl,
     close: async () => {
+      stopReloads();
       await app.close();
       await metricsApp.close();
       await provider.close();

@@ -1,4 +1,3 @@
-import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import {
   METERED_API_URL_PROBLEMS,
   METERED_LABEL,
@@ -27,6 +26,7 @@ import {
   wholeNumber,
 } from './read';
 import { type RelaySecretsConfig, readRelaySecrets } from './relay-secrets';
+import { checkTlsPair } from './tls-pair';
 import { readTurnSecret } from './turn-secret';
 
 /**
@@ -49,8 +49,13 @@ export interface ServiceConfig {
   /** Requests per minute per API token across user ids (per client address without tokens). */
   tokenRateLimitPerMinute: number;
   logLevel: string;
-  /** PEM chain and key from TLS_CERT_FILE / TLS_KEY_FILE: then HTTPS only. */
-  tls?: { cert: string; key: string };
+  /**
+   * PEM chain and key from TLS_CERT_FILE / TLS_KEY_FILE (the files' paths too, watched for a
+   * renewal): then HTTPS only.
+   */
+  tls?: { cert: string; key: string; certFile: string; keyFile: string };
+  /** TURN_SECRET_FILE's path with the coturn provider, watched for a rotation. */
+  turnSecretFile?: string;
   /** The Prometheus listener, never the API's. */
   metricsHost: string;
   metricsPort: number;
@@ -231,7 +236,7 @@ function providerConfig(
  * TLS_CERT_FILE and TLS_KEY_FILE, both or neither; parsed here so that a wrong file stops
  * start-up with a line naming it instead of failing each handshake later.
  */
-function tlsConfig(env: Env): { cert: string; key: string } | undefined {
+function tlsConfig(env: Env): ServiceConfig['tls'] {
   const certFile = present(env, 'TLS_CERT_FILE');
   const keyFile = present(env, 'TLS_KEY_FILE');
   if (certFile === undefined && keyFile === undefined) return undefined;
@@ -246,28 +251,9 @@ function tlsConfig(env: Env): { cert: string; key: string } | undefined {
   // Only the _FILE forms: PEM text does not belong in the environment.
   const cert = readVarFile('TLS_CERT_FILE', certFile);
   const key = readVarFile('TLS_KEY_FILE', keyFile);
-  let certificate: X509Certificate;
-  try {
-    certificate = new X509Certificate(cert);
-  } catch {
-    throw new ConfigError(
-      'TLS_CERT_FILE holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. fullchain.pem)',
-    );
-  }
-  let privateKey: KeyObject;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch {
-    throw new ConfigError(
-      'TLS_KEY_FILE holds no unencrypted PEM private key (e.g. privkey.pem; remove a passphrase with openssl pkey)',
-    );
-  }
-  if (!certificate.checkPrivateKey(privateKey)) {
-    throw new ConfigError(
-      'TLS_KEY_FILE is not the key of the certificate in TLS_CERT_FILE: give the key the certificate was issued for',
-    );
-  }
-  return { cert, key };
+  const checked = checkTlsPair(cert, key);
+  if (!checked.ok) throw new ConfigError(`${checked.variable} ${checked.problem}`);
+  return { cert, key, certFile, keyFile };
 }
 
 export function loadConfig(env: Env): ServiceConfig {
@@ -284,6 +270,8 @@ export function loadConfig(env: Env): ServiceConfig {
     );
   }
   const tls = tlsConfig(env);
+  // Read (and checked) by providerConfig; only the coturn provider signs with it.
+  const turnSecretFile = provider === 'coturn' ? present(env, 'TURN_SECRET_FILE') : undefined;
   const host = present(env, 'HOST') ?? SERVICE_DEFAULTS.host;
   if (!tls) checkPlainHttpHost(host);
   const relaySecrets = readRelaySecrets(env, tls);
@@ -296,6 +284,7 @@ export function loadConfig(env: Env): ServiceConfig {
     tokenRateLimitPerMinute: wholeNumber(env, 'tokenRateLimitPerMinute'),
     logLevel,
     ...(tls ? { tls } : {}),
+    ...(turnSecretFile ? { turnSecretFile } : {}),
     metricsHost: present(env, 'METRICS_HOST') ?? SERVICE_DEFAULTS.metricsHost,
     metricsPort,
     deprecations,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { ReloadFailure } from '../config/reload';
 import type { TurnProvider } from '../providers/types';
 import { createTokenChecker } from './auth';
 import { classify, clientErrorResponse, sendError } from './errors';
@@ -21,6 +22,8 @@ export interface AppOptions {
   metrics: Metrics;
   /** PEM certificate chain and key: the app then speaks HTTPS only. */
   https?: { cert: string; key: string };
+  /** Reloads of the certificate or TURN secret that failed: shown in /readyz's detail. */
+  reloadFailures?: () => ReloadFailure[];
   /** Overrides of CONNECTION_LIMITS (tests, to reach a bound quickly). */
   limits?: Partial<ConnectionLimits>;
 }
@@ -151,7 +154,12 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     });
   }
 
-  healthRoutes(app, { provider, isClosing: () => closing, checkToken });
+  healthRoutes(app, {
+    provider,
+    isClosing: () => closing,
+    checkToken,
+    reloadFailures: opts.reloadFailures,
+  });
   app.register(iceServersRoute, {
     provider,
     metrics,

@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Material } from '../config/reload';
 
 /** One registry per app instance, so tests and benchmarks can run several side by side. */
 export function createMetrics() {
@@ -36,6 +37,24 @@ export function createMetrics() {
     labelNames: ['operation', 'reason'] as const,
     registers: [registry],
   });
+  const reloads = new Counter({
+    name: 'turnkey_reloads_total',
+    help: 'Changed files of the TLS certificate or the TURN secret, applied or kept out (failed)',
+    labelNames: ['material', 'outcome'] as const,
+    registers: [registry],
+  });
+  const loadedAt = new Gauge({
+    name: 'turnkey_material_loaded_timestamp_seconds',
+    help: 'When the TLS certificate or TURN secret in use was loaded (start-up or last reload)',
+    labelNames: ['material'] as const,
+    registers: [registry],
+  });
+  const failing = new Gauge({
+    name: 'turnkey_material_reload_failing',
+    help: '1 while the last reload of the TLS certificate or TURN secret failed (the old one is in use)',
+    labelNames: ['material'] as const,
+    registers: [registry],
+  });
 
   return {
     registry,
@@ -49,6 +68,17 @@ export function createMetrics() {
     observeUpstream(operation: string, seconds: number, outcome: string) {
       upstreamDuration.observe({ operation, outcome: outcome === 'ok' ? 'ok' : 'error' }, seconds);
       if (outcome !== 'ok') upstreamErrors.inc({ operation, reason: outcome });
+    },
+    materialLoaded(material: Material, at: Date) {
+      // Both outcomes from the start: an alert on increase() needs the series before the first.
+      reloads.inc({ material, outcome: 'applied' }, 0);
+      reloads.inc({ material, outcome: 'failed' }, 0);
+      loadedAt.set({ material }, at.getTime() / 1000);
+      failing.set({ material }, 0);
+    },
+    reloaded(material: Material, outcome: 'applied' | 'failed') {
+      reloads.inc({ material, outcome });
+      failing.set({ material }, outcome === 'failed' ? 1 : 0);
     },
   };
 }

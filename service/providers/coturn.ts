@@ -5,7 +5,7 @@ import { diagnose, diagnosisLine } from '../turn/diagnosis';
 import { TurnError } from '../turn/error';
 import { describeTarget } from '../turn/transport';
 import { resolveTtl } from './ttl';
-import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from './types';
+import type { GetIceServersOptions, IceServers, ReadyState, SecretSigningProvider } from './types';
 import { assertValidUserId } from './user-id';
 
 export interface CoturnOptions {
@@ -74,9 +74,9 @@ export function hashedUserId(secret: string, userId: string): string {
     .toString('base64url');
 }
 
-export class CoturnProvider implements TurnProvider {
+export class CoturnProvider implements SecretSigningProvider {
   readonly name = 'coturn' as const;
-  private readonly secret: string;
+  private secret: string;
   private readonly turnUris: string[];
   private readonly stunUris: string[];
   private readonly credentialTtl: number;
@@ -90,7 +90,7 @@ export class CoturnProvider implements TurnProvider {
   private verdict: { at: number; state: Promise<ReadyState> } | undefined;
 
   constructor(opts: CoturnOptions) {
-    if (opts.secret.length === 0) throw new Error('coturn provider needs a non-empty secret');
+    CoturnProvider.checkSecret(opts.secret);
     const parsed = opts.turnUris.map(parseIceUri);
     const bad = parsed.find((u) => u.scheme !== 'turn' && u.scheme !== 'turns');
     if (bad) throw new Error(`"${bad.uri}" is not a turn:/turns: URI`);
@@ -113,6 +113,21 @@ export class CoturnProvider implements TurnProvider {
     this.now = opts.now ?? Date.now;
     this.hashUserIds = opts.hashUserIds ?? false;
     this.readyCacheMs = opts.readyCacheMs ?? READY_CACHE_MS;
+  }
+
+  private static checkSecret(secret: string): void {
+    if (secret.length === 0) throw new Error('coturn provider needs a non-empty secret');
+  }
+
+  /**
+   * Signs with `secret` from now on (a rotation): credentials, hashed user ids and the
+   * readiness Allocate. A verdict reached with the old secret is dropped, so /readyz answers
+   * for the new one.
+   */
+  useSecret(secret: string): void {
+    CoturnProvider.checkSecret(secret);
+    this.secret = secret;
+    this.verdict = undefined;
   }
 
   /** The URI readiness allocates on. */

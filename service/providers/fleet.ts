@@ -1,7 +1,7 @@
 import { type FleetRelay, parseIceUri, REGION_LABEL, stunUrisFromTurn } from '../../contract';
 import { CoturnProvider } from './coturn';
 import { InvalidInputError, UpstreamError } from './errors';
-import type { GetIceServersOptions, IceServers, ReadyState, TurnProvider } from './types';
+import type { GetIceServersOptions, IceServers, ReadyState, SecretSigningProvider } from './types';
 
 /**
  * Coturn relays on several hosts sharing one secret (a turnkey fleet): every relay is probed
@@ -44,7 +44,7 @@ export interface FleetOptions {
 
 const DEFAULT_PROBE_INTERVAL_MS = 5000;
 
-export class FleetProvider implements TurnProvider {
+export class FleetProvider implements SecretSigningProvider {
   readonly name = 'coturn' as const;
   private readonly relays: FleetRelay[];
   private readonly regions: string[];
@@ -58,12 +58,14 @@ export class FleetProvider implements TurnProvider {
   private readonly firstRound: Promise<void>;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  private secret: string;
 
   constructor(private readonly opts: FleetOptions) {
     if (opts.relays.length === 0) throw new Error('a fleet needs at least one relay');
     for (const r of opts.relays)
       if (!REGION_LABEL.test(r.region))
         throw new Error(`relay region "${r.region}" must be lowercase letters, digits and '-'`);
+    this.secret = opts.secret;
     this.relays = opts.relays.map((r) => ({ ...r, urls: [...r.urls] }));
     this.regions = [...new Set(this.relays.map((r) => r.region))];
     this.defaultRegion = opts.defaultRegion ?? (this.relays[0] as FleetRelay).region;
@@ -89,7 +91,7 @@ export class FleetProvider implements TurnProvider {
   private signer(relays: FleetRelay[], probeUrl?: string): CoturnProvider {
     const urls = relays.flatMap((r) => r.urls);
     return new CoturnProvider({
-      secret: this.opts.secret,
+      secret: this.secret,
       turnUris: urls,
       stunUris: stunUrisFromTurn(urls.map(parseIceUri)),
       credentialTtl: this.opts.credentialTtl,
@@ -100,6 +102,19 @@ export class FleetProvider implements TurnProvider {
       ...(this.opts.probeTimeoutMs ? { probeTimeoutMs: this.opts.probeTimeoutMs } : {}),
       ...(this.opts.now ? { now: this.opts.now } : {}),
     });
+  }
+
+  /**
+   * Signs and probes with `secret` from now on (a rotation). Every relay's health was judged
+   * with the old one, so all are probed again as soon as the probes under way are done.
+   */
+  useSecret(secret: string): void {
+    if (secret.length === 0) throw new Error('a fleet needs a non-empty secret');
+    this.secret = secret;
+    for (const prober of this.probers) prober.useSecret(secret);
+    // Made again, with the new secret, on their next use.
+    this.signers.clear();
+    void Promise.all(this.inFlight).then(() => (this.closed ? undefined : this.probeAll()));
   }
 
   /** Probes every relay not still being probed; resolves when those probes are done. */

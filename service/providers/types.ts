@@ -64,3 +64,13 @@ export interface TurnProvider {
   /** Releases sockets and timers; the provider is unusable afterwards. */
   close(): Promise<void>;
 }
+
+/** A provider that signs credentials with the TURN secret, which a rotation may replace. */
+export interface SecretSigningProvider extends TurnProvider {
+  /** Signs with `secret` from now on; credentials already handed out stay as they are. */
+  useSecret(secret: string): void;
+}
+
+export function signsWithSecret(provider: TurnProvider): provider is SecretSigningProvider {
+  return typeof (provider as Partial<SecretSigningProvider>).useSecret === 'function';
+}

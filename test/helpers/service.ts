@@ -5,12 +5,18 @@ import { captureLogs } from './log-capture';
 
 export const randomToken = () => randomBytes(24).toString('hex');
 
-/** Starts the real service on a free loopback port with its logs captured. */
-export async function startTestService(env: Record<string, string>) {
+/**
+ * Starts the real service on a free loopback port with its logs captured; `reloadIntervalMs`
+ * polls the certificate's and secret's files faster than the real 2 s.
+ */
+export async function startTestService(
+  env: Record<string, string>,
+  opts: { reloadIntervalMs?: number } = {},
+) {
   const logs = captureLogs();
   const service: RunningService = await startService(
     { HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ...env },
-    { logDestination: logs.stream },
+    { logDestination: logs.stream, ...opts },
   );
   return { service, logs, url: service.url };
 }
@@ -35,4 +41,15 @@ export async function get(
   });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
+}
+
+/** One sample of the service's /metrics, by name and its labels as prom-client prints them. */
+export async function metricSample(
+  service: Pick<RunningService, 'metricsUrl'>,
+  name: string,
+  labels: string,
+): Promise<number | undefined> {
+  const { text } = await get(`${service.metricsUrl}/metrics`);
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
 }

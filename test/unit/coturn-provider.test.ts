@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CoturnProvider, turnRestCredential } from '../../service/providers/coturn';
+import { CoturnProvider, hashedUserId, turnRestCredential } from '../../service/providers/coturn';
 import { InvalidInputError } from '../../service/providers/errors';
+import { startFakeTurn } from '../helpers/fake-turn';
 
 const NOW_MS = 1_700_000_000_500; // fractional second on purpose: expiry must floor it
 
@@ -147,5 +148,49 @@ describe('hashUserIds (TURN_HASH_USER_IDS): user ids kept out of the relay', () 
 
   it('is off by default', async () => {
     expect(await username(provider(), 'alice')).toBe('1700003600:alice');
+  });
+});
+
+describe('useSecret (TURN_SECRET_FILE rotated under a running service)', () => {
+  it('signs credentials and hashes user ids with the new secret from then on', async () => {
+    const p = provider({ hashUserIds: true });
+    const before = (await p.getIceServers('alice')).iceServers.at(-1);
+    p.useSecret('rotated-secret');
+    const after = (await p.getIceServers('alice')).iceServers.at(-1);
+    expect(after?.username).not.toBe(before?.username);
+    expect(after?.username?.split(':')[1]).toBe(hashedUserId('rotated-secret', 'alice'));
+    expect(after?.credential).toBe(
+      createHmac('sha1', 'rotated-secret')
+        .update(after?.username as string)
+        .digest('base64'),
+    );
+  });
+
+  it('refuses an empty secret and keeps signing with the old one', async () => {
+    const p = provider();
+    expect(() => p.useSecret('')).toThrow(/non-empty secret/);
+    const turn = (await p.getIceServers('alice')).iceServers.at(-1);
+    expect(turn?.credential).toBe(
+      createHmac('sha1', 'test-secret')
+        .update(turn?.username as string)
+        .digest('base64'),
+    );
+  });
+
+  it('drops the readiness verdict reached with the old secret', async () => {
+    const relay = await startFakeTurn({ secret: 'the-relay-secret' });
+    try {
+      const p = provider({
+        turnUris: [`turn:127.0.0.1:${relay.port}`],
+        now: Date.now,
+        // Longer than the test: only the rotation can end the cached verdict.
+        readyCacheMs: 600_000,
+      });
+      expect(await p.checkReady()).toMatchObject({ ready: false, cause: 'relay_refused' });
+      p.useSecret('the-relay-secret');
+      expect(await p.checkReady()).toMatchObject({ ready: true, cause: 'ready' });
+    } finally {
+      await relay.close();
+    }
   });
 });

@@ -227,6 +227,25 @@ describe('FleetProvider: which relays it hands out', () => {
   });
 });
 
+describe('FleetProvider.useSecret (TURN_SECRET_FILE rotated under a running service)', () => {
+  it('signs with the new secret, for relay sets handed out before too, and probes every relay again at once', async () => {
+    const p = fleet([EU1, US]);
+    await p.getIceServers('alice');
+    expect(probes).toHaveLength(2);
+    p.useSecret('rotated-secret');
+    // No timer has fired: the rotation itself started the round.
+    await vi.advanceTimersByTimeAsync(0);
+    expect(probes).toHaveLength(4);
+    const turn = (await p.getIceServers('alice')).iceServers[1];
+    expect(turn?.credential).toBe(
+      createHmac('sha1', 'rotated-secret')
+        .update(turn?.username as string)
+        .digest('base64'),
+    );
+    expect(() => p.useSecret('')).toThrow(/non-empty secret/);
+  });
+});
+
 describe('TURN_RELAYS and TURN_DEFAULT_REGION', () => {
   const base = { TURN_PROVIDER: 'coturn', TURN_SECRET: 's'.repeat(32), API_TOKENS: 't'.repeat(40) };
   const RELAYS = JSON.stringify([

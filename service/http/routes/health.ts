@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { ReloadFailure } from '../../config/reload';
 import type { ReadyState, TurnProvider } from '../../providers/types';
 import type { createTokenChecker } from '../auth';
 
@@ -16,6 +17,10 @@ const SHUTTING_DOWN: ReadyState = { ready: false, cause: 'shutting_down', detail
  * a missing or wrong token is not a 401 here, only the short answer, so a balancer configured
  * without one still sees 200/503. Without API_TOKENS (STUN-only) there is nothing to check,
  * and the detail is no more than the open endpoint hands out.
+ *
+ * A changed certificate or TURN secret that was kept out (config/reload.ts) leaves the service
+ * working with the old one: still ready, so the short form does not change, while the detail's
+ * `reload` names the file and why, until a later reload succeeds.
  */
 export function healthRoutes(
   app: FastifyInstance,
@@ -23,6 +28,7 @@ export function healthRoutes(
     provider: TurnProvider;
     isClosing: () => boolean;
     checkToken: ReturnType<typeof createTokenChecker> | undefined;
+    reloadFailures?: () => ReloadFailure[];
   },
 ): void {
   const { provider, checkToken } = opts;
@@ -35,12 +41,14 @@ export function healthRoutes(
     const trusted =
       !checkToken ||
       checkToken(request.headers.authorization, request.query as Record<string, unknown>).ok;
-    return reply
-      .code(state.ready ? 200 : 503)
-      .send(
-        trusted
-          ? { status, cause: state.cause, provider: provider.name, detail: state.detail }
-          : { status, cause: state.cause },
-      );
+    if (!trusted) return reply.code(state.ready ? 200 : 503).send({ status, cause: state.cause });
+    const reload = opts.reloadFailures?.() ?? [];
+    return reply.code(state.ready ? 200 : 503).send({
+      status,
+      cause: state.cause,
+      provider: provider.name,
+      detail: state.detail,
+      ...(reload.length > 0 ? { reload } : {}),
+    });
   });
 }
