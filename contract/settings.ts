@@ -238,6 +238,12 @@ export const SETTINGS = {
     default: 1_000_000,
     doc: 'Bytes per second one allocation may relay each way (the default carries a 1080p call).',
   },
+  drainSeconds: {
+    stack: true,
+    // A day at most: pulumi up waits for the drain of each relay it replaces, host by host.
+    kind: { type: 'int', min: 0, max: 86_400 },
+    doc: 'How long a relay being replaced drains before it is stopped: new allocations refused (a fleet hands it out no more), calls in progress relayed until they end or this runs out. Default 15 on a single host (new calls have no relay while it drains) and 600 in a fleet of several hosts (the others take new calls).',
+  },
   // --- STUN-only -----------------------------------------------------------------------------
   stunUrls: {
     stack: true,

@@ -9,6 +9,14 @@ export const LOG_OPTIONS = { 'max-size': '10m', 'max-file': '3' };
 export const HEALTH_TIMING = { interval: '10s', timeout: '3s', startPeriod: '10s', retries: 3 };
 /** The service drains in-flight requests for at most 10 s on SIGTERM (service/main.ts). */
 export const STOP_GRACE_SECONDS = 15;
+/**
+ * turnkey:drainSeconds unset. On a single host new calls get no relay while it drains, so
+ * the drain is as short as the service's stop: calls about to end or to move finish cleanly,
+ * new ones wait no longer than before. In a fleet the other hosts take new calls at once, so
+ * calls in progress get ten minutes to end (most meetings are near their end by then), while
+ * pulumi up, which replaces one host at a time, waits at most that long per host.
+ */
+export const DRAIN_SECONDS = { singleHost: 15, fleet: 600 };
 
 /** Where a process on the same host reaches the listeners: loopback, unless bound elsewhere. */
 export const probeHost = (config: StackConfig) => config.listeningIps[0] ?? '127.0.0.1';

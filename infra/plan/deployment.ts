@@ -55,7 +55,7 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
       platform,
     });
     volumes.push(relaySecretsVolume(prefix));
-    containers.push(coturnContainer(config, prefix));
+    containers.push(coturnContainer(config, prefix, (opts.fleet?.relays.length ?? 0) > 1));
     secrets.push('turnSecret');
     if (config.secretGeneration > 1) secrets.push('previousTurnSecret');
   }

@@ -9,11 +9,11 @@ import {
 } from '../../contract';
 import type { StackConfig } from '../stack/read';
 import {
+  DRAIN_SECONDS,
   HEALTH_TIMING,
   LOG_OPTIONS,
   probeHost,
   relayBindsPrivilegedPort,
-  STOP_GRACE_SECONDS,
 } from './common';
 import type { ContainerPlan, VolumePlan } from './types';
 
@@ -27,7 +27,12 @@ import type { ContainerPlan, VolumePlan } from './types';
  */
 const inSecretsDir = (file: string) => `${RELAY_SECRETS_DIR}/${file}`;
 
-export function coturnContainer(config: StackConfig, prefix: string): ContainerPlan {
+/** `inFleet`: one of several hosts (turnkey:relays), whose others take new calls while it drains. */
+export function coturnContainer(
+  config: StackConfig,
+  prefix: string,
+  inFleet = false,
+): ContainerPlan {
   const listening = config.listeningIps.length > 0 ? config.listeningIps.join(',') : undefined;
   const env: RelayEnv = {
     TURN_SECRET_FILE: inSecretsDir(RELAY_SECRET_FILES.turnSecret),
@@ -76,7 +81,12 @@ export function coturnContainer(config: StackConfig, prefix: string): ContainerP
     // no-new-privileges makes exec ignore file capabilities (turnserver then runs with none),
     // which costs only the bind below 1024; relay ports are always >= 1024.
     securityOpts: relayBindsPrivilegedPort(config) ? [] : ['no-new-privileges'],
-    stopGraceSeconds: STOP_GRACE_SECONDS,
+    // Coturn drains on SIGUSR1: new allocations refused (403 "draining"), the ones in progress
+    // relayed until they end, then it exits (mainrelay.c drain_handler, netengine.c run loop;
+    // ns_turn_server.c handle_turn_allocate). The grace bounds the drain.
+    stopSignal: 'SIGUSR1',
+    stopGraceSeconds:
+      config.drainSeconds ?? (inFleet ? DRAIN_SECONDS.fleet : DRAIN_SECONDS.singleHost),
   };
 }
 

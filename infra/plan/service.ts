@@ -116,6 +116,7 @@ export function serviceContainer(
     tmpfs: {},
     capabilities: { drop: ['ALL'], add: [] },
     securityOpts: ['no-new-privileges'],
+    stopSignal: 'SIGTERM',
     stopGraceSeconds: STOP_GRACE_SECONDS,
   };
 }

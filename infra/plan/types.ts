@@ -83,8 +83,13 @@ export interface ContainerPlan {
   capabilities: { drop: string[]; add: string[] };
   securityOpts: string[];
   /**
-   * SIGTERM, then this long before SIGKILL, on replace and destroy (and `docker stop`): the
-   * provider's default is 0 s, which would kill the service mid-request.
+   * What `docker stop`, and the provider's delete on replace and destroy, send first: SIGTERM
+   * (the service finishes in-flight requests), or SIGUSR1 for the relay (Coturn drains).
+   */
+  stopSignal: 'SIGTERM' | 'SIGUSR1';
+  /**
+   * How long after stopSignal before SIGKILL: the provider's default is 0 s, which would kill
+   * the service mid-request and cut a draining relay's calls at once.
    */
   stopGraceSeconds: number;
 }

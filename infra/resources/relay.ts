@@ -287,7 +287,8 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
           // pulumi up fails, instead of reporting success, when a container never gets healthy.
           wait: true,
           waitTimeout: 90,
-          // Docker's stop timeout and the provider's on delete (which is 0 s unless set).
+          // Docker's stop signal and timeout, and the provider's on delete (0 s unless set).
+          stopSignal: c.stopSignal,
           stopTimeout: c.stopGraceSeconds,
           destroyGraceSeconds: c.stopGraceSeconds,
         },

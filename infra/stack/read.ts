@@ -85,6 +85,8 @@ export interface StackConfig {
   userQuota?: number;
   totalQuota?: number;
   maxBps?: number;
+  /** turnkey:drainSeconds; unset: the plan's default for a single host or a fleet. */
+  drainSeconds?: number;
   /** Base images, for registries mirrored under other names. */
   nodeImage?: string;
   coturnImage?: string;
@@ -384,12 +386,16 @@ function readServiceListeners(src: ConfigSource, config: StackConfig): void {
 
 /**
  * Unset keeps the shipped turnserver.conf's value (the table's default, which a test holds
- * against the file). At least 1: turnserver reads 0 as "no limit".
+ * against the file). At least 1: turnserver reads 0 as "no limit". drainSeconds unset: the
+ * plan's default for a single host or a fleet.
  */
 function readRelayLimits(src: ConfigSource, config: StackConfig): void {
   for (const key of ['userQuota', 'totalQuota', 'maxBps'] as const) {
     if (src.get(key) !== undefined) config[key] = wholeNumber(src, key);
   }
+  // No table default (it depends on the fleet); 600 is only the fix a bad value's error shows.
+  if (src.get('drainSeconds') !== undefined)
+    config.drainSeconds = wholeNumber(src, 'drainSeconds', 600);
   if (config.userQuota && config.totalQuota && config.userQuota > config.totalQuota)
     fail(
       'userQuota',

@@ -93,6 +93,7 @@ export async function runContainer(
     Image: imageId,
     Env: env,
     Labels: { [E2E_LABEL]: '1' },
+    StopSignal: c.stopSignal,
     StopTimeout: c.stopGraceSeconds,
     Healthcheck: {
       Test: c.healthcheck.test,

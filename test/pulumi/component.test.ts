@@ -250,6 +250,7 @@ describe('the plain-data plan is what the program registers', () => {
         c.files.map((f) => [f.path, f.mode]),
       );
       expect(r?.inputs).toMatchObject({
+        stopSignal: c.stopSignal,
         stopTimeout: c.stopGraceSeconds,
         destroyGraceSeconds: c.stopGraceSeconds,
       });

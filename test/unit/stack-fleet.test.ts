@@ -126,3 +126,41 @@ describe('turnkey:relays', () => {
     );
   });
 });
+
+describe('draining a relay that is replaced (turnkey:drainSeconds)', () => {
+  const relayOf = (p: {
+    containers: { role: string; stopSignal: string; stopGraceSeconds: number }[];
+  }) => p.containers.find((c) => c.role === 'coturn');
+  const opts = { stack: 'prod', projectRoot: REPO_ROOT };
+
+  it('stops the relay with SIGUSR1 (Coturn drains) and the service with SIGTERM', () => {
+    const plan = planDeployment(readStackConfig(source({ publicHost: 'turn.example.com' })), opts);
+    expect(relayOf(plan)).toMatchObject({ stopSignal: 'SIGUSR1', stopGraceSeconds: 15 });
+    expect(plan.containers.find((c) => c.role === 'service')).toMatchObject({
+      stopSignal: 'SIGTERM',
+      stopGraceSeconds: 15,
+    });
+  });
+
+  it('drains 15 s on a single host (a fleet of one too), 600 s in a fleet of several', () => {
+    expect(relayOf(planFleet(fleetOf([EU]), opts).hosts[0]?.plan as never)?.stopGraceSeconds).toBe(
+      15,
+    );
+    for (const host of planFleet(fleetOf([EU, US]), opts).hosts)
+      expect(relayOf(host.plan)?.stopGraceSeconds).toBe(600);
+  });
+
+  it('takes turnkey:drainSeconds from 0 to a day, and refuses more with the key named', () => {
+    for (const [value, grace] of [
+      ['0', 0],
+      ['3600', 3600],
+    ] as const) {
+      const fleet = fleetOf([EU, US], { drainSeconds: value });
+      for (const host of planFleet(fleet, opts).hosts)
+        expect(relayOf(host.plan)?.stopGraceSeconds).toBe(grace);
+    }
+    expect(() =>
+      readStackConfig(source({ publicHost: 'turn.example.com', drainSeconds: '86401' })),
+    ).toThrow(/turnkey:drainSeconds .*86,?400/);
+  });
+});
