@@ -200,3 +200,72 @@ export async function removeLeftovers(api: DockerApi): Promise<void> {
   for (const v of volumes.Volumes ?? [])
     await api.call('DELETE', `/volumes/${encodeURIComponent(v.Name)}`).catch(() => {});
 }
+
+/** A realised plan: the plan, the values of its secrets, and its containers' ids by role. */
+export interface Realised {
+  plan: DeploymentPlan;
+  secrets: Partial<Record<SecretName, string>>;
+  ids: Partial<Record<Role, string>>;
+}
+
+/**
+ * Everything of a container the provider compares: the Docker provider's container
+ * (kreuzwerker terraform-provider-docker, resource_docker_container.go) makes each of these
+ * ForceNew, so any change replaces the container; the image by its id (the component passes
+ * image.repoDigest, a local image's id). Upload contents are compared as the provider holds
+ * them, in state.
+ */
+function definition(
+  c: ContainerPlan,
+  imageId: string,
+  secrets: Partial<Record<SecretName, string>>,
+): string {
+  return JSON.stringify({
+    ...c,
+    image: imageId,
+    env: Object.entries(c.env).sort(),
+    files: c.files.map((f) => ({ ...f, content: secrets[f.secret] })),
+  });
+}
+
+/**
+ * `pulumi up` from `before` to `plan` with these secrets: exactly the containers whose
+ * definition changed are replaced, in the plan's (dependency) order, each deleted before its
+ * replacement is created (the component's deleteBeforeReplace): stopped with its stop signal
+ * and grace (the provider's delete: ContainerStop with destroyGraceSeconds), removed, created
+ * and waited for (wait: true). A container whose definition is the same is left running, with
+ * its id: the engine does nothing to it, even when one it dependsOn is replaced (a dependsOn
+ * edge carries no property: pulumi/pulumi pkg/resource/deploy/step_generator.go
+ * calculateDependentReplacements). Returns the new realisation and the roles replaced.
+ */
+export async function applyPlan(
+  api: DockerApi,
+  before: Realised,
+  plan: DeploymentPlan,
+  secrets: Partial<Record<SecretName, string>>,
+  images: Partial<Record<Role, string>>,
+): Promise<{ realised: Realised; replaced: Role[] }> {
+  await createVolumes(api, plan.volumes);
+  const ids = { ...before.ids };
+  const replaced: Role[] = [];
+  for (const c of plan.containers) {
+    const image = images[c.image] as string;
+    const old = before.plan.containers.find((o) => o.role === c.role);
+    const oldId = before.ids[c.role];
+    // The running container's image against the one the tag names now.
+    const imageId = (await api.call('GET', `/images/${encodeURIComponent(image)}/json`))
+      .Id as string;
+    const running = oldId ? await api.call('GET', `/containers/${oldId}/json`) : undefined;
+    if (
+      old &&
+      running &&
+      definition(old, running.Image as string, before.secrets) === definition(c, imageId, secrets)
+    )
+      continue;
+    if (old && oldId) await removeContainers(api, [oldId], { graceSeconds: old.stopGraceSeconds });
+    ids[c.role] = await runContainer(api, c, image, { secrets });
+    await waitHealthy(api, ids[c.role] as string);
+    replaced.push(c.role);
+  }
+  return { realised: { plan, secrets, ids }, replaced };
+}

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,15 +10,23 @@ import { CoturnProvider } from '../../service/providers/coturn';
 import type { IceServer } from '../../service/providers/types';
 import standIns from '../docker/stand-ins.json';
 import { dockerCli } from '../helpers/docker';
-import { buildImages, removeContainers, stopContainer } from '../helpers/realise';
+import {
+  applyPlan,
+  buildImages,
+  type Realised,
+  removeContainers,
+  stopContainer,
+} from '../helpers/realise';
 import { escapeRegExp } from '../helpers/regexp';
 import {
   connectPages,
+  exchange,
   expectCallRelayedVia,
   firstRelayCandidate,
   type LabBrowser,
   launchLabChromium,
   launchSites,
+  type PeerResult,
 } from './browser';
 import {
   alnum,
@@ -47,6 +55,7 @@ import { makeTestPki, type TestPki } from './pki';
 const stack = `lab${randomBytes(3).toString('hex')}`;
 const secrets: Partial<Record<SecretName, string>> = { turnSecret: alnum(), apiToken: alnum() };
 const TRANSPORTS: RelayTransport[] = ['udp', 'tcp', 'tls'];
+const TLS_KEYS = ['tlsCert', 'tlsKey'];
 /**
  * Calls per transport test: 1 in a test run; `npm run stress:lab-calls` makes each test a
  * stress run of consecutive calls, every one judged, and reports how many delivered both ways.
@@ -97,6 +106,70 @@ async function call(host: Host, transport: RelayTransport, user: string) {
     await Promise.all([a.context().close(), b.context().close()]);
   }
 }
+
+/** A call left running: its two pages, and what connecting them showed. */
+interface OpenCall {
+  a: Page;
+  b: Page;
+  result: { a: PeerResult; b: PeerResult };
+  close(): Promise<void>;
+}
+
+async function openCall(host: Host, transport: RelayTransport, user: string): Promise<OpenCall> {
+  const { body } = await backendIceServers(
+    lab,
+    `${host.plan.outputs.iceServersUrl}?user=${user}`,
+    secrets.apiToken as string,
+  );
+  const servers = onlyTransport(body.iceServers, transport);
+  const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
+  const result = await connectPages(a, b, { a: servers, b: servers });
+  return {
+    a,
+    b,
+    result,
+    close: () => Promise.all([a.context().close(), b.context().close()]).then(() => {}),
+  };
+}
+
+/** Both sides of a running call send one more message and get the other's. */
+async function expectStillTalking(call: OpenCall, label: string) {
+  const [a, b] = await Promise.all([
+    exchange(call.a, `A ${label}`, `B ${label}`),
+    exchange(call.b, `B ${label}`, `A ${label}`),
+  ]);
+  const seen = JSON.stringify({ a, b });
+  expect(a.received, seen).toBe(`B ${label}`);
+  expect(b.received, seen).toBe(`A ${label}`);
+  // Never even a blip: consent checks through the relay went on all along.
+  for (const side of [a, b]) {
+    expect(side.iceState, seen).toBe('connected');
+    expect(side.times['ice:disconnected'], seen).toBeUndefined();
+  }
+}
+
+/** The host pid of a container's first process (turnserver, in the relay). */
+async function pidOf(host: Host, id: string): Promise<number> {
+  const info = (await host.engine.api.call('GET', `/containers/${id}/json`)) as {
+    State: { Pid: number };
+  };
+  return info.State.Pid;
+}
+
+/** The SHA-256 fingerprint of the certificate a new TLS handshake at ip:port presents, seen from the backend host. */
+async function presentedCertificate(ip: string, port: number): Promise<string> {
+  const r = await lab.exec(
+    lab.backend.ns,
+    [
+      'sh',
+      '-c',
+      `openssl s_client -connect ${ip}:${port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`,
+    ],
+    { timeoutMs: 10_000 },
+  );
+  return r.stdout.trim().replace(/^.*=/, '');
+}
+const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
 
 /**
  * `CALLS` consecutive calls (each its own user id and pages), every one judged by
@@ -507,4 +580,86 @@ describe('the cloud relay host behind 1:1 NAT: its own engine, EXTERNAL_IP as th
       () => calls(host, transport, `c${transport}`, lab.cloud.publicIp),
       callsTimeout,
     );
+
+  describe('pulumi up of a rotation and of a new certificate, applied as the provider does', () => {
+    const values = (extra: Record<string, string> = {}) =>
+      productionValues(lab.cloud.publicIp, {
+        'turnkey:externalIp': `${lab.cloud.publicIp}/${lab.cloud.ip}`,
+        ...extra,
+      });
+    let current: Realised;
+    beforeAll(() => {
+      current = { plan: host.plan, secrets: { ...secrets }, ids: host.ids };
+    });
+    /**
+     * Applies the change; returns a check, for after the call has been heard from, that only
+     * the service was replaced and the relay is the same container and turnserver process.
+     */
+    async function apply(plan: DeploymentPlan, next: Partial<Record<SecretName, string>>) {
+      const relay = current.ids.coturn as string;
+      const pid = await pidOf(host, relay);
+      const { realised, replaced } = await applyPlan(host.engine.api, current, plan, next, images);
+      current = realised;
+      host = { ...host, plan, ids: realised.ids as Record<string, string> };
+      return async () => {
+        expect(replaced).toEqual(['service']);
+        expect(realised.ids.coturn).toBe(relay);
+        expect(await pidOf(host, relay)).toBe(pid);
+      };
+    }
+    const relayLog = () => host.engine.cli(['logs', current.ids.coturn as string]);
+
+    it('a secret rotation: the call relayed through it goes on, new credentials work once the relay has the new secret', async () => {
+      const running = await openCall(host, 'udp', 'rotating');
+      try {
+        expectCallRelayedVia(running.result, lab.cloud.publicIp);
+        const next = {
+          ...current.secrets,
+          turnSecret: alnum(),
+          previousTurnSecret: current.secrets.turnSecret as string,
+        };
+        const untouched = await apply(
+          labPlan(stack, values({ 'turnkey:secretGeneration': '2' }), TLS_KEYS),
+          next,
+        );
+        await expectStillTalking(running, 'after the rotation');
+        await untouched();
+        await expect
+          .poll(relayLog, { timeout: 10_000, interval: 500 })
+          .toMatch(
+            /secrets re-read from TURN_SECRET_FILE and TURN_SECRET_PREVIOUS_FILE: 2 accepted/,
+          );
+        expectRelayed(await call(host, 'udp', 'rotated'), 'udp', lab.cloud.publicIp);
+      } finally {
+        await running.close();
+      }
+    }, 180_000);
+
+    it('a new certificate: new turns: handshakes present it, the TLS call made before goes on', async () => {
+      const running = await openCall(host, 'tls', 'renewing');
+      try {
+        expectCallRelayedVia(running.result, lab.cloud.publicIp);
+        expect(await presentedCertificate(lab.cloud.publicIp, 5349)).toBe(
+          fingerprintOf(current.secrets.tlsCert as string),
+        );
+        const renewed = pki.renew();
+        const untouched = await apply(current.plan, {
+          ...current.secrets,
+          tlsCert: renewed.certPem,
+          tlsKey: renewed.keyPem,
+        });
+        await expectStillTalking(running, 'after the renewal');
+        await untouched();
+        await expect
+          .poll(() => presentedCertificate(lab.cloud.publicIp, 5349), {
+            timeout: 10_000,
+            interval: 500,
+          })
+          .toBe(fingerprintOf(renewed.certPem));
+        expectRelayed(await call(host, 'tls', 'renewed'), 'tls', lab.cloud.publicIp);
+      } finally {
+        await running.close();
+      }
+    }, 180_000);
+  });
 });

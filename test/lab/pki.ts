@@ -11,6 +11,8 @@ export interface TestPki {
   caPem: string;
   certPem: string;
   keyPem: string;
+  /** A renewal: a new key and certificate for the same names, from the same CA. */
+  renew(): { certPem: string; keyPem: string };
 }
 
 export function makeTestPki(dir: string, opts: { ips: string[]; names?: string[] }): TestPki {
@@ -38,32 +40,48 @@ export function makeTestPki(dir: string, opts: { ips: string[]; names?: string[]
     '-out',
     f('ca.pem'),
   );
-  key('leaf.key');
   const cn = opts.names?.[0] ?? opts.ips[0] ?? 'turnkey';
-  openssl('req', '-new', '-key', f('leaf.key'), '-subj', `/CN=${cn}`, '-out', f('leaf.csr'));
   const san = [...opts.ips.map((ip) => `IP:${ip}`), ...(opts.names ?? []).map((n) => `DNS:${n}`)];
+  const leaf = (name: string) => {
+    key(`${name}.key`);
+    openssl(
+      'req',
+      '-new',
+      '-key',
+      f(`${name}.key`),
+      '-subj',
+      `/CN=${cn}`,
+      '-out',
+      f(`${name}.csr`),
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      f('leaf.ext'),
+      '-out',
+      f(`${name}.pem`),
+    );
+    return {
+      certPem: readFileSync(f(`${name}.pem`), 'utf8'),
+      keyPem: readFileSync(f(`${name}.key`), 'utf8'),
+    };
+  };
   writeFileSync(
     f('leaf.ext'),
     `subjectAltName=${san.join(',')}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n`,
   );
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    f('leaf.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    f('leaf.ext'),
-    '-out',
-    f('leaf.pem'),
-  );
-
+  leaf('leaf');
+  let renewals = 0;
   const read = (name: string) => readFileSync(f(name), 'utf8');
   return {
     caFile: f('ca.pem'),
@@ -72,5 +90,6 @@ export function makeTestPki(dir: string, opts: { ips: string[]; names?: string[]
     caPem: read('ca.pem'),
     certPem: read('leaf.pem'),
     keyPem: read('leaf.key'),
+    renew: () => leaf(`renewed-${++renewals}`),
   };
 }
