@@ -21,6 +21,7 @@ export {
   type FleetOptions,
   FleetProvider,
   type FleetRelay,
+  type ProbeVerdict,
   type RelayHealth,
 } from './providers/fleet';
 export { type MeteredOptions, MeteredProvider } from './providers/metered';

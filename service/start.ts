@@ -30,16 +30,22 @@ export interface RunningService {
 /**
  * Loads the config from `env` (throws ConfigError), then listens. The certificate's and the
  * TURN secret's files are polled every `reloadIntervalMs` (WATCH_INTERVAL_MS; shorter in tests)
- * and a changed version is served without a restart (config/reload.ts).
+ * and a changed version is served without a restart (config/reload.ts). A fleet probes each
+ * relay every `relayProbeIntervalMs` (5 s; shorter in tests).
  */
 export async function startService(
   env: Record<string, string | undefined>,
-  opts: { logDestination?: DestinationStream; reloadIntervalMs?: number } = {},
+  opts: {
+    logDestination?: DestinationStream;
+    reloadIntervalMs?: number;
+    relayProbeIntervalMs?: number;
+  } = {},
 ): Promise<RunningService> {
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel, opts.logDestination);
   const metrics = createMetrics();
   const provider = createProvider(config.providerConfig, {
+    ...(opts.relayProbeIntervalMs ? { probeIntervalMs: opts.relayProbeIntervalMs } : {}),
     onUpstreamCall: (operation, seconds, outcome) =>
       metrics.observeUpstream(operation, seconds, outcome),
     // A fleet's relays coming and going (TURN_RELAYS): handed out only while their probe passes.
@@ -50,6 +56,7 @@ export async function startService(
           region: relay.region,
           target: relay.target,
           healthy: relay.healthy,
+          draining: relay.draining,
           detail: relay.detail,
         },
         'relay health',

@@ -5,7 +5,13 @@ import { diagnose, diagnosisLine } from '../turn/diagnosis';
 import { TurnError } from '../turn/error';
 import { describeTarget } from '../turn/transport';
 import { resolveTtl } from './ttl';
-import type { GetIceServersOptions, IceServers, ReadyState, SecretSigningProvider } from './types';
+import type {
+  GetIceServersOptions,
+  IceServers,
+  ReadyCause,
+  ReadyState,
+  SecretSigningProvider,
+} from './types';
 import { assertValidUserId } from './user-id';
 
 export interface CoturnOptions {
@@ -72,6 +78,13 @@ export function hashedUserId(secret: string, userId: string): string {
     .digest()
     .subarray(0, 16)
     .toString('base64url');
+}
+
+/** The short /readyz cause of a failed readiness Allocate. */
+function causeOf(err: unknown): ReadyCause {
+  if (!(err instanceof TurnError)) return 'relay_unreachable';
+  if (err.kind === 'draining') return 'relay_draining';
+  return err.kind === 'refused' ? 'relay_refused' : 'relay_unreachable';
 }
 
 export class CoturnProvider implements SecretSigningProvider {
@@ -193,10 +206,7 @@ export class CoturnProvider implements SecretSigningProvider {
     } catch (err) {
       return {
         ready: false,
-        cause:
-          err instanceof TurnError && err.kind === 'refused'
-            ? 'relay_refused'
-            : 'relay_unreachable',
+        cause: causeOf(err),
         detail: `TURN allocation on ${where} failed: ${diagnosisLine(diagnose(err, { ...target, target: where }))}`,
       };
     }

@@ -41,7 +41,8 @@ export type MeteredKey = { secretKey: string } | { credentialApiKey: string };
 
 export function createProvider(
   config: ProviderConfig,
-  hooks: Pick<MeteredOptions, 'onUpstreamCall'> & Pick<FleetOptions, 'onHealthChange'> = {},
+  hooks: Pick<MeteredOptions, 'onUpstreamCall'> &
+    Pick<FleetOptions, 'onHealthChange' | 'probeIntervalMs'> = {},
 ): TurnProvider {
   switch (config.provider) {
     case 'stun':
@@ -55,6 +56,7 @@ export function createProvider(
           credentialTtl: config.credentialTtl,
           hashUserIds: config.hashUserIds,
           ...(hooks.onHealthChange ? { onHealthChange: hooks.onHealthChange } : {}),
+          ...(hooks.probeIntervalMs ? { probeIntervalMs: hooks.probeIntervalMs } : {}),
         });
       return new CoturnProvider({
         secret: config.secret,

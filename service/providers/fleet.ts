@@ -8,7 +8,9 @@ import type { GetIceServersOptions, IceServers, ReadyState, SecretSigningProvide
  * periodically with the readiness Allocate of CoturnProvider (a credential this service signs,
  * a real allocation, released), and requests get the nearest relay that passed its last probe
  * plus a fallback in another region, or every healthy relay. A relay that failed its last
- * probe is never handed out; one that passes again is.
+ * probe is never handed out; one that passes again is. One failed probe is enough, with no
+ * count of failures to reach first: that holds for a draining relay too (being replaced, it
+ * refuses new allocations), which its health names as draining rather than failing.
  */
 
 export type { FleetRelay };
@@ -19,8 +21,17 @@ export interface RelayHealth {
   target: string;
   /** undefined until its first probe has finished. */
   healthy: boolean | undefined;
+  /**
+   * Its last probe was refused because the relay is draining (being replaced: it takes no new
+   * allocations, while the calls in progress keep relaying). Never healthy while so.
+   */
+  draining: boolean;
   detail: string;
 }
+
+/** What one probe of one relay reports: `cause` tells a draining relay from a failing one. */
+export type ProbeVerdict = Pick<ReadyState, 'ready' | 'detail'> &
+  Partial<Pick<ReadyState, 'cause'>>;
 
 export interface FleetOptions {
   /** The secret every relay has as `static-auth-secret`. */
@@ -37,8 +48,11 @@ export interface FleetOptions {
   probeTimeoutMs?: number;
   now?: () => number;
   /** Replaces the real Allocate (tests). */
-  probe?: (relay: FleetRelay) => Promise<Pick<ReadyState, 'ready' | 'detail'>>;
-  /** Called when a relay's verdict changes (first verdict included), e.g. to log it. */
+  probe?: (relay: FleetRelay) => Promise<ProbeVerdict>;
+  /**
+   * Called when a relay's verdict changes (first verdict included), e.g. to log it: healthy or
+   * not, and draining or not.
+   */
   onHealthChange?: (relay: RelayHealth) => void;
 }
 
@@ -76,6 +90,7 @@ export class FleetProvider implements SecretSigningProvider {
       region: r.region,
       target: (this.probers[i] as CoturnProvider).probeTargetUri,
       healthy: undefined,
+      draining: false,
       detail: 'not probed yet',
     }));
     this.inFlight = this.relays.map(() => undefined);
@@ -126,17 +141,20 @@ export class FleetProvider implements SecretSigningProvider {
     const running = this.inFlight[i];
     if (running) return running;
     const relay = this.relays[i] as FleetRelay;
-    const probe = this.opts.probe
+    const probe: Promise<ProbeVerdict> = this.opts.probe
       ? this.opts.probe(relay)
       : (this.probers[i] as CoturnProvider).checkReady();
     const done = probe
-      .catch((err: unknown) => ({ ready: false, detail: String(err) }))
+      .catch((err: unknown): ProbeVerdict => ({ ready: false, detail: String(err) }))
       .then((state) => {
         this.inFlight[i] = undefined;
         if (this.closed) return;
         const h = this.health[i] as RelayHealth;
-        const changed = h.healthy !== state.ready;
+        const draining = !state.ready && state.cause === 'relay_draining';
+        // Draining and then gone (the old container exits) is a change worth a line too.
+        const changed = h.healthy !== state.ready || h.draining !== draining;
         h.healthy = state.ready;
+        h.draining = draining;
         h.detail = state.detail;
         if (changed) this.opts.onHealthChange?.({ ...h });
       });
@@ -192,11 +210,15 @@ export class FleetProvider implements SecretSigningProvider {
     return fallback === undefined ? [primary] : [primary, fallback];
   }
 
-  /** Ready while at least one relay passes its probe; the detail names every relay's state. */
+  /**
+   * Ready while at least one relay passes its probe (a draining one does not); the detail names
+   * every relay's state: ok, draining or failing.
+   */
   async checkReady(): Promise<ReadyState> {
     await this.firstRound;
     const lines = this.health.map(
-      (h) => `${h.region} ${h.target}: ${h.healthy ? 'ok' : 'failing'}: ${h.detail}`,
+      (h) =>
+        `${h.region} ${h.target}: ${h.healthy ? 'ok' : h.draining ? 'draining' : 'failing'}: ${h.detail}`,
     );
     const ok = this.health.filter((h) => h.healthy).length;
     return {

@@ -40,6 +40,11 @@ export type ReadyCause =
   | 'relay_unreachable'
   /** The relay answered and refused it (wrong secret, quota, …). */
   | 'relay_refused'
+  /**
+   * The relay refused it because it is draining (being replaced): not a fault, but it takes no
+   * new allocations, so clients need another relay.
+   */
+  | 'relay_draining'
   /** A fleet: no relay passed its last probe. */
   | 'no_healthy_relay'
   /** Metered refused turnkey's key or request, or answered something unusable (502-class). */

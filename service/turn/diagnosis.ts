@@ -57,6 +57,7 @@ export function diagnose(err: unknown, ctx: FailureContext): Diagnosis {
       fix: 'run again; if it persists, report it with the output of --json',
     };
   }
+  if (err.kind === 'draining') return draining(err);
   if (err.kind === 'refused') return refused(err, ctx);
   if (err.kind === 'tls') return tls(err, ctx);
   if (err.operation === 'relay') return relayLost(err, ctx);
@@ -161,6 +162,16 @@ function refused(err: TurnError, ctx: FailureContext): Diagnosis {
         fix: "look for this request in the relay's log (docker logs)",
       };
   }
+}
+
+/** Not a fault to fix: the relay is on its way out, and only where clients go has to change. */
+function draining(err: TurnError): Diagnosis {
+  return {
+    problem: `${err.operation ?? 'request'} refused: the relay is draining (${err.code} ${err.reason})`,
+    cause:
+      'the relay is being replaced (Coturn drains on SIGUSR1): it refuses new allocations, while calls in progress keep relaying until it exits',
+    fix: 'clients should use another relay: a fleet hands this one out no more until its probe allocates again; a single relay is ready again once its replacement runs (docker ps)',
+  };
 }
 
 function tls(err: TurnError, ctx: FailureContext): Diagnosis {

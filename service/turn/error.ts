@@ -1,10 +1,22 @@
 /**
  * Why a STUN/TURN exchange failed. `refused`: the server answered with an error response
- * (`code` is its STUN error code: 401, 403, 437, 438, 486, 508…); `timeout`: no answer in time;
- * `unreachable`: no route, connection refused or closed; `tls`: the TLS handshake failed
- * (certificate name, chain, expiry); `protocol`: an answer that makes no sense.
+ * (`code` is its STUN error code: 401, 403, 437, 438, 486, 508…); `draining`: a 403 whose
+ * reason says the server is draining (Coturn after SIGUSR1, while it is being replaced: new
+ * allocations refused, the ones in progress still relayed), which is no fault of the request
+ * or of the relay's config; `timeout`: no answer in time; `unreachable`: no route, connection
+ * refused or closed; `tls`: the TLS handshake failed (certificate name, chain, expiry);
+ * `protocol`: an answer that makes no sense.
  */
-export type TurnFailure = 'refused' | 'timeout' | 'unreachable' | 'tls' | 'protocol';
+export type TurnFailure = 'refused' | 'draining' | 'timeout' | 'unreachable' | 'tls' | 'protocol';
+
+/**
+ * Coturn's reason is "Server is draining, then will shutdown, please try another server"
+ * (ns_turn_server.c, handle_turn_allocate). Only the word is matched, so a rephrased reason
+ * in a later release, or another server's, still counts.
+ */
+export function isDrainingRefusal(code: number, reason: string): boolean {
+  return code === 403 && /draining/i.test(reason);
+}
 
 export class TurnError extends Error {
   override readonly name = 'TurnError';
@@ -15,14 +27,16 @@ export class TurnError extends Error {
   operation: string | undefined;
 
   constructor(
-    /** The STUN error code of a `refused` failure; 0 otherwise. */
+    /** The STUN error code of a `refused` or `draining` failure; 0 otherwise. */
     readonly code: number,
+    /** The server's reason phrase, as sent, for an error response. */
     readonly reason: string,
     kind?: TurnFailure,
     systemCode?: string,
   ) {
     super(code ? `TURN error ${code}${reason ? `: ${reason}` : ''}` : reason);
-    this.kind = kind ?? (code ? 'refused' : 'protocol');
+    this.kind =
+      kind ?? (isDrainingRefusal(code, reason) ? 'draining' : code ? 'refused' : 'protocol');
     this.systemCode = systemCode;
   }
 }

@@ -15,7 +15,23 @@ import {
  * Allocate / Refresh with long-term credentials checked as `use-auth-secret` does (401 with
  * realm and nonce first; then MESSAGE-INTEGRITY with the key from the username, the secret and
  * the realm). Without a secret any signature passes. The Coturn suite uses the real turnserver.
+ * `refuseAllocate` makes it answer a signed Allocate with an error instead, after the credential
+ * checked out, as Coturn answers one while draining (403, see DRAINING_REASON).
  */
+
+/** Coturn 4.18's reason for an Allocate refused while draining (ns_turn_server.c). */
+export const DRAINING_REASON = 'Server is draining, then will shutdown, please try another server';
+
+export interface FakeTurn {
+  port: number;
+  /** Allocations granted so far. */
+  allocations: () => number;
+  /** Signed Allocates answered with the error of refuseAllocate so far. */
+  refusals: () => number;
+  /** Answer signed Allocates with this error from now on; undefined grants them again. */
+  refuseAllocate(error: { code: number; reason: string } | undefined): void;
+  close(): Promise<void>;
+}
 
 const REALM = 'turnkey';
 const ATTR = {
@@ -43,12 +59,12 @@ function signedWith(msg: Buffer, key: Buffer): boolean {
   return mac.equals(msg.subarray(miAt + 4));
 }
 
-export async function startFakeTurn(
-  opts: { secret?: string } = {},
-): Promise<{ port: number; allocations: () => number; close(): Promise<void> }> {
+export async function startFakeTurn(opts: { secret?: string } = {}): Promise<FakeTurn> {
   const socket = createSocket('udp4');
   const nonce = randomBytes(8).toString('hex');
   let allocations = 0;
+  let refusals = 0;
+  let refusal: { code: number; reason: string } | undefined;
   socket.on('message', (msg, rinfo) => {
     const req = parseStun(msg);
     if (!req) return;
@@ -81,6 +97,10 @@ export async function startFakeTurn(
     const lifetime = Buffer.alloc(4);
     lifetime.writeUInt32BE(method === 0x003 ? 600 : 0);
     if (method === 0x004) return reply(CLASS.success, [[ATTR.lifetime, lifetime]]);
+    if (refusal) {
+      refusals++;
+      return reply(CLASS.error, [[ATTR.errorCode, errorCode(refusal.code, refusal.reason)]]);
+    }
     allocations++;
     reply(CLASS.success, [
       [XOR_RELAYED_ADDRESS, encodeXorAddress({ address: '127.0.0.1', port: 40000 }, req.id)],
@@ -93,6 +113,10 @@ export async function startFakeTurn(
   return {
     port,
     allocations: () => allocations,
+    refusals: () => refusals,
+    refuseAllocate: (error) => {
+      refusal = error;
+    },
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   };
 }

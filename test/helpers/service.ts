@@ -7,11 +7,12 @@ export const randomToken = () => randomBytes(24).toString('hex');
 
 /**
  * Starts the real service on a free loopback port with its logs captured; `reloadIntervalMs`
- * polls the certificate's and secret's files faster than the real 2 s.
+ * polls the certificate's and secret's files faster than the real 2 s, `relayProbeIntervalMs`
+ * probes a fleet's relays faster than the real 5 s.
  */
 export async function startTestService(
   env: Record<string, string>,
-  opts: { reloadIntervalMs?: number } = {},
+  opts: { reloadIntervalMs?: number; relayProbeIntervalMs?: number } = {},
 ) {
   const logs = captureLogs();
   const service: RunningService = await startService(

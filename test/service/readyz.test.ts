@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeMetered, startFakeMetered } from '../helpers/fake-metered';
-import { startFakeTurn, unusedUdpPort } from '../helpers/fake-turn';
+import { DRAINING_REASON, type FakeTurn, startFakeTurn, unusedUdpPort } from '../helpers/fake-turn';
 import { get, randomToken, startTestService } from '../helpers/service';
 
 /**
@@ -68,6 +68,46 @@ describe('/readyz without a valid token: status and cause only', () => {
       cause,
       provider: 'coturn',
       detail: expect.stringContaining(`127.0.0.1:${relay.port}`),
+    });
+  });
+
+  describe('a relay that refuses the allocation itself (after the credential checked out)', () => {
+    let refusing: FakeTurn;
+    beforeAll(async () => {
+      refusing = await startFakeTurn({ secret: SECRET });
+    });
+    afterAll(async () => refusing?.close());
+
+    it('draining (Coturn after SIGUSR1) → 503 relay_draining; with the token, use another relay', async () => {
+      refusing.refuseAllocate({ code: 403, reason: DRAINING_REASON });
+      const s = await start(coturn(refusing.port));
+      for (const res of await strangers(s.url)) {
+        expect(res.status).toBe(503);
+        expect(res.json()).toEqual({ status: 'not_ready', cause: 'relay_draining' });
+      }
+      const full = await get(`${s.url}/readyz`, { token: TOKEN });
+      expect(full.status).toBe(503);
+      const body = full.json();
+      expect(body).toMatchObject({ status: 'not_ready', cause: 'relay_draining' });
+      // What is going on, that it is no fault, and where clients have to go; the raw reason kept.
+      expect(body.detail).toContain(`TURN allocation on 127.0.0.1:${refusing.port}/udp failed`);
+      expect(body.detail).toContain(`the relay is draining (403 ${DRAINING_REASON})`);
+      expect(body.detail).toMatch(
+        /being replaced.*refuses new allocations.*calls in progress keep relaying/,
+      );
+      expect(body.detail).toMatch(/fix: clients should use another relay/);
+    });
+
+    it('a plain 403 (no "draining" in its reason) is still relay_refused, the refused client', async () => {
+      refusing.refuseAllocate({ code: 403, reason: 'Forbidden' });
+      const s = await start(coturn(refusing.port));
+      for (const res of await strangers(s.url)) {
+        expect(res.status).toBe(503);
+        expect(res.json()).toEqual({ status: 'not_ready', cause: 'relay_refused' });
+      }
+      const { detail } = (await get(`${s.url}/readyz`, { token: TOKEN })).json();
+      expect(detail).toMatch(/allocate refused \(403 Forbidden\): the relay refuses this client/);
+      expect(detail).not.toMatch(/drain/i);
     });
   });
 

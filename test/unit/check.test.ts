@@ -34,6 +34,29 @@ describe('diagnoses', () => {
     expect(diagnose(failed(403, 'allocate'), ctx()).cause).toMatch(/refuses this client/);
   });
 
+  it('403 on Allocate saying the relay is draining: its own outcome, the raw reason kept', () => {
+    const reason = 'Server is draining, then will shutdown, please try another server';
+    const err = new TurnError(403, reason);
+    err.operation = 'allocate';
+    expect(err).toMatchObject({ kind: 'draining', code: 403, reason });
+    const d = diagnose(err, ctx());
+    expect(d.problem).toBe(`allocate refused: the relay is draining (403 ${reason})`);
+    expect(d.cause).toMatch(/being replaced/);
+    expect(d.fix).toMatch(/use another relay/);
+    // Coturn's words, matched on the one word whatever its case; only with a 403.
+    expect(new TurnError(403, 'DRAINING').kind).toBe('draining');
+    expect(new TurnError(486, 'draining').kind).toBe('refused');
+  });
+
+  it('a plain 403 on Allocate stays a refusal of this client', () => {
+    for (const reason of ['Forbidden', '']) {
+      const err = new TurnError(403, reason);
+      err.operation = 'allocate';
+      expect(err.kind).toBe('refused');
+      expect(diagnose(err, ctx()).cause).toMatch(/refuses this client/);
+    }
+  });
+
   it('403 on CreatePermission with a public relayed address: a deny list wider than meant', () => {
     const d = diagnose(failed(403, 'permission'), ctx({ relayed: '11.0.0.10' }));
     expect(d.cause).toMatch(/denied-peer-ip list covers a public peer address/);

@@ -155,6 +155,50 @@ describe('FleetProvider: which relays it hands out', () => {
     ]);
   });
 
+  it('a draining relay: out at its first draining probe, named draining, and each change reported', async () => {
+    const verdicts: FullReadyState[] = [
+      { ready: false, cause: 'relay_draining', detail: 'the relay is draining' },
+      // Drained: the old container has exited.
+      { ready: false, cause: 'relay_unreachable', detail: 'no answer' },
+      { ready: true, cause: 'ready', detail: 'allocated' },
+    ];
+    let next: FullReadyState = { ready: true, cause: 'ready', detail: 'allocated' };
+    const p = fleet([EU1, US], {
+      probe: async (r) =>
+        key(r) === key(US) ? next : { ready: true, cause: 'ready', detail: 'allocated' },
+    });
+    expect(await handedOut(p, { region: 'us-east' })).toEqual([
+      'us.example.com',
+      'eu1.example.com',
+    ]);
+    const seen: unknown[] = [];
+    for (const v of verdicts) {
+      next = v;
+      await vi.advanceTimersByTimeAsync(5000);
+      const { detail } = await p.checkReady();
+      seen.push([detail.split('; ')[2] as string, await handedOut(p, { region: 'us-east' })]);
+    }
+    expect(seen).toEqual([
+      [
+        'us-east turn:us.example.com:3478?transport=udp: draining: the relay is draining',
+        ['eu1.example.com'],
+      ],
+      ['us-east turn:us.example.com:3478?transport=udp: failing: no answer', ['eu1.example.com']],
+      [
+        'us-east turn:us.example.com:3478?transport=udp: ok: allocated',
+        ['us.example.com', 'eu1.example.com'],
+      ],
+    ]);
+    expect(
+      changes.filter((c) => c.region === 'us-east').map((c) => [c.healthy, c.draining]),
+    ).toEqual([
+      [true, false],
+      [false, true],
+      [false, false],
+      [true, false],
+    ]);
+  });
+
   it('probes every relay once per interval, and never one twice at a time', async () => {
     let release: () => void = () => {};
     const slow = new Promise<ReadyState>((r) => {
