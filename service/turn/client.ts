@@ -101,6 +101,17 @@ function lifetimeAttr(seconds: number): [number, Buffer] {
   return [ATTR.lifetime, value];
 }
 
+/**
+ * A signed Allocate refused with 403 is Coturn draining whatever its reason says: that is the
+ * only 403 handle_turn_allocate gives (ns_turn_server.c, `is_draining`), and 4.18 sends no
+ * reason text at all unless include-reason-string is on, which the shipped config leaves off
+ * (it would raise the amplification factor).
+ */
+function asDrainingAllocate(err: unknown): unknown {
+  if (!(err instanceof TurnError) || err.code !== 403 || err.kind === 'draining') return err;
+  return new TurnError(err.code, err.reason, 'draining');
+}
+
 /** Runs `step`, labelling any TurnError it throws with the TURN operation that failed. */
 async function labelled<T>(operation: string, step: () => Promise<T>): Promise<T> {
   try {
@@ -169,7 +180,9 @@ async function signIn(channel: StunChannel, opts: AllocateOptions): Promise<Allo
     }
   };
 
-  const granted = await transact(METHOD.allocate, () => allocateAttrs);
+  const granted = await transact(METHOD.allocate, () => allocateAttrs).catch((err: unknown) => {
+    throw asDrainingAllocate(err);
+  });
   const relayed = decodeXorAddress(granted.attrs.get(ATTR.xorRelayedAddress), granted.id);
   if (!relayed) throw new TurnError(0, 'no XOR-RELAYED-ADDRESS in the Allocate answer');
   const mapped = decodeXorAddress(granted.attrs.get(ATTR.xorMappedAddress), granted.id);

@@ -10,9 +10,11 @@
 export type TurnFailure = 'refused' | 'draining' | 'timeout' | 'unreachable' | 'tls' | 'protocol';
 
 /**
- * Coturn's reason is "Server is draining, then will shutdown, please try another server"
- * (ns_turn_server.c, handle_turn_allocate). Only the word is matched, so a rephrased reason
- * in a later release, or another server's, still counts.
+ * With include-reason-string on, Coturn's reason is "Server is draining, then will shutdown,
+ * please try another server" (ns_turn_server.c, handle_turn_allocate). Only the word is
+ * matched, so a rephrased reason in a later release, or another server's, still counts.
+ * Without it (4.18's default) the reason is empty; the TURN client then knows a draining
+ * Allocate by its 403 alone (client.ts asDrainingAllocate).
  */
 export function isDrainingRefusal(code: number, reason: string): boolean {
   return code === 403 && /draining/i.test(reason);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { turnRestCredential } from '../../service/providers/coturn';
 import { allocate, TurnError } from '../../service/turn/client';
 import { startCoturn } from '../helpers/coturn';
+import { get, randomToken, startTestService } from '../helpers/service';
 
 /**
  * SIGUSR1, the relay container's stop signal, with the shipped config: Coturn drains (new
@@ -52,6 +53,42 @@ describe('SIGUSR1: the relay drains', () => {
       ).toBe(0);
       expect(server.log()).toMatch(/Drain complete \(0 allocations remaining/);
     } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('/readyz of a draining relay (the real turnserver after SIGUSR1)', () => {
+  it('is 503 relay_draining, not a refusal of the secret or the quota', async () => {
+    const key = randomBytes(32).toString('hex');
+    const server = await startCoturn({ env: { TURN_SECRET: key } });
+    const token = randomToken();
+    const svc = await startTestService({
+      TURN_PROVIDER: 'coturn',
+      TURN_SECRET: key,
+      TURN_URLS: `turn:127.0.0.1:${server.port}?transport=udp`,
+      API_TOKENS: token,
+    });
+    // An allocation in progress keeps the draining relay up.
+    const call = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...turnRestCredential(key, 'call', Math.floor(Date.now() / 1000) + 3600),
+    });
+    try {
+      expect((await get(`${svc.url}/readyz`)).json()).toEqual({ status: 'ready', cause: 'ready' });
+      process.kill(server.process.pid as number, 'SIGUSR1');
+      // The verdict is kept 5 s, then the next probe finds the relay draining.
+      await expect
+        .poll(async () => (await get(`${svc.url}/readyz`)).json(), {
+          timeout: 10_000,
+          interval: 500,
+        })
+        .toEqual({ status: 'not_ready', cause: 'relay_draining' });
+      expect((await get(`${svc.url}/readyz`, { token })).json().detail).toMatch(/draining/);
+    } finally {
+      await call.release().catch(() => {});
+      await svc.service.close();
       await server.stop();
     }
   });
