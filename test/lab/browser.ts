@@ -123,6 +123,7 @@ interface Peer {
   accept(description: string): Promise<string | null>;
   addCandidate(candidate: string): Promise<void>;
   exchange(args: { message: string; expect: string } & ExchangeTimes): Promise<PeerResult>;
+  hangUp(): void;
   firstRelayCandidate(args: { iceServers: IceServer[]; timeoutMs: number }): Promise<string | null>;
 }
 const peer = (page: Page) => ({
@@ -191,6 +192,11 @@ export async function connectPages(
     exchange(b, 'hello from site B', 'hello from site A'),
   ]);
   return { a: ra, b: rb };
+}
+
+/** Ends the page's call as an app does (pc.close()), releasing its allocations on the relay. */
+export async function hangUp(page: Page): Promise<void> {
+  await page.evaluate(() => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.hangUp());
 }
 
 /** The first relay candidate the page gathers with these servers, or null (no wait for the end of gathering). */

@@ -3,16 +3,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigSource, Role, SecretName } from '../../infra';
 import { type FleetPlan, planFleet, readFleetConfig } from '../../infra';
 import type { IceServer } from '../../service/providers/types';
-import { buildImages, stopContainer } from '../helpers/realise';
+import { applyPlan, buildImages, stopContainer } from '../helpers/realise';
 import { REPO_ROOT } from '../helpers/stack';
 import {
   connectPages,
   exchange,
   expectCallRelayedVia,
+  hangUp,
   type LabBrowser,
   launchSites,
 } from './browser';
@@ -243,4 +245,93 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
       await running.close();
     }
   });
+
+  it('a relay image update drains it: its running call goes on, new calls go to the other host, the new relay is handed out again', async () => {
+    const eu = hosts[0] as (typeof hosts)[number];
+    const plan = fleet.hosts[0]?.plan as FleetPlan['hosts'][number]['plan'];
+    const { body } = await ask(0, 'user=dan&region=eu-west');
+    const running = await startCall(onlyRelay(body.iceServers, lab.relay.ip));
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await Promise.all([hangUp(running.a), hangUp(running.b)]).catch(() => {});
+      await running.close();
+    };
+    try {
+      expectRelayedVia(running.result, lab.relay.ip);
+      // A new relay image under the same tag (a rebuilt Dockerfile or a new base gives one).
+      await rebuild(eu.engine, images.coturn as string);
+      // pulumi up: the relay's container is replaced, stopped with SIGUSR1 and the drain grace.
+      const applying = applyPlan(
+        eu.engine.api,
+        { plan, secrets, ids: eu.ids },
+        plan,
+        secrets,
+        images,
+      );
+      const started = Date.now();
+      for (const host of [0, 1])
+        await expect
+          .poll(() => relaysHandedOut(host, 'user=erin&region=eu-west'), {
+            timeout: DROP_WITHIN_MS,
+            interval: 500,
+          })
+          .toEqual([lab.cloud.publicIp]);
+      expect(Date.now() - started).toBeLessThan(DROP_WITHIN_MS);
+      const fresh = await ask(0, 'user=frank&region=eu-west');
+      const call = await startCall(onlyTransport(fresh.body.iceServers, 'udp'));
+      try {
+        expectRelayedVia(call.result, lab.cloud.publicIp);
+      } finally {
+        await call.close();
+      }
+
+      // Through the draining relay, the call in progress goes on.
+      const [a, b] = await talk(running, 3);
+      const seen = JSON.stringify({ a, b });
+      expect(a, seen).toMatchObject({ received: 'B 3', iceState: 'connected' });
+      expect(b, seen).toMatchObject({ received: 'A 3', iceState: 'connected' });
+      for (const side of [a, b]) expect(side.times['ice:disconnected'], seen).toBeUndefined();
+
+      // It ends; with no allocation left the old relay exits and the new one starts.
+      await close();
+      const { realised, replaced } = await applying;
+      expect(replaced).toEqual(['coturn']);
+      eu.ids = realised.ids as Record<string, string>;
+      for (const host of [0, 1])
+        await expect
+          .poll(() => relaysHandedOut(host, 'user=grace&region=eu-west'), {
+            timeout: 30_000,
+            interval: 500,
+          })
+          .toEqual([lab.relay.ip, lab.cloud.publicIp]);
+      const back = await ask(1, 'user=heidi&relays=all');
+      const again = await startCall(onlyRelay(back.body.iceServers, lab.relay.ip));
+      try {
+        expectRelayedVia(again.result, lab.relay.ip);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await close();
+    }
+  }, 240_000);
 });
+
+/** Gives `tag` another image id on this engine: the same image plus a label. */
+async function rebuild(engine: LabEngine, tag: string) {
+  const tar = pack();
+  tar.entry({ name: 'Dockerfile' }, `FROM ${tag}\nLABEL org.turnkey.test.revision=${Date.now()}\n`);
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of tar) chunks.push(chunk as Buffer);
+  const lines = await engine.api.stream(
+    'POST',
+    `/build?${new URLSearchParams({ t: tag, q: '1' })}`,
+    Buffer.concat(chunks),
+    'application/x-tar',
+  );
+  const failure = lines.find((l) => l.error !== undefined);
+  if (failure) throw new Error(`rebuilding ${tag}: ${JSON.stringify(failure.error)}`);
+}

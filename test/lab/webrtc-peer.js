@@ -139,6 +139,15 @@ window.turnkeyPeer = (() => {
       return result;
     },
 
+    /**
+     * Ends the call as an app does (pc.close()): the browser releases its allocations (a
+     * Refresh with lifetime 0), which closing the page alone does not, so a relay draining
+     * for this call can finish at once instead of when the allocations expire.
+     */
+    hangUp() {
+      pc.close();
+    },
+
     /** The first relay candidate, or null if none arrives in time (no wait for gathering to end). */
     async firstRelayCandidate({ iceServers, timeoutMs }) {
       const probe = new RTCPeerConnection({ iceServers });
