@@ -1,6 +1,8 @@
+import { join } from 'node:path';
 import type { Server } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
+import { RELAY_SECRET_FILES } from '../contract';
 import { loadConfig, type ServiceConfig } from './config';
 import type { MaterialReload } from './config/reload';
 import { reloadTurnSecret } from './config/turn-secret-reload';
@@ -12,6 +14,7 @@ import { reloadTls } from './http/tls-reload';
 import { createLogger } from './logger';
 import { createProvider } from './providers/create';
 import { signsWithSecret, type TurnProvider } from './providers/types';
+import { relayTlsTarget, watchRelayCertificate } from './relay-certificate';
 import { publishRelaySecrets } from './relay-secrets';
 
 export interface RunningService {
@@ -107,6 +110,18 @@ export async function startService(
   if (config.tls) reloads.push(reloadTls(app.server as unknown as Server, config.tls, reload));
   if (config.turnSecretFile && signsWithSecret(provider))
     reloads.push(reloadTurnSecret(provider, config.turnSecretFile, reload));
+  // The relay on this host should serve the certificate just written for it.
+  const relayTls = config.relaySecrets?.tls ? relayTlsTarget(config.providerConfig) : undefined;
+  if (relayTls && config.relaySecrets?.tls)
+    reloads.push(
+      watchRelayCertificate({
+        target: relayTls,
+        certPem: config.relaySecrets.tls.cert,
+        file: join(config.relaySecrets.dir, RELAY_SECRET_FILES.tlsCert),
+        logger,
+        metrics,
+      }),
+    );
   const stopReloads = () => {
     for (const r of reloads) r.stop();
   };

@@ -12,7 +12,8 @@ import { type FileRead, watchFiles } from './watch';
  * poll that sees it.
  */
 
-export type Material = 'tls' | 'turn_secret';
+/** What a reload is about; `relay_tls`: the certificate the relay serves (relay-certificate.ts). */
+export type Material = 'tls' | 'turn_secret' | 'relay_tls';
 
 /** Polls a bad version may take to be completed before it is reported. */
 export const SETTLE_POLLS = 2;

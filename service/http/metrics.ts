@@ -45,13 +45,13 @@ export function createMetrics() {
   });
   const loadedAt = new Gauge({
     name: 'turnkey_material_loaded_timestamp_seconds',
-    help: 'When the TLS certificate or TURN secret in use was loaded (start-up or last reload)',
+    help: "When the TLS certificate or TURN secret in use was loaded (start-up or last reload); relay_tls: when the relay's certificate was written",
     labelNames: ['material'] as const,
     registers: [registry],
   });
   const failing = new Gauge({
     name: 'turnkey_material_reload_failing',
-    help: '1 while the last reload of the TLS certificate or TURN secret failed (the old one is in use)',
+    help: '1 while the last reload of the TLS certificate or TURN secret failed (the old one is in use); relay_tls: while the relay serves another certificate than the one written for it',
     labelNames: ['material'] as const,
     registers: [registry],
   });
