@@ -188,8 +188,9 @@ export const SETTINGS = {
   relaySecretsDir: {
     stack: false,
     service: ['RELAY_SECRETS_DIR'],
+    relay: ['RELAY_SECRETS_DIR'],
     kind: { type: 'text' },
-    doc: "A directory the service writes the relay's files to at start: the TURN secrets and, with TLS, the certificate and key. The stack mounts one in-memory volume there and read-only in the relay, whose files these are, so a rotation or a new certificate reaches the running relay without replacing it. Unset: nothing is written.",
+    doc: "A directory the service writes the relay's files to at start: the TURN secrets and, with TLS, the certificate and key. The stack mounts one in-memory volume there, read-only in the relay, whose files these are, so a rotation or a new certificate reaches the running relay without replacing it; the relay waits up to a minute at start for the files named in it. Unset: nothing is written, nothing waited for.",
   },
   apiTokens: {
     stack: false,

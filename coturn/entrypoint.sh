@@ -26,6 +26,7 @@
 #                           shipped config's); TURN_MAX_BPS bytes per second per session
 #   EXTERNAL_IP             PUBLIC/PRIVATE, for a host behind 1:1 NAT
 #   TURN_LISTENING_IPS, TURN_RELAY_IPS     comma-separated; default: all interfaces
+#   RELAY_SECRETS_DIR       where the credential service writes the files above: waited for
 #   TURN_METRICS_ADDRESS, TURN_METRICS_PORT  Prometheus exporter, where the build has one
 #                           (default 127.0.0.1:9641: with host networking, never public)
 #   TURN_BASE_CONFIG        the shipped config (default /etc/coturn/turnserver.conf)
@@ -310,15 +311,16 @@ nl='
 '
 [ -z "${TURNKEY_WATCH_PID:-}" ] || watch "$TURNKEY_WATCH_PID"
 
-# The credential service writes the secret files into the volume both mount, and after a
-# reboot either container may start first; a certificate missing when turnserver starts would
-# leave TLS off for good. So a file whose directory is there waits for it, up to a minute.
+# The credential service writes the secret files into RELAY_SECRETS_DIR, the volume both
+# mount, and after a reboot either container may start first; a certificate missing when
+# turnserver starts would leave TLS off for good. So a file named there is waited for, up to a
+# minute.
 waited=0
-while :; do
+while [ -n "${RELAY_SECRETS_DIR:-}" ]; do
   missing=
   for v in TURN_SECRET_FILE TURN_SECRET_PREVIOUS_FILE TURN_TLS_CERT_FILE TURN_TLS_KEY_FILE; do
     eval "f=\${$v:-}"
-    if [ -n "$f" ] && [ ! -e "$f" ] && [ -d "$(dirname "$f")" ]; then missing="$missing $v"; fi
+    case "$f" in "$RELAY_SECRETS_DIR"/*) [ -e "$f" ] || missing="$missing $v" ;; esac
   done
   [ -n "$missing" ] && [ "$waited" -lt 60 ] || break
   [ "$waited" -gt 0 ] || say "waiting up to 60 s for$missing (the credential service writes them)"

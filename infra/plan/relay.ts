@@ -35,6 +35,7 @@ export function coturnContainer(
 ): ContainerPlan {
   const listening = config.listeningIps.length > 0 ? config.listeningIps.join(',') : undefined;
   const env: RelayEnv = {
+    RELAY_SECRETS_DIR,
     TURN_SECRET_FILE: inSecretsDir(RELAY_SECRET_FILES.turnSecret),
     // Always: empty until the first rotation, so a rotation changes no variable here.
     TURN_SECRET_PREVIOUS_FILE: inSecretsDir(RELAY_SECRET_FILES.previousTurnSecret),

@@ -116,12 +116,13 @@ describe('a secret rotation reaches the running relay', () => {
 });
 
 describe('at start, before the service has written the files', () => {
-  it('waits for them (their directory, the shared volume, is there), then starts with them', async () => {
+  it('waits for the ones in RELAY_SECRETS_DIR (the shared volume), then starts with them', async () => {
     const key = secret();
     const [host, inside] = workDir();
     mkdirSync(join(host, 'volume'));
     const server = await startCoturn({
       env: {
+        RELAY_SECRETS_DIR: `${inside}/volume`,
         TURN_SECRET_FILE: `${inside}/volume/turn-secret`,
         TURN_SECRET_PREVIOUS_FILE: `${inside}/volume/turn-secret-previous`,
       },

@@ -115,6 +115,7 @@ describe('provider=coturn', () => {
     expect(uploads(d.byRole('coturn'))).toEqual([]);
     expect(envs(d.byRole('coturn'))).toEqual(
       expect.arrayContaining([
+        'RELAY_SECRETS_DIR=/run/relay-secrets',
         'TURN_SECRET_FILE=/run/relay-secrets/turn-secret',
         'TURN_SECRET_PREVIOUS_FILE=/run/relay-secrets/turn-secret-previous',
       ]),
