@@ -199,6 +199,15 @@ export async function hangUp(page: Page): Promise<void> {
   await page.evaluate(() => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.hangUp());
 }
 
+/**
+ * Hangs up both sides, then closes their pages. Closing a page alone leaves its allocations
+ * on the relay until they expire (minutes), which would hold a relay's drain that long.
+ */
+export async function endCall(...pages: Page[]): Promise<void> {
+  await Promise.all(pages.map((p) => hangUp(p).catch(() => {})));
+  await Promise.all(pages.map((p) => p.context().close()));
+}
+
 /** The first relay candidate the page gathers with these servers, or null (no wait for the end of gathering). */
 export function firstRelayCandidate(
   page: Page,

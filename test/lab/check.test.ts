@@ -94,6 +94,9 @@ describe('turnkey check in the lab', () => {
         API_TOKENS_FILE: join(secrets, 'api-tokens'),
         TLS_CERT_FILE: pki.certFile,
         TLS_KEY_FILE: pki.keyFile,
+        // The relay already has its files (startLabCoturn wrote them); the service's copy
+        // goes where no relay reads it, so `serviceSecret` can differ from the relay's.
+        RELAY_SECRETS_DIR: mkdtempSync(join(dir, 'relay-secrets-')),
       },
       port,
       {

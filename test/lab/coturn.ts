@@ -2,9 +2,10 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { RELAY_RUNTIME_DIR, SECRETS_DIR } from '../../contract';
+import { RELAY_RUNTIME_DIR, RELAY_SECRETS_DIR, SECRETS_DIR } from '../../contract';
 import { planDeployment, readStackConfig, valuesSource } from '../../infra';
 import { turnRestCredential } from '../../service/providers/coturn';
+import { publishRelaySecrets } from '../../service/relay-secrets';
 import { collectOutput } from '../helpers/child-output';
 import { assertReady, COTURN_ROOT, REPO, workDir, writeOwned } from '../helpers/coturn';
 import type { Lab } from './lab';
@@ -92,7 +93,9 @@ export async function startLabCoturn(
       ? `${inside}/secrets/${path.slice(SECRETS_DIR.length + 1)}`
       : path === RELAY_RUNTIME_DIR
         ? `${inside}/run`
-        : path;
+        : path === RELAY_SECRETS_DIR || path.startsWith(`${RELAY_SECRETS_DIR}/`)
+          ? `${inside}/relay-secrets${path.slice(RELAY_SECRETS_DIR.length)}`
+          : path;
   mkdirSync(join(dir, 'secrets'), { mode: 0o755 });
   for (const file of plan.files) {
     const secret = secrets[file.secret];
@@ -100,6 +103,14 @@ export async function startLabCoturn(
     // Owner and mode as the plan gives them (the image's user, 0400).
     writeOwned(join(COTURN_ROOT, moved(file.path)), secret, Number.parseInt(file.mode, 8));
   }
+  // The relay's files in the volume, as the credential service writes them there.
+  mkdirSync(join(dir, 'relay-secrets'), { mode: 0o755 });
+  publishRelaySecrets({
+    dir: join(dir, 'relay-secrets'),
+    turnSecret: secrets.turnSecret as string,
+    previousTurnSecrets: [],
+    ...(secrets.tlsCert ? { tls: { cert: secrets.tlsCert, key: secrets.tlsKey as string } } : {}),
+  });
   const env: Record<string, string> = {
     PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
     // The image copies the shipped config to this path's default, /etc/coturn/turnserver.conf.

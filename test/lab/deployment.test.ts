@@ -20,6 +20,7 @@ import {
 import { escapeRegExp } from '../helpers/regexp';
 import {
   connectPages,
+  endCall,
   exchange,
   expectCallRelayedVia,
   firstRelayCandidate,
@@ -103,7 +104,7 @@ async function call(host: Host, transport: RelayTransport, user: string) {
   try {
     return await connectPages(a, b, { a: servers, b: servers });
   } finally {
-    await Promise.all([a.context().close(), b.context().close()]);
+    await endCall(a, b);
   }
 }
 
@@ -128,7 +129,7 @@ async function openCall(host: Host, transport: RelayTransport, user: string): Pr
     a,
     b,
     result,
-    close: () => Promise.all([a.context().close(), b.context().close()]).then(() => {}),
+    close: () => endCall(a, b),
   };
 }
 

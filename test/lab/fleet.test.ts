@@ -12,9 +12,9 @@ import { applyPlan, buildImages, stopContainer } from '../helpers/realise';
 import { REPO_ROOT } from '../helpers/stack';
 import {
   connectPages,
+  endCall,
   exchange,
   expectCallRelayedVia,
-  hangUp,
   type LabBrowser,
   launchSites,
 } from './browser';
@@ -86,7 +86,7 @@ async function startCall(servers: IceServer[]): Promise<Call> {
     a,
     b,
     result,
-    close: () => Promise.all([a.context().close(), b.context().close()]).then(() => {}),
+    close: () => endCall(a, b),
   };
 }
 
@@ -255,7 +255,6 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
     const close = async () => {
       if (closed) return;
       closed = true;
-      await Promise.all([hangUp(running.a), hangUp(running.b)]).catch(() => {});
       await running.close();
     };
     try {
