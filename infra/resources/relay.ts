@@ -297,6 +297,9 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
           ...child,
           ...CONTAINER_REPLACEMENT,
           dependsOn: [...(args.after ?? []), ...(before ? [before] : [])],
+          // The delete waits for the stop: a relay's drain may outlast the provider's own
+          // operation timeout, which would fail the update mid-drain.
+          customTimeouts: { delete: `${c.stopGraceSeconds + 300}s` },
         },
       );
       before = this.containers[c.role];

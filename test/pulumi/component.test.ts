@@ -138,6 +138,11 @@ describe('provider=coturn', () => {
     });
   });
 
+  it('lets each container’s delete take its whole stop grace, a relay’s drain included', () => {
+    expect(options.get('cot-coturn')?.customTimeouts).toEqual({ delete: '315s' });
+    expect(options.get('cot-service')?.customTimeouts).toEqual({ delete: '315s' });
+  });
+
   it('creates the service before the relay, which waits for the files it writes', () => {
     const after = options.get('cot-coturn')?.dependsOn as pulumi.Resource[];
     expect(after).toContain(d.relay.containers.service);
