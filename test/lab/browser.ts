@@ -208,6 +208,37 @@ export async function endCall(...pages: Page[]): Promise<void> {
   await Promise.all(pages.map((p) => p.context().close()));
 }
 
+/** A call between two sites' pages, left running until `close` hangs it up. */
+export interface Call {
+  a: Page;
+  b: Page;
+  /** What connecting showed: each side's first message, state and selected pair. */
+  result: { a: PeerResult; b: PeerResult };
+  close(): Promise<void>;
+}
+
+/** A call from a page in `sites[0]` to one in `sites[1]`, both with `servers`. */
+export async function startCall(
+  sites: [LabBrowser, LabBrowser],
+  servers: IceServer[],
+): Promise<Call> {
+  const [a, b] = await Promise.all([sites[0].newPage(), sites[1].newPage()]);
+  try {
+    const result = await connectPages(a, b, { a: servers, b: servers });
+    return { a, b, result, close: () => endCall(a, b) };
+  } catch (err) {
+    await endCall(a, b);
+    throw err;
+  }
+}
+
+/** Both sides of a running call send one more message each (naming `label`), and wait for the other's. */
+export const talk = (call: Call, label: string | number) =>
+  Promise.all([
+    exchange(call.a, `A ${label}`, `B ${label}`),
+    exchange(call.b, `B ${label}`, `A ${label}`),
+  ]);
+
 /** The first relay candidate the page gathers with these servers, or null (no wait for the end of gathering). */
 export function firstRelayCandidate(
   page: Page,

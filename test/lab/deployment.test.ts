@@ -19,15 +19,14 @@ import {
 } from '../helpers/realise';
 import { escapeRegExp } from '../helpers/regexp';
 import {
-  connectPages,
-  endCall,
-  exchange,
+  type Call,
   expectCallRelayedVia,
   firstRelayCandidate,
   type LabBrowser,
   launchLabChromium,
   launchSites,
-  type PeerResult,
+  startCall,
+  talk,
 } from './browser';
 import {
   alnum,
@@ -92,53 +91,31 @@ async function deployCoturn(ns: string, publicHost: string, extra: Record<string
   return { engine, plan, ids } satisfies Host;
 }
 
-async function call(host: Host, transport: RelayTransport, user: string) {
+/** What the app backend gets from the host's service for `user`, one transport only. */
+async function iceServersFor(host: Host, transport: RelayTransport, user: string) {
   const { status, body } = await backendIceServers(
     lab,
     `${host.plan.outputs.iceServersUrl}?user=${user}`,
     secrets.apiToken as string,
   );
   expect(status).toBe(200);
-  const servers = onlyTransport(body.iceServers, transport);
-  const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
-  try {
-    return await connectPages(a, b, { a: servers, b: servers });
-  } finally {
-    await endCall(a, b);
-  }
+  return onlyTransport(body.iceServers, transport);
 }
 
-/** A call left running: its two pages, and what connecting them showed. */
-interface OpenCall {
-  a: Page;
-  b: Page;
-  result: { a: PeerResult; b: PeerResult };
-  close(): Promise<void>;
+/** A call that is connected, judged by what connecting showed, and hung up. */
+async function call(host: Host, transport: RelayTransport, user: string) {
+  const c = await startCall([siteA, siteB], await iceServersFor(host, transport, user));
+  await c.close();
+  return c.result;
 }
 
-async function openCall(host: Host, transport: RelayTransport, user: string): Promise<OpenCall> {
-  const { body } = await backendIceServers(
-    lab,
-    `${host.plan.outputs.iceServersUrl}?user=${user}`,
-    secrets.apiToken as string,
-  );
-  const servers = onlyTransport(body.iceServers, transport);
-  const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
-  const result = await connectPages(a, b, { a: servers, b: servers });
-  return {
-    a,
-    b,
-    result,
-    close: () => endCall(a, b),
-  };
-}
+/** A call left running. */
+const openCall = async (host: Host, transport: RelayTransport, user: string) =>
+  startCall([siteA, siteB], await iceServersFor(host, transport, user));
 
 /** Both sides of a running call send one more message and get the other's. */
-async function expectStillTalking(call: OpenCall, label: string) {
-  const [a, b] = await Promise.all([
-    exchange(call.a, `A ${label}`, `B ${label}`),
-    exchange(call.b, `B ${label}`, `A ${label}`),
-  ]);
+async function expectStillTalking(call: Call, label: string) {
+  const [a, b] = await talk(call, label);
   const seen = JSON.stringify({ a, b });
   expect(a.received, seen).toBe(`B ${label}`);
   expect(b.received, seen).toBe(`A ${label}`);

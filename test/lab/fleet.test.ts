@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigSource, Role, SecretName } from '../../infra';
@@ -11,12 +10,12 @@ import type { IceServer } from '../../service/providers/types';
 import { applyPlan, buildImages, stopContainer } from '../helpers/realise';
 import { REPO_ROOT } from '../helpers/stack';
 import {
-  connectPages,
-  endCall,
-  exchange,
+  type Call,
   expectCallRelayedVia,
   type LabBrowser,
   launchSites,
+  startCall,
+  talk,
 } from './browser';
 import {
   alnum,
@@ -72,27 +71,28 @@ const onlyRelay = (servers: IceServer[], ip: string) =>
     .map((s) => ({ ...s, urls: s.urls.filter((u) => u.includes(`:${ip}:`)) }))
     .filter((s) => s.urls.length > 0);
 
-interface Call {
-  a: Page;
-  b: Page;
-  result: Awaited<ReturnType<typeof connectPages>>;
-  close(): Promise<void>;
-}
+const startCallWith = (servers: IceServer[]) => startCall([siteA, siteB], servers);
 
-async function startCall(servers: IceServer[]): Promise<Call> {
-  const [a, b] = await Promise.all([siteA.newPage(), siteB.newPage()]);
-  const result = await connectPages(a, b, { a: servers, b: servers });
-  return {
-    a,
-    b,
-    result,
-    close: () => endCall(a, b),
-  };
+/**
+ * The eu-west relay, back: within 30 s both services hand it out first for its region again,
+ * and a call through it (credentials from the us-east host's service) connects.
+ */
+async function expectEuWestBack(pollUser: string, callUser: string) {
+  for (const host of [0, 1])
+    await expect
+      .poll(() => relaysHandedOut(host, `user=${pollUser}&region=eu-west`), {
+        timeout: 30_000,
+        interval: 500,
+      })
+      .toEqual([lab.relay.ip, lab.cloud.publicIp]);
+  const back = await ask(1, `user=${callUser}&relays=all`);
+  const again = await startCallWith(onlyRelay(back.body.iceServers, lab.relay.ip));
+  try {
+    expectRelayedVia(again.result, lab.relay.ip);
+  } finally {
+    await again.close();
+  }
 }
-
-/** Both sides of a running call send one more message each, and wait for the other's. */
-const talk = (call: Call, n: number) =>
-  Promise.all([exchange(call.a, `A ${n}`, `B ${n}`), exchange(call.b, `B ${n}`, `A ${n}`)]);
 
 /** Relayed through the relay at `ip` (the message names the relay, for a fleet's two). */
 const expectRelayedVia = (result: Call['result'], ip: string) =>
@@ -182,7 +182,7 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
   it('Chromium in the two NATed sites connects over each relay', async () => {
     const { body } = await ask(0, 'user=bob&relays=all');
     for (const ip of [lab.relay.ip, lab.cloud.publicIp]) {
-      const call = await startCall(onlyRelay(body.iceServers, ip));
+      const call = await startCallWith(onlyRelay(body.iceServers, ip));
       try {
         expectRelayedVia(call.result, ip);
       } finally {
@@ -194,7 +194,7 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
   it('a stopped relay is handed out by no service within 15 s, new calls go through the other, a running call on it is untouched; started again, it is handed out again', async () => {
     // A call already running on the surviving relay (us-east, the cloud host).
     const { body } = await ask(1, 'user=carol&region=us-east');
-    const running = await startCall(onlyRelay(body.iceServers, lab.cloud.publicIp));
+    const running = await startCallWith(onlyRelay(body.iceServers, lab.cloud.publicIp));
     try {
       expectRelayedVia(running.result, lab.cloud.publicIp);
 
@@ -214,7 +214,7 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
 
       // A new call with what the eu-west host's service now hands out connects via us-east.
       const fresh = await ask(0, 'user=erin');
-      const call = await startCall(onlyTransport(fresh.body.iceServers, 'udp'));
+      const call = await startCallWith(onlyTransport(fresh.body.iceServers, 'udp'));
       try {
         expectRelayedVia(call.result, lab.cloud.publicIp);
       } finally {
@@ -227,20 +227,7 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
       expect(b).toMatchObject({ received: 'A 2', iceState: 'connected', channelState: 'open' });
 
       await eu.engine.api.call('POST', `/containers/${eu.ids.coturn}/start`);
-      for (const host of [0, 1])
-        await expect
-          .poll(() => relaysHandedOut(host, 'user=frank&region=eu-west'), {
-            timeout: 30_000,
-            interval: 500,
-          })
-          .toEqual([lab.relay.ip, lab.cloud.publicIp]);
-      const back = await ask(1, 'user=grace&relays=all');
-      const again = await startCall(onlyRelay(back.body.iceServers, lab.relay.ip));
-      try {
-        expectRelayedVia(again.result, lab.relay.ip);
-      } finally {
-        await again.close();
-      }
+      await expectEuWestBack('frank', 'grace');
     } finally {
       await running.close();
     }
@@ -250,7 +237,7 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
     const eu = hosts[0] as (typeof hosts)[number];
     const plan = fleet.hosts[0]?.plan as FleetPlan['hosts'][number]['plan'];
     const { body } = await ask(0, 'user=dan&region=eu-west');
-    const running = await startCall(onlyRelay(body.iceServers, lab.relay.ip));
+    const running = await startCallWith(onlyRelay(body.iceServers, lab.relay.ip));
     let closed = false;
     const close = async () => {
       if (closed) return;
@@ -279,7 +266,7 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
           .toEqual([lab.cloud.publicIp]);
       expect(Date.now() - started).toBeLessThan(DROP_WITHIN_MS);
       const fresh = await ask(0, 'user=frank&region=eu-west');
-      const call = await startCall(onlyTransport(fresh.body.iceServers, 'udp'));
+      const call = await startCallWith(onlyTransport(fresh.body.iceServers, 'udp'));
       try {
         expectRelayedVia(call.result, lab.cloud.publicIp);
       } finally {
@@ -298,20 +285,7 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
       const { realised, replaced } = await applying;
       expect(replaced).toEqual(['coturn']);
       eu.ids = realised.ids as Record<string, string>;
-      for (const host of [0, 1])
-        await expect
-          .poll(() => relaysHandedOut(host, 'user=grace&region=eu-west'), {
-            timeout: 30_000,
-            interval: 500,
-          })
-          .toEqual([lab.relay.ip, lab.cloud.publicIp]);
-      const back = await ask(1, 'user=heidi&relays=all');
-      const again = await startCall(onlyRelay(back.body.iceServers, lab.relay.ip));
-      try {
-        expectRelayedVia(again.result, lab.relay.ip);
-      } finally {
-        await again.close();
-      }
+      await expectEuWestBack('grace', 'heidi');
     } finally {
       await close();
     }
