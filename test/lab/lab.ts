@@ -38,15 +38,28 @@ export interface Lab {
   siteB: LabHost & { router: string; publicIp: string };
   backend: LabHost;
   peer: LabHost;
+  /** A public host for the lab's CA (`ip`) and DNS server (`dnsIp`, a second address): test/lab/acme.ts. */
+  ca: LabHost & { dnsIp: string };
   /** The internet namespace (the bridge 11.0.0.0/24 lives here). */
   inet: string;
   /** Every namespace of this lab. */
   namespaces: string[];
+  /** A directory for this lab's files; removed on destroy and by the stale cleanup. */
+  dir: string;
+  /**
+   * Makes every lab host (relay, cloud, sites, backend, peer, ca) resolve names through
+   * `nameserver` (`/etc/netns/<ns>/resolv.conf`, which `ip netns exec` mounts over
+   * /etc/resolv.conf), for what exec and spawn start from now on; null undoes it.
+   */
+  setResolver(nameserver: string | null): void;
   /** Runs argv in the namespace (`ip netns exec`), resolves when it exits. */
   exec(ns: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Starts argv in the namespace; tracked, killed (SIGKILL) on destroy. */
   spawn(ns: string, argv: string[], opts?: { env?: Record<string, string> }): ChildProcess;
-  /** Kills every process in every lab namespace (`ip netns pids`), deletes the namespaces. */
+  /**
+   * Kills every process in every lab namespace (`ip netns pids`), deletes the namespaces, their
+   * /etc/netns directories and `dir`.
+   */
   destroy(): Promise<void>;
 }
 
@@ -54,6 +67,10 @@ const run = promisify(execFile);
 
 /** Where each live lab records the pid of the process that owns it (for stale cleanup). */
 const OWNERS = '/run/turnkey-lab';
+/** Where the labs keep files (`<prefix>-files`), outside OWNERS, whose entries are pid files. */
+const FILES = '/run/turnkey-lab-files';
+/** iproute2's per-namespace /etc (`ip netns exec` bind-mounts each file in it over /etc's). */
+const NETNS_ETC = '/etc/netns';
 
 export const envPrefix = (): string => process.env.TURNKEY_LAB_PREFIX ?? 'tk';
 
@@ -133,22 +150,36 @@ async function killNamespace(ns: string): Promise<void> {
   await ip(['netns', 'del', ns]).catch(() => {});
 }
 
-/** Deletes every namespace whose name starts with `prefix` (default: the env prefix), killing its processes. */
+const entries = (dir: string): string[] => {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+};
+
+/**
+ * Deletes every namespace whose name starts with `prefix` (default: the env prefix), killing
+ * its processes, with their /etc/netns directories and the labs' files (Lab.dir).
+ */
 export async function cleanupLabs(prefix: string = envPrefix()): Promise<void> {
   const doomed = (await listNamespaces()).filter((ns) => ns.startsWith(prefix));
   await Promise.all(doomed.map(killNamespace));
-  try {
-    for (const f of readdirSync(OWNERS))
-      if (f.startsWith(prefix)) rmSync(join(OWNERS, f), { force: true });
-  } catch {}
+  // After the kill: nothing started in the namespace can still be using them.
+  for (const dir of [NETNS_ETC, FILES])
+    for (const f of entries(dir))
+      if (f.startsWith(prefix)) rmSync(join(dir, f), { recursive: true, force: true });
+  for (const f of entries(OWNERS))
+    if (f.startsWith(prefix)) rmSync(join(OWNERS, f), { force: true });
 }
 
 /** Labs under the env prefix whose owner is gone (a killed run): removed before a new lab. */
 async function cleanupStale(own: string): Promise<void> {
+  // A run killed in the middle of destroy can leave a lab's files without its namespaces.
   const labs = new Set(
-    (await listNamespaces())
-      .filter((ns) => ns.startsWith(envPrefix()) && ns.includes('-'))
-      .map((ns) => ns.slice(0, ns.lastIndexOf('-'))),
+    [...(await listNamespaces()), ...entries(NETNS_ETC), ...entries(FILES)]
+      .filter((name) => name.startsWith(envPrefix()) && name.includes('-'))
+      .map((name) => name.slice(0, name.lastIndexOf('-'))),
   );
   for (const lab of labs) {
     let owner = 0;
@@ -218,6 +249,7 @@ export async function createLab(id: string): Promise<Lab> {
     siteB: { ns: ns('sb'), ip: '192.168.2.10', router: ns('rtb'), publicIp: '11.0.0.32' },
     backend: { ns: ns('app'), ip: '11.0.0.40' },
     peer: { ns: ns('peer'), ip: '11.0.0.50' },
+    ca: { ns: ns('ca'), ip: '11.0.0.14', dnsIp: '11.0.0.53' },
   };
   const namespaces = [
     inet,
@@ -230,7 +262,18 @@ export async function createLab(id: string): Promise<Lab> {
     lab.siteB.router,
     lab.backend.ns,
     lab.peer.ns,
+    lab.ca.ns,
   ];
+  const hosts = [
+    lab.relay.ns,
+    lab.cloud.ns,
+    lab.siteA.ns,
+    lab.siteB.ns,
+    lab.backend.ns,
+    lab.peer.ns,
+    lab.ca.ns,
+  ];
+  const dir = join(FILES, `${prefix}-files`);
   const children = new Set<ChildProcess>();
   let destroyed = false;
   const destroy = async () => {
@@ -241,6 +284,7 @@ export async function createLab(id: string): Promise<Lab> {
   };
 
   try {
+    mkdirSync(dir, { recursive: true });
     for (const n of namespaces) {
       await ip(['netns', 'add', n]);
       await up(n, 'lo');
@@ -263,6 +307,8 @@ export async function createLab(id: string): Promise<Lab> {
     await attach('rtb', lab.siteB.router, 'wan', lab.siteB.publicIp);
     await attach('app', lab.backend.ns, 'eth0', lab.backend.ip);
     await attach('peer', lab.peer.ns, 'eth0', lab.peer.ip);
+    await attach('ca', lab.ca.ns, 'eth0', lab.ca.ip);
+    await ip(['-n', lab.ca.ns, 'addr', 'add', `${lab.ca.dnsIp}/24`, 'dev', 'eth0']);
 
     // Addresses on the relay and cloud hosts that only refusal listeners use: the cloud
     // metadata address and a private one. On `lo` (this kernel may lack the dummy driver), which also keeps
@@ -324,6 +370,20 @@ table ip lab {
   return {
     ...lab,
     namespaces,
+    dir,
+    setResolver(nameserver) {
+      for (const n of hosts) {
+        if (nameserver === null) rmSync(join(NETNS_ETC, n), { recursive: true, force: true });
+        else {
+          mkdirSync(join(NETNS_ETC, n), { recursive: true });
+          // A resolver that is down should fail a lookup in 2 s, not glibc's 10 s.
+          writeFileSync(
+            join(NETNS_ETC, n, 'resolv.conf'),
+            `nameserver ${nameserver}\noptions timeout:1 attempts:2\n`,
+          );
+        }
+      }
+    },
     exec(n, argv, opts = {}) {
       return new Promise((resolve) => {
         const child = spawnChild('ip', ['netns', 'exec', n, ...argv], {
