@@ -7,8 +7,9 @@ import { CheckUsageError, runCheck } from './run';
 
 /**
  * The `turnkey` command. `turnkey check` verifies a live deployment from the outside:
- * exit 0 only when every URI it hands out relays (TURN) or answers (STUN); 1 when something
- * does not work (each with a diagnosis); 2 on bad usage.
+ * exit 0 only when every URI it hands out relays (TURN) or answers (STUN) and no certificate
+ * it meets is out of its validity period; 1 when something does not work (each with a
+ * diagnosis); 2 on bad usage. A certificate near its end is only a warning: it still works.
  */
 
 const USAGE = `usage: turnkey check --url <iceServersUrl> [--token <token> | --token-file <file>] [--user <id>] [--json] [--ca <file>] [--timeout <ms>]

@@ -1,7 +1,11 @@
 import { diagnosisLine } from '../turn/diagnosis';
+import { type CertificateResult, span } from './certificates';
 import { type CheckReport, fmt, type UriResult } from './run';
 
-/** How `turnkey check` prints its findings: a table per URI, then what failed and why. */
+/**
+ * How `turnkey check` prints its findings: a table per URI, a line per certificate, then
+ * what failed and why.
+ */
 
 type Row = UriResult & { ttl?: number };
 
@@ -42,16 +46,35 @@ export function formatTable(rows: UriResult[], ttl?: number): string {
   ].join('\n');
 }
 
-/** The human-readable report: table, flags, then one diagnosis per failure. */
+/** One line per TLS endpoint: when its certificate ends, in the words of its state. */
+export function certificateLine(c: CertificateResult): string {
+  const name = `certificate ${c.endpoint}`;
+  if (c.status === 'unseen') return `${name} not seen: ${c.error}`;
+  const left = c.expiresInS ?? 0;
+  if (c.status === 'not-yet-valid') {
+    return `${name} is not valid before ${c.validFrom} (in ${span(c.validInS ?? 0)}), expires ${c.validTo}`;
+  }
+  return left <= 0
+    ? `${name} expired ${c.validTo} (${span(left)} ago)`
+    : `${name} expires ${c.validTo} (in ${span(left)})`;
+}
+
+const certificateBlock = (report: CheckReport): string[] => [
+  ...report.certificates.map(certificateLine),
+  ...(report.certificateWarnings ?? []).map((w) => `warning: ${w}`),
+];
+
+/** The human-readable report: table, certificates, flags, then one diagnosis per failure. */
 export function formatReport(report: CheckReport): string {
   const out: string[] = [`turnkey check: ${report.url} (user ${report.user})`];
   if (report.fetchError) {
-    out.push('', `FAILED: ${diagnosisLine(report.fetchError)}`);
+    out.push('', ...certificateBlock(report), `FAILED: ${diagnosisLine(report.fetchError)}`);
     return out.join('\n');
   }
   if (report.ttl !== undefined)
     out.push(`announced ttl ${report.ttl} s, expires ${report.expiresAt}`);
   out.push('', formatTable(report.results, report.ttl), '');
+  out.push(...certificateBlock(report));
   if (report.credentialWarning) out.push(`warning: ${report.credentialWarning}`);
   for (const r of report.results) {
     if (r.relayedElsewhere && r.relayed) {
@@ -60,26 +83,31 @@ export function formatReport(report: CheckReport): string {
       );
     }
   }
+  const paragraph = (problem: string, d: { cause: string; fix: string }) =>
+    out.push(problem, `  cause: ${d.cause}`, `  fix:   ${d.fix}`);
   for (const r of report.results) {
-    if (!r.diagnosis) continue;
-    out.push(
-      `${r.uri}: ${r.diagnosis.problem}`,
-      `  cause: ${r.diagnosis.cause}`,
-      `  fix:   ${r.diagnosis.fix}`,
-    );
+    if (r.diagnosis) paragraph(`${r.uri}: ${r.diagnosis.problem}`, r.diagnosis);
   }
-  const failed = report.results.filter((r) => r.outcome === 'failed').length;
-  out.push(
-    report.ok
-      ? `OK: every URI works (${report.results.length})`
-      : report.results.length === 0
-        ? 'FAILED: the service handed out no URIs'
-        : `FAILED: ${failed} of ${report.results.length} URIs do not work`,
-  );
+  // The problem names the certificate and its endpoint already.
+  for (const c of report.certificates) if (c.diagnosis) paragraph(c.diagnosis.problem, c.diagnosis);
+  out.push(report.ok ? `OK: every URI works (${report.results.length})` : failedLine(report));
   return out.join('\n');
 }
 
-/** 0 only when every URI relays (TURN) or answers (STUN). */
+function failedLine(report: CheckReport): string {
+  if (report.results.length === 0) return 'FAILED: the service handed out no URIs';
+  const failed = report.results.filter((r) => r.outcome === 'failed').length;
+  const outOfDate = report.certificates.filter((c) => c.diagnosis).length;
+  const parts = [
+    ...(failed > 0 ? [`${failed} of ${report.results.length} URIs do not work`] : []),
+    ...(outOfDate > 0
+      ? [`${outOfDate} of ${report.certificates.length} certificates out of their validity period`]
+      : []),
+  ];
+  return `FAILED: ${parts.join('; ')}`;
+}
+
+/** 0 only when every URI relays (TURN) or answers (STUN) and no certificate is out of date. */
 export function exitCode(report: CheckReport): number {
   return report.ok ? 0 : 1;
 }

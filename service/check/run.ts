@@ -11,11 +11,18 @@ import { type Diagnosis, diagnose, relayedAddressMismatch } from '../turn/diagno
 import type { TransportAddress } from '../turn/message';
 import { bindStun } from '../turn/probe';
 import { describeTarget, type StunTransport } from '../turn/transport';
+import {
+  type CertificateResult,
+  certificateWarnings,
+  lookAtCertificates,
+  tlsEndpoints,
+} from './certificates';
 
 /**
  * `turnkey check`: fetches ICE servers from a live deployment and, for every URI, proves
  * what a browser needs: STUN answers with a server-reflexive address; TURN allocates with
- * the handed-out credential and relays data between two allocations, both ways.
+ * the handed-out credential and relays data between two allocations, both ways. Every TLS
+ * endpoint (an https --url, turns:) has its certificate's expiry looked at.
  */
 
 export interface CheckOptions {
@@ -68,7 +75,11 @@ export interface CheckReport {
   /** Credential expiry versus the announced ttl, when they disagree or the credential is dead. */
   credentialWarning?: string;
   results: UriResult[];
-  /** Every URI answered (STUN) or relayed (TURN). */
+  /** The API's certificate (https) and each turns:/stuns: listener's. */
+  certificates: CertificateResult[];
+  /** A renewal overdue, or one host serving different certificates. */
+  certificateWarnings?: string[];
+  /** Every URI answered (STUN) or relayed (TURN), and no certificate is out of its validity. */
   ok: boolean;
 }
 
@@ -82,13 +93,20 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     url: redactUrl(opts.url),
     user: opts.user,
     results: [],
+    certificates: [],
     ok: false,
   };
   let servers: IceServers;
   try {
     servers = await fetchIceServers(opts);
   } catch (err) {
-    report.fetchError = fetchDiagnosis(err, opts.url);
+    if (err instanceof CheckUsageError) throw err;
+    await addCertificates(report, opts, []);
+    // An expired certificate fails the fetch with a bare TLS error: its date is the news.
+    const expired = report.certificates.find((c) => c.diagnosis)?.diagnosis;
+    report.fetchError = expired
+      ? { ...expired, problem: `could not fetch ICE servers: ${expired.problem}` }
+      : fetchDiagnosis(err, opts.url);
     return report;
   }
   report.ttl = servers.ttl;
@@ -105,8 +123,28 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
       report.results.push(result);
     }
   }
-  report.ok = report.results.length > 0 && report.results.every((r) => r.outcome !== 'failed');
+  await addCertificates(
+    report,
+    opts,
+    servers.iceServers.flatMap((s) => s.urls),
+  );
+  report.ok =
+    report.results.length > 0 &&
+    report.results.every((r) => r.outcome !== 'failed') &&
+    report.certificates.every((c) => !c.diagnosis);
   return report;
+}
+
+/** One more handshake per TLS endpoint, apart from the check's own, to read what it serves. */
+async function addCertificates(report: CheckReport, opts: CheckOptions, uris: string[]) {
+  const readyzUrl = `${new URL(opts.url).origin}/readyz`;
+  report.certificates = await lookAtCertificates(tlsEndpoints(opts.url, uris), {
+    timeoutMs: opts.timeoutMs,
+    now: opts.now ?? Date.now,
+    readyzUrl,
+  });
+  const warnings = certificateWarnings(report.certificates, readyzUrl);
+  if (warnings.length > 0) report.certificateWarnings = warnings;
 }
 
 /** The URL without its query string (which should not carry secrets, but might). */

@@ -161,6 +161,7 @@ describe('the report', () => {
         credentialExpiresInS: 600,
       },
     ],
+    certificates: [],
     ok: true,
   };
 
