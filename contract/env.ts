@@ -22,7 +22,7 @@ export type RelayEnv = { [K in RelayVar]?: string };
 /** Secrets the service reads from NAME or from the file named by NAME_FILE. */
 export type ServiceSecretVar =
   Extract<ServiceVar, `${string}_FILE`> extends `${infer V}_FILE`
-    ? Exclude<V, 'TLS_CERT' | 'TLS_KEY'>
+    ? Exclude<V, 'TLS_CERT' | 'TLS_KEY' | 'ACME_CA'>
     : never;
 
 /**
@@ -58,4 +58,17 @@ export const RELAY_SECRET_FILES = {
   previousTurnSecret: 'turn-secret-previous',
   tlsCert: 'tls-cert.pem',
   tlsKey: 'tls-key.pem',
+} as const;
+/**
+ * ACME_STATE_DIR as the stack mounts it: a volume of the service's own (the image creates the
+ * directory owned by SERVICE_UID, so a new volume starts with that owner).
+ */
+export const ACME_STATE_DIR = '/var/lib/turnkey/acme';
+/** The files in ACME_STATE_DIR, by what they hold. */
+export const ACME_STATE_FILES = {
+  accountKey: 'account-key.pem',
+  account: 'account.json',
+  certificate: 'certificate.pem',
+  certificateKey: 'certificate-key.pem',
+  certificateMeta: 'certificate.json',
 } as const;

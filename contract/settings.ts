@@ -216,6 +216,45 @@ export const SETTINGS = {
     secret: true,
     doc: "The certificate's unencrypted PEM private key. In the containers, a file.",
   },
+  // --- automatic certificates (ACME) ----------------------------------------------------------
+  acmeEmail: {
+    stack: true,
+    service: ['ACME_EMAIL'],
+    kind: { type: 'text' },
+    doc: "Turns on automatic certificates: the service obtains one for publicHost from the ACME CA (HTTP-01 on acmeHttpPort), serves it on the API and turns:, and renews it with a third of its lifetime left; the CA's account is registered with this address (expiry notices). Not with tlsCert/tlsKey; publicHost must be a DNS name.",
+  },
+  acmeDirectoryUrl: {
+    stack: true,
+    service: ['ACME_DIRECTORY_URL'],
+    kind: { type: 'text' },
+    default: 'https://acme-v02.api.letsencrypt.org/directory',
+    doc: "The ACME CA's directory (https). Default Let's Encrypt; its staging directory https://acme-staging-v02.api.letsencrypt.org/directory issues untrusted certificates without production rate limits, for a first try.",
+  },
+  acmeDomains: {
+    stack: false,
+    service: ['ACME_DOMAINS'],
+    kind: { type: 'list' },
+    doc: "Names the certificate is for, comma-separated; the first is its subject. The stack sets publicHost (each fleet host its own); the service's default is the host of its TURN URIs.",
+  },
+  acmeHttpPort: {
+    stack: true,
+    service: ['ACME_HTTP_PORT'],
+    kind: { type: 'port' },
+    default: 80,
+    doc: 'The port the service answers HTTP-01 challenges on, on every address of the host (the CA asks port 80 of publicHost: another port only behind a proxy that forwards /.well-known/acme-challenge/ to it). It answers nothing else: every other request gets 404.',
+  },
+  acmeStateDir: {
+    stack: false,
+    service: ['ACME_STATE_DIR'],
+    kind: { type: 'text' },
+    doc: 'Where the account key and the certificate persist, so a restarted or replaced service neither registers again nor orders a new certificate (the stack mounts a volume of its own there). Keys are written 0600.',
+  },
+  acmeCaCert: {
+    stack: true,
+    service: ['ACME_CA_FILE'],
+    kind: { type: 'text' },
+    doc: "PEM bundle the service trusts for the ACME server's own HTTPS, for a private CA (e.g. step-ca) whose directory a public CA did not certify; unset: Node's public CAs. In the container, a file.",
+  },
   // --- the relay's limits --------------------------------------------------------------------
   userQuota: {
     stack: true,

@@ -33,8 +33,11 @@ export function relayTlsTarget(config: ProviderConfig): RelayTlsTarget | undefin
   return { host, port: turns.port, servername: turns.host };
 }
 
-/** The SHA-256 fingerprint a new handshake presents, or undefined when none completes. */
-function presented(target: RelayTlsTarget, timeoutMs: number): Promise<string | undefined> {
+/** The certificate a new handshake presents, or undefined when none completes. */
+function presented(
+  target: RelayTlsTarget,
+  timeoutMs: number,
+): Promise<X509Certificate | undefined> {
   return new Promise((resolve) => {
     const socket = connect({
       host: target.host,
@@ -45,7 +48,7 @@ function presented(target: RelayTlsTarget, timeoutMs: number): Promise<string | 
     });
     socket.setTimeout(timeoutMs, () => socket.destroy());
     socket.once('secureConnect', () => {
-      resolve(socket.getPeerX509Certificate()?.fingerprint256);
+      resolve(socket.getPeerX509Certificate());
       socket.destroy();
     });
     socket.once('error', () => resolve(undefined));
@@ -61,6 +64,8 @@ export interface RelayCertificateOptions {
   file: string;
   logger: Logger;
   metrics: ReloadMetrics;
+  /** Each time the relay is seen serving the expected certificate: its expiry (a metric). */
+  onServed?: (notAfter: Date) => void;
   /** Time between two looks (default 10 s). */
   intervalMs?: number;
   /** How long the relay may take to apply a new certificate (default 15 s: it checks every 2 s). */
@@ -68,20 +73,25 @@ export interface RelayCertificateOptions {
   now?: () => Date;
 }
 
-export function watchRelayCertificate(opts: RelayCertificateOptions): MaterialReload {
+/** The watch, told of each new certificate written for the relay (a renewal). */
+export type RelayCertificateWatch = MaterialReload & { expect(certPem: string): void };
+
+export function watchRelayCertificate(opts: RelayCertificateOptions): RelayCertificateWatch {
   const now = opts.now ?? (() => new Date());
-  const written = now();
-  const expected = new X509Certificate(opts.certPem).fingerprint256;
+  let written = now();
+  let expected = new X509Certificate(opts.certPem).fingerprint256;
   let failure: ReloadFailure | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   opts.metrics.materialLoaded('relay_tls', written);
 
   const look = async () => {
-    const seen = await presented(opts.target, 3_000);
+    const served = await presented(opts.target, 3_000);
     // Not answering is readiness's business (the relay is down), not a stale certificate.
-    if (seen === undefined || stopped) return;
+    if (served === undefined || stopped) return;
+    const seen = served.fingerprint256;
     if (seen === expected) {
+      opts.onServed?.(new Date(served.validTo));
       if (failure) {
         opts.logger.info('the relay serves the certificate written for it again');
         opts.metrics.reloaded('relay_tls', 'applied');
@@ -115,6 +125,15 @@ export function watchRelayCertificate(opts: RelayCertificateOptions): MaterialRe
   loop();
   return {
     failure: () => failure,
+    expect: (certPem) => {
+      const next = new X509Certificate(certPem).fingerprint256;
+      if (next === expected) return;
+      // The relay's watcher gets a new grace to apply it; a failure about the old one is moot.
+      expected = next;
+      written = now();
+      failure = undefined;
+      opts.metrics.materialLoaded('relay_tls', written);
+    },
     stop: () => {
       stopped = true;
       if (timer) clearTimeout(timer);

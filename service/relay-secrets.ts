@@ -12,18 +12,28 @@ import { ConfigError, type RelaySecretsConfig } from './config';
  * is what keeps them to this user and the relay's.
  */
 export function publishRelaySecrets(config: RelaySecretsConfig): void {
-  const files: [string, string][] = [
+  writeRelayFiles(config.dir, [
     [RELAY_SECRET_FILES.turnSecret, config.turnSecret],
     [RELAY_SECRET_FILES.previousTurnSecret, config.previousTurnSecrets.join('\n')],
-  ];
-  if (config.tls)
-    files.push(
-      [RELAY_SECRET_FILES.tlsKey, config.tls.key],
-      [RELAY_SECRET_FILES.tlsCert, config.tls.cert],
-    );
+  ]);
+  if (config.tls) publishRelayTls(config.dir, config.tls);
+}
+
+/**
+ * A new certificate for the relay (a renewal, or TLS_CERT_FILE rewritten): the key first, so
+ * the relay's watcher sees the pair complete once the certificate lands.
+ */
+export function publishRelayTls(dir: string, tls: { cert: string; key: string }): void {
+  writeRelayFiles(dir, [
+    [RELAY_SECRET_FILES.tlsKey, tls.key],
+    [RELAY_SECRET_FILES.tlsCert, tls.cert],
+  ]);
+}
+
+function writeRelayFiles(dir: string, files: [string, string][]): void {
   for (const [name, content] of files) {
-    const target = join(config.dir, name);
-    const staged = join(config.dir, `.${name}.${randomBytes(4).toString('hex')}`);
+    const target = join(dir, name);
+    const staged = join(dir, `.${name}.${randomBytes(4).toString('hex')}`);
     try {
       writeFileSync(staged, content.endsWith('\n') || content === '' ? content : `${content}\n`, {
         mode: 0o444,

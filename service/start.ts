@@ -3,6 +3,8 @@ import type { Server } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { RELAY_SECRET_FILES } from '../contract';
+import { type RunningAcme, startAcme } from './acme/manager';
+import { certificateDates } from './acme/store';
 import { loadConfig, type ServiceConfig } from './config';
 import type { MaterialReload } from './config/reload';
 import { reloadTurnSecret } from './config/turn-secret-reload';
@@ -14,8 +16,34 @@ import { reloadTls } from './http/tls-reload';
 import { createLogger } from './logger';
 import { createProvider } from './providers/create';
 import { signsWithSecret, type TurnProvider } from './providers/types';
-import { relayTlsTarget, watchRelayCertificate } from './relay-certificate';
-import { publishRelaySecrets } from './relay-secrets';
+import {
+  type RelayCertificateWatch,
+  relayTlsTarget,
+  watchRelayCertificate,
+} from './relay-certificate';
+import { publishRelaySecrets, publishRelayTls } from './relay-secrets';
+
+/** Days left below which /readyz (with the token) shows the certificate. */
+const EXPIRY_WARNING_DAYS = 7;
+
+/**
+ * /readyz's `certificate`: shown when the served one is within a week of expiry or the last
+ * ACME order failed (a renewal that keeps failing, long before the certificate runs out).
+ */
+function certificateDetail(notAfter: Date | undefined, acme: RunningAcme | undefined) {
+  if (!notAfter) return undefined;
+  const daysLeft = (notAfter.getTime() - Date.now()) / 86_400_000;
+  const status = acme?.status();
+  if (daysLeft >= EXPIRY_WARNING_DAYS && !status?.lastFailure) return undefined;
+  return {
+    notAfter: notAfter.toISOString(),
+    daysLeft: Math.floor(daysLeft * 10) / 10,
+    ...(daysLeft < EXPIRY_WARNING_DAYS
+      ? { warning: `the certificate expires in less than ${EXPIRY_WARNING_DAYS} days` }
+      : {}),
+    ...(status ? { acme: status } : {}),
+  };
+}
 
 export interface RunningService {
   app: FastifyInstance;
@@ -42,11 +70,41 @@ export async function startService(
     logDestination?: DestinationStream;
     reloadIntervalMs?: number;
     relayProbeIntervalMs?: number;
+    /**
+     * Runs once the ports that may need root are bound (ACME_HTTP_PORT): main.ts drops to
+     * the service's user there. Called at once without ACME.
+     */
+    afterPrivilegedBind?: () => void;
+    /** The ACME retry backoff (acme/manager.ts RETRY; shorter in tests). */
+    acmeRetry?: { minMs: number; maxMs: number };
   } = {},
 ): Promise<RunningService> {
-  const config = loadConfig(env);
+  let config = loadConfig(env);
   const logger = createLogger(config.logLevel, opts.logDestination);
   const metrics = createMetrics();
+
+  // The certificate first: HTTPS and the relay's turns: need it before they listen.
+  let acme: RunningAcme | undefined;
+  if (config.acme) {
+    acme = await startAcme(config.acme, {
+      logger,
+      metrics,
+      ...(opts.afterPrivilegedBind ? { afterBind: opts.afterPrivilegedBind } : {}),
+      ...(opts.acmeRetry ? { retry: opts.acmeRetry } : {}),
+    });
+    const { cert, key } = acme.certificate();
+    config = {
+      ...config,
+      tls: { cert, key, certFile: acme.certFile, keyFile: acme.keyFile },
+      ...(config.relaySecrets
+        ? { relaySecrets: { ...config.relaySecrets, tls: { cert, key } } }
+        : {}),
+    };
+  } else {
+    opts.afterPrivilegedBind?.();
+  }
+  let servedNotAfter = config.tls ? certificateDates(config.tls.cert).notAfter : undefined;
+  if (servedNotAfter) metrics.certificateExpires('service', servedNotAfter);
   const provider = createProvider(config.providerConfig, {
     ...(opts.relayProbeIntervalMs ? { probeIntervalMs: opts.relayProbeIntervalMs } : {}),
     onUpstreamCall: (operation, seconds, outcome) =>
@@ -75,6 +133,7 @@ export async function startService(
     metrics,
     ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
     reloadFailures: () => reloads.flatMap((r) => r.failure() ?? []),
+    certificateDetail: () => certificateDetail(servedNotAfter, acme),
   });
   const metricsApp = buildMetricsApp({ metrics, logger });
 
@@ -106,24 +165,52 @@ export async function startService(
 
   // Watched from here, before listening: a file changed while start-up went on is not missed.
   const reload = { logger, metrics, intervalMs: opts.reloadIntervalMs ?? WATCH_INTERVAL_MS };
+  // The relay on this host should serve the certificate just written for it.
+  const relaySecrets = config.relaySecrets;
+  const relayTls = relaySecrets?.tls ? relayTlsTarget(config.providerConfig) : undefined;
+  let relayCertificate: RelayCertificateWatch | undefined;
+  if (relayTls && relaySecrets?.tls) {
+    relayCertificate = watchRelayCertificate({
+      target: relayTls,
+      certPem: relaySecrets.tls.cert,
+      file: join(relaySecrets.dir, RELAY_SECRET_FILES.tlsCert),
+      logger,
+      metrics,
+      onServed: (notAfter) => metrics.certificateExpires('relay', notAfter),
+    });
+    reloads.push(relayCertificate);
+  }
+  // A new pair (a renewal in ACME_STATE_DIR, or TLS_CERT_FILE rewritten) is served here and
+  // handed on to the relay, whose watcher loads it: neither process restarts.
+  const tlsApplied = (pair: { cert: string; key: string }, notAfter: Date) => {
+    servedNotAfter = notAfter;
+    metrics.certificateExpires('service', notAfter);
+    if (!relaySecrets?.tls) return;
+    try {
+      publishRelayTls(relaySecrets.dir, pair);
+      relayCertificate?.expect(pair.cert);
+    } catch (err) {
+      logger.error(
+        { dir: relaySecrets.dir },
+        `the relay's new certificate cannot be written: ${(err as Error).message}`,
+      );
+    }
+  };
   // With `https`, Fastify's server is a tls.Server; the instance is typed as the plain one.
-  if (config.tls) reloads.push(reloadTls(app.server as unknown as Server, config.tls, reload));
+  if (config.tls)
+    reloads.push(
+      reloadTls(
+        app.server as unknown as Server,
+        { ...config.tls, from: acme ? 'ACME_STATE_DIR' : 'TLS_CERT_FILE' },
+        reload,
+        tlsApplied,
+      ),
+    );
   if (config.turnSecretFile && signsWithSecret(provider))
     reloads.push(reloadTurnSecret(provider, config.turnSecretFile, reload));
-  // The relay on this host should serve the certificate just written for it.
-  const relayTls = config.relaySecrets?.tls ? relayTlsTarget(config.providerConfig) : undefined;
-  if (relayTls && config.relaySecrets?.tls)
-    reloads.push(
-      watchRelayCertificate({
-        target: relayTls,
-        certPem: config.relaySecrets.tls.cert,
-        file: join(config.relaySecrets.dir, RELAY_SECRET_FILES.tlsCert),
-        logger,
-        metrics,
-      }),
-    );
   const stopReloads = () => {
     for (const r of reloads) r.stop();
+    void acme?.stop();
   };
 
   let metricsUrl: string;

@@ -3,7 +3,7 @@ import { defaultOf } from '../../contract';
 import type { StackConfig } from '../stack/read';
 import { iceServersUrl, stunUris, turnUris } from './common';
 import { coturnContainer, relaySecretsVolume } from './relay';
-import { serviceContainer } from './service';
+import { acmeStateVolume, serviceContainer } from './service';
 import type {
   ContainerPlan,
   DeploymentPlan,
@@ -42,7 +42,7 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
   const images: ImagePlan[] = [service];
   // The service first: it writes the relay's secret files, which the relay waits for.
   const containers: ContainerPlan[] = [serviceContainer(config, prefix, opts.fleet)];
-  const volumes: VolumePlan[] = [];
+  const volumes: VolumePlan[] = config.acme ? [acmeStateVolume(prefix)] : [];
   const secrets: SecretName[] = ['apiToken'];
 
   if (config.provider === 'coturn') {
@@ -59,7 +59,8 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
     secrets.push('turnSecret');
     if (config.secretGeneration > 1) secrets.push('previousTurnSecret');
   }
-  if (config.tls) secrets.push('tlsCert', 'tlsKey');
+  if (config.tls && !config.acme) secrets.push('tlsCert', 'tlsKey');
+  if (config.acme?.caCert !== undefined) secrets.push('acmeCaCert');
   if (config.provider === 'metered') secrets.push(config.meteredKey ?? 'meteredApiKey');
 
   return {

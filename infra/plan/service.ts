@@ -1,4 +1,5 @@
 import {
+  ACME_STATE_DIR,
   definedEnv,
   hostInUri,
   iceUri,
@@ -18,7 +19,7 @@ import {
   turnUris,
 } from './common';
 import { relaySecretsVolumeName } from './relay';
-import type { ContainerPlan, PlanOptions } from './types';
+import type { ContainerPlan, PlanOptions, VolumePlan } from './types';
 
 /** The credential service's container: its env per provider, its secret files, its healthcheck. */
 
@@ -31,7 +32,19 @@ const SERVICE_FILES = {
   previousTurnSecret: secretFile('previousTurnSecret', 'turn-secret-previous'),
   meteredApiKey: secretFile('meteredApiKey', 'metered-api-key'),
   meteredCredentialApiKey: secretFile('meteredCredentialApiKey', 'metered-credential-api-key'),
+  acmeCaCert: secretFile('acmeCaCert', 'acme-ca.pem'),
 };
+
+export const acmeStateVolumeName = (prefix: string) => `${prefix}-acme-state`;
+
+/**
+ * Where the ACME account and certificate persist: a volume on the host's disk, so a replaced
+ * service reuses them (no new order on every deploy). The image creates ACME_STATE_DIR owned by
+ * the service's user, and Docker copies that owner into a new volume.
+ */
+export function acmeStateVolume(prefix: string): VolumePlan {
+  return { purpose: 'acme-state', name: acmeStateVolumeName(prefix) };
+}
 
 export function serviceContainer(
   config: StackConfig,
@@ -48,6 +61,11 @@ export function serviceContainer(
   // A fleet's service hands out every relay (TURN_RELAYS) instead of its own alone.
   const single = coturn && !fleet;
   const [own, ...others] = fleet?.relays ?? [];
+  const acme = config.acme;
+  // The certificate is the stack's (tlsCert/tlsKey) or the service's own (ACME).
+  const supplied = config.tls && !acme;
+  // Port 80 needs root to bind; the service drops to its user right after (service/main.ts).
+  const privileged = acme !== undefined && acme.httpPort < 1024;
   const env: ServiceEnv = {
     TURN_PROVIDER: config.provider,
     TURN_TTL: String(config.credentialTtl),
@@ -57,8 +75,15 @@ export function serviceContainer(
     METRICS_HOST: config.metricsHost,
     METRICS_PORT: config.metricsPort ? String(config.metricsPort) : undefined,
     // The relay's certificate: the same name serves turns: and the API.
-    TLS_CERT_FILE: config.tls ? SERVICE_FILES.tlsCert.path : undefined,
-    TLS_KEY_FILE: config.tls ? SERVICE_FILES.tlsKey.path : undefined,
+    TLS_CERT_FILE: supplied ? SERVICE_FILES.tlsCert.path : undefined,
+    TLS_KEY_FILE: supplied ? SERVICE_FILES.tlsKey.path : undefined,
+    ACME_EMAIL: acme?.email,
+    ACME_DIRECTORY_URL: acme?.directoryUrl,
+    // Each fleet host its own name (hostConfig gives each its own publicHost).
+    ACME_DOMAINS: acme ? config.publicHost : undefined,
+    ACME_HTTP_PORT: acme ? String(acme.httpPort) : undefined,
+    ACME_STATE_DIR: acme ? ACME_STATE_DIR : undefined,
+    ACME_CA_FILE: acme?.caCert !== undefined ? SERVICE_FILES.acmeCaCert.path : undefined,
     TURN_SECRET_FILE: coturn ? SERVICE_FILES.turnSecret.path : undefined,
     // The service signs with the current secret only; it passes both on to the relay.
     TURN_SECRET_PREVIOUS_FILE: rotating ? SERVICE_FILES.previousTurnSecret.path : undefined,
@@ -87,7 +112,8 @@ export function serviceContainer(
   };
   const files = [
     SERVICE_FILES.apiToken,
-    ...(config.tls ? [SERVICE_FILES.tlsCert, SERVICE_FILES.tlsKey] : []),
+    ...(supplied ? [SERVICE_FILES.tlsCert, SERVICE_FILES.tlsKey] : []),
+    ...(acme?.caCert !== undefined ? [SERVICE_FILES.acmeCaCert] : []),
     ...(coturn ? [SERVICE_FILES.turnSecret] : []),
     ...(rotating ? [SERVICE_FILES.previousTurnSecret] : []),
     ...(meteredKey ? [SERVICE_FILES[meteredKey]] : []),
@@ -106,15 +132,30 @@ export function serviceContainer(
     networkMode: 'host',
     env: definedEnv(env),
     files,
-    volumes: coturn
-      ? [{ volume: relaySecretsVolumeName(prefix), path: RELAY_SECRETS_DIR, readOnly: false }]
-      : [],
+    ...(privileged ? { user: '0:0' } : {}),
+    volumes: [
+      ...(coturn
+        ? [{ volume: relaySecretsVolumeName(prefix), path: RELAY_SECRETS_DIR, readOnly: false }]
+        : []),
+      ...(acme
+        ? [{ volume: acmeStateVolumeName(prefix), path: ACME_STATE_DIR, readOnly: false }]
+        : []),
+    ],
     restart: 'unless-stopped',
-    healthcheck: { test: ['CMD', 'node', '-e', healthz], ...HEALTH_TIMING },
+    healthcheck: {
+      test: ['CMD', 'node', '-e', healthz],
+      ...HEALTH_TIMING,
+      // The first certificate is ordered before the service listens: a CA validates in
+      // seconds, but takes its time under load.
+      ...(acme ? { startPeriod: '60s' } : {}),
+    },
     logDriver: 'json-file',
     logOptions: LOG_OPTIONS,
     tmpfs: {},
-    capabilities: { drop: ['ALL'], add: [] },
+    capabilities: {
+      drop: ['ALL'],
+      add: privileged ? ['NET_BIND_SERVICE', 'SETUID', 'SETGID'] : [],
+    },
     securityOpts: ['no-new-privileges'],
     stopSignal: 'SIGTERM',
     stopGraceSeconds: STOP_GRACE_SECONDS,

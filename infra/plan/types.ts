@@ -14,7 +14,9 @@ export type SecretName =
   | 'meteredApiKey'
   | 'meteredCredentialApiKey'
   | 'tlsCert'
-  | 'tlsKey';
+  | 'tlsKey'
+  /** Not secret (a CA's certificate), but supplied and written as a file like the others. */
+  | 'acmeCaCert';
 export type Role = 'coturn' | 'service';
 
 export interface ImagePlan {
@@ -48,10 +50,13 @@ export interface SecretFilePlan {
  * tmpfs (the local driver's type=tmpfs), so what it holds is never on the host's disk.
  */
 export interface VolumePlan {
-  /** What it holds; names its Pulumi resource, `<relay>-<purpose>`. */
-  purpose: 'relay-secrets';
+  /**
+   * What it holds; names its Pulumi resource, `<relay>-<purpose>`. `acme-state` is the one on
+   * disk: the ACME account and certificate must outlive every container.
+   */
+  purpose: 'relay-secrets' | 'acme-state';
   name: string;
-  driverOpts: { type: 'tmpfs'; device: 'tmpfs'; o: string };
+  driverOpts?: { type: 'tmpfs'; device: 'tmpfs'; o: string };
 }
 
 /** A volume mounted into a container (the provider's `volumes`, Docker's Binds). */
@@ -66,6 +71,8 @@ export interface ContainerPlan {
   name: string;
   image: Role;
   networkMode: 'host';
+  /** uid:gid to start as, where not the image's own user (service/main.ts drops root). */
+  user?: string;
   env: Record<string, string>;
   files: SecretFilePlan[];
   volumes: VolumeMountPlan[];

@@ -3,6 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
+import { defaultOf } from '../../contract';
 import {
   type DeploymentPlan,
   planDeployment,
@@ -20,10 +21,24 @@ export interface TlsArgs {
   key: pulumi.Input<string>;
 }
 
+/**
+ * Automatic certificates for publicHost (turnkey:acmeEmail and its companions): the service
+ * orders and renews them. Not with `tls`.
+ */
+export interface AcmeArgs {
+  email: string;
+  /** Default Let's Encrypt's production directory. */
+  directoryUrl?: string;
+  /** Default 80. */
+  httpPort?: number;
+  /** PEM bundle trusted for a private CA's directory. */
+  caCert?: string;
+}
+
 /** The settings every provider shares: StackConfig's, each optional one defaulting as its stack key. */
 type SharedSettings = Omit<
   StackConfig,
-  'provider' | 'tls' | 'meteredApiUrl' | 'meteredKey' | 'meteredRegion' | 'stunUrls'
+  'provider' | 'tls' | 'acme' | 'meteredApiUrl' | 'meteredKey' | 'meteredRegion' | 'stunUrls'
 >;
 
 /** Settings of other providers, refused by type (a Metered key on a coturn relay is a mistake). */
@@ -59,6 +74,7 @@ export type TurnkeyRelayArgs = Pick<SharedSettings, 'publicHost'> &
   Partial<Omit<SharedSettings, 'publicHost'>> &
   ProviderArgs & {
     tls?: TlsArgs;
+    acme?: AcmeArgs;
     /** Names containers and image tags, with the component's name; defaults to the Pulumi stack. */
     stack?: string;
     /** Where the Dockerfiles live; defaults to this package (a checkout or node_modules/turnkey). */
@@ -80,11 +96,14 @@ export interface FleetMemberArgs {
 
 /** The secrets a relay is given rather than generates. */
 type SuppliedSecret = 'meteredApiKey' | 'meteredCredentialApiKey' | 'tlsCert' | 'tlsKey';
+/** Supplied values the containers get as files: the secrets, and a private ACME CA's root. */
+type SuppliedFile = SuppliedSecret | 'acmeCaCert';
 
 /** The one place the args' defaults are applied: the plan's StackConfig. */
 export function relayConfig(args: TurnkeyRelayArgs): StackConfig {
   const {
     tls,
+    acme,
     stack: _stack,
     projectRoot: _projectRoot,
     fleet: _fleet,
@@ -106,7 +125,17 @@ export function relayConfig(args: TurnkeyRelayArgs): StackConfig {
     ...given,
     publicHost: args.publicHost,
     provider: args.provider ?? STACK_DEFAULTS.provider,
-    tls: tls !== undefined,
+    tls: tls !== undefined || acme !== undefined,
+    ...(acme
+      ? {
+          acme: {
+            email: acme.email,
+            directoryUrl: acme.directoryUrl ?? (defaultOf('acmeDirectoryUrl') as string),
+            httpPort: acme.httpPort ?? (defaultOf('acmeHttpPort') as number),
+            ...(acme.caCert !== undefined ? { caCert: acme.caCert } : {}),
+          },
+        }
+      : {}),
     ...(args.provider === 'metered'
       ? {
           meteredKey:
@@ -124,10 +153,11 @@ export function stackRelayArgs(
   config: StackConfig,
   secret: (key: SuppliedSecret) => pulumi.Input<string>,
 ): TurnkeyRelayArgs {
-  const { provider, tls, meteredApiUrl, meteredKey, meteredRegion, stunUrls, ...settings } = config;
+  const { provider, tls, acme, meteredApiUrl, meteredKey, meteredRegion, stunUrls, ...settings } =
+    config;
   const shared = {
     ...settings,
-    ...(tls ? { tls: { cert: secret('tlsCert'), key: secret('tlsKey') } } : {}),
+    ...(acme ? { acme } : tls ? { tls: { cert: secret('tlsCert'), key: secret('tlsKey') } } : {}),
   };
   switch (provider) {
     case 'coturn':
@@ -200,6 +230,10 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
     super('turnkey:index:Relay', name, {}, opts);
     const child = { parent: this };
     const projectRoot = args.projectRoot ?? PACKAGE_ROOT;
+    if (args.tls && args.acme)
+      throw new Error(
+        `relay ${name}: tls and acme are both given: keep one certificate source (acme orders its own)`,
+      );
     const config = relayConfig(args);
     const planOpts = {
       stack: args.stack ?? pulumi.getStack(),
@@ -216,6 +250,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
         'meteredCredentialApiKey' in args ? args.meteredCredentialApiKey : undefined,
       tlsCert: args.tls?.cert,
       tlsKey: args.tls?.key,
+      acmeCaCert: args.acme?.caCert,
     });
 
     for (const image of plan.images) {
@@ -261,6 +296,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
         `${name}-${c.role}`,
         {
           name: c.name,
+          ...(c.user ? { user: c.user } : {}),
           // For a local image this is its ID, so a rebuilt image replaces the container.
           image: image.repoDigest,
           networkMode: c.networkMode,
@@ -325,7 +361,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
     plan: DeploymentPlan,
     generation: number,
     shared: Partial<Record<SecretName, pulumi.Output<string>>> | undefined,
-    supplied: Record<SuppliedSecret, pulumi.Input<string> | undefined>,
+    supplied: Record<SuppliedFile, pulumi.Input<string> | undefined>,
   ) {
     const child = { parent: this };
     // Letters and digits only: valid in Coturn's config and in an Authorization header.
@@ -355,6 +391,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
         case 'meteredCredentialApiKey':
         case 'tlsCert':
         case 'tlsKey':
+        case 'acmeCaCert':
           // TurnkeyRelayArgs' type makes each present whenever the plan needs it.
           secrets[secret] = pulumi.secret(supplied[secret] as pulumi.Input<string>);
           break;

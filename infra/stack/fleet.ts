@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { REGION_LABEL } from '../../contract';
 import { fail, StackConfigError } from './errors';
 import { checkExternalIp, checkPublicHost, readStackConfig, type StackConfig } from './read';
@@ -164,5 +165,14 @@ export function readFleetConfig(src: ConfigSource): FleetConfig {
     throw new StackConfigError(
       `turnkey:relays deploys Coturn relays, and turnkey:provider is ${config.provider}: run \`pulumi config set turnkey:provider coturn\` or \`pulumi config rm turnkey:relays\``,
     );
+  // Each host orders its own certificate, for its own name (the first was checked above).
+  if (config.acme)
+    for (const [i, r] of relays.entries())
+      if (isIP(r.publicHost) !== 0)
+        fail(
+          `relays[${i}].publicHost`,
+          `must be a DNS name with turnkey:acmeEmail (each host gets a certificate for its own name), got the address ${r.publicHost}`,
+          `<relay ${i}'s DNS name>`,
+        );
   return { config, relays };
 }

@@ -70,6 +70,11 @@ export interface StackConfig {
    */
   tls: boolean;
   /**
+   * turnkey:acmeEmail and its companions: the service obtains and renews the certificate for
+   * publicHost itself (tls is then true too, with no tlsCert/tlsKey).
+   */
+  acme?: AcmeConfig;
+  /**
    * turnkey:serviceHost, the address the credential service binds. Unset: with TLS where
    * Coturn listens (all interfaces by default), without TLS 127.0.0.1. Without TLS only a
    * loopback or private address is accepted: the API token must not cross a public network
@@ -92,6 +97,15 @@ export interface StackConfig {
   coturnImage?: string;
   /** The Docker host's platform, e.g. linux/arm64; planDeployment defaults to linux/amd64. */
   platform?: string;
+}
+
+export interface AcmeConfig {
+  email: string;
+  directoryUrl: string;
+  /** Where the service answers HTTP-01 (turnkey:acmeHttpPort). */
+  httpPort: number;
+  /** turnkey:acmeCaCert: the PEM bundle trusted for the directory's own HTTPS. */
+  caCert?: string;
 }
 
 /**
@@ -351,13 +365,68 @@ function hasTls(src: ConfigSource): boolean {
   return hasCert;
 }
 
+const EMAIL = /^[^\s@,;<>"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$/;
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----/;
+
+/**
+ * turnkey:acmeEmail and its companions. One certificate source only: ACME's would be
+ * overwritten by the supplied one or the other way round, so which to keep is the user's call.
+ */
+function readAcme(src: ConfigSource, config: StackConfig): AcmeConfig | undefined {
+  const email = src.get('acmeEmail');
+  if (email === undefined) {
+    for (const key of ['acmeDirectoryUrl', 'acmeHttpPort', 'acmeCaCert'] as const)
+      if (src.get(key) !== undefined)
+        fail(
+          'acmeEmail',
+          `is required when turnkey:${key} is set (it turns ACME on)`,
+          'ops@example.com',
+        );
+    return undefined;
+  }
+  if (config.tls)
+    throw new StackConfigError(
+      'turnkey:acmeEmail and turnkey:tlsCert/tlsKey are both set: keep one certificate source. For automatic certificates run `pulumi config rm turnkey:tlsCert && pulumi config rm turnkey:tlsKey`; to keep your own certificate run `pulumi config rm turnkey:acmeEmail`',
+    );
+  if (!EMAIL.test(email))
+    fail('acmeEmail', `must be an e-mail address, got "${email}"`, 'ops@example.com');
+  if (isIP(config.publicHost) !== 0)
+    fail(
+      'publicHost',
+      `must be a DNS name with turnkey:acmeEmail (the CA certifies names, and HTTP-01 reaches the host through one), got the address ${config.publicHost}`,
+      'turn.example.com',
+    );
+  const directoryUrl = src.get('acmeDirectoryUrl') ?? (defaultOf('acmeDirectoryUrl') as string);
+  let url: URL | undefined;
+  try {
+    url = new URL(directoryUrl);
+  } catch {}
+  if (url?.protocol !== 'https:')
+    fail(
+      'acmeDirectoryUrl',
+      `must be the https URL of an ACME directory (RFC 8555 requires HTTPS), got "${directoryUrl}"`,
+      'https://acme-staging-v02.api.letsencrypt.org/directory',
+    );
+  const caCert = src.get('acmeCaCert');
+  if (caCert !== undefined && !PEM_CERTIFICATE.test(caCert))
+    throw new StackConfigError(
+      'turnkey:acmeCaCert holds no PEM certificate (expected -----BEGIN CERTIFICATE-----): run `pulumi config set turnkey:acmeCaCert -- "$(cat ca.pem)"`',
+    );
+  return {
+    email,
+    directoryUrl,
+    httpPort: wholeNumber(src, 'acmeHttpPort'),
+    ...(caCert !== undefined ? { caCert } : {}),
+  };
+}
+
 /** Where the service and its metrics bind: loopback or private unless encrypted. */
 function readServiceListeners(src: ConfigSource, config: StackConfig): void {
   const serviceHost = bindAddress(
     src,
     'serviceHost',
     config.tls,
-    'without turnkey:tlsCert/tlsKey the service speaks plain HTTP: the API token would cross a public network in clear',
+    'without TLS (turnkey:acmeEmail, or turnkey:tlsCert/tlsKey) the service speaks plain HTTP: the API token would cross a public network in clear',
   );
   if (serviceHost) config.serviceHost = serviceHost;
   const metricsHost = bindAddress(
@@ -412,13 +481,14 @@ function checkPortsApart(config: StackConfig): void {
     ['turnPort', config.turnPort],
     ...(config.metricsPort ? ([['metricsPort', config.metricsPort]] as [string, number][]) : []),
     ...(config.tls ? ([['tlsPort', config.tlsPort]] as [string, number][]) : []),
+    ...(config.acme ? ([['acmeHttpPort', config.acme.httpPort]] as [string, number][]) : []),
   ];
   for (const [key, p] of named) {
     if (p >= min && p <= max)
       fail(
         key,
         `(${p}) lies inside turnkey:relayPorts (${min}-${max})`,
-        String(key === 'servicePort' ? 8080 : 3478),
+        String(key === 'servicePort' ? 8080 : key === 'acmeHttpPort' ? 80 : 3478),
       );
   }
   const seen = new Map<number, string>();
@@ -472,6 +542,11 @@ export function readStackConfig(src: ConfigSource): StackConfig {
   config.stunUrls = stunUrls(src);
   if (provider === 'metered') readMetered(src, config);
   config.tls = hasTls(src);
+  const acme = readAcme(src, config);
+  if (acme) {
+    config.acme = acme;
+    config.tls = true;
+  }
   readServiceListeners(src, config);
   readRelayLimits(src, config);
   if (provider === 'coturn') checkPortsApart(config);

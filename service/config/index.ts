@@ -11,6 +11,7 @@ import {
 } from '../../contract';
 import type { MeteredKey, ProviderConfig } from '../providers/create';
 import { redactUrl } from '../providers/redact';
+import { type AcmeSettings, readAcmeSettings } from './acme';
 import { ConfigError } from './errors';
 import { readFleetEnv } from './fleet';
 import { checkPlainHttpHost } from './listen-host';
@@ -35,6 +36,7 @@ import { readTurnSecret } from './turn-secret';
  */
 
 export type { MeteredKey, ProviderConfig } from '../providers/create';
+export type { AcmeSettings } from './acme';
 export { ConfigError } from './errors';
 export type { RelaySecretsConfig } from './relay-secrets';
 
@@ -54,6 +56,11 @@ export interface ServiceConfig {
    * renewal): then HTTPS only.
    */
   tls?: { cert: string; key: string; certFile: string; keyFile: string };
+  /**
+   * ACME_EMAIL and its companions: the certificate comes from an ACME CA (start.ts obtains it
+   * before listening, then `tls` holds it as with TLS_CERT_FILE). Never with TLS_CERT_FILE.
+   */
+  acme?: AcmeSettings;
   /** TURN_SECRET_FILE's path with the coturn provider, watched for a rotation. */
   turnSecretFile?: string;
   /** The Prometheus listener, never the API's. */
@@ -269,14 +276,17 @@ export function loadConfig(env: Env): ServiceConfig {
       `METRICS_PORT must differ from PORT (${port}): metrics never share the API's listener`,
     );
   }
+  const providers = providerConfig(env, provider, credentialTtl, deprecations);
+  const acme = readAcmeSettings(env, providers);
   const tls = tlsConfig(env);
   // Read (and checked) by providerConfig; only the coturn provider signs with it.
   const turnSecretFile = provider === 'coturn' ? present(env, 'TURN_SECRET_FILE') : undefined;
   const host = present(env, 'HOST') ?? SERVICE_DEFAULTS.host;
-  if (!tls) checkPlainHttpHost(host);
+  if (!tls && !acme) checkPlainHttpHost(host);
   const relaySecrets = readRelaySecrets(env, tls);
   return {
-    providerConfig: providerConfig(env, provider, credentialTtl, deprecations),
+    providerConfig: providers,
+    ...(acme ? { acme } : {}),
     host,
     port,
     apiTokens: apiTokens(env, provider),

@@ -24,6 +24,8 @@ export interface AppOptions {
   https?: { cert: string; key: string };
   /** Reloads of the certificate or TURN secret that failed: shown in /readyz's detail. */
   reloadFailures?: () => ReloadFailure[];
+  /** The served certificate when it needs attention (start.ts), for /readyz's detail. */
+  certificateDetail?: () => object | undefined;
   /** Overrides of CONNECTION_LIMITS (tests, to reach a bound quickly). */
   limits?: Partial<ConnectionLimits>;
 }
@@ -159,6 +161,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     isClosing: () => closing,
     checkToken,
     reloadFailures: opts.reloadFailures,
+    certificateDetail: opts.certificateDetail,
   });
   app.register(iceServersRoute, {
     provider,

@@ -55,9 +55,30 @@ export function createMetrics() {
     labelNames: ['material'] as const,
     registers: [registry],
   });
+  const certificateExpiry = new Gauge({
+    name: 'turnkey_certificate_expiry_timestamp_seconds',
+    help: "When the certificate served expires: endpoint service (the API's HTTPS), relay (what this host's relay presents on turns:)",
+    labelNames: ['endpoint'] as const,
+    registers: [registry],
+  });
+  const acmeOrders = new Counter({
+    name: 'turnkey_acme_renewals_total',
+    help: 'Certificate orders to the ACME CA (the first one and every renewal), by outcome: issued or failed',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
 
   return {
     registry,
+    certificateExpires(endpoint: 'service' | 'relay', notAfter: Date) {
+      certificateExpiry.set({ endpoint }, notAfter.getTime() / 1000);
+    },
+    acmeOrder(outcome: 'issued' | 'failed') {
+      // Both from the first order, as with reloads: increase() needs the series before.
+      acmeOrders.inc({ outcome: 'issued' }, 0);
+      acmeOrders.inc({ outcome: 'failed' }, 0);
+      acmeOrders.inc({ outcome });
+    },
     observeRequest(route: string, method: string, status: number, seconds: number) {
       requests.inc({ route, method, status: String(status) });
       duration.observe({ route }, seconds);

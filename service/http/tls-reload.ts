@@ -16,10 +16,15 @@ function pem(variable: 'TLS_CERT_FILE' | 'TLS_KEY_FILE', read: FileRead) {
   return text === '' ? { variable, cause: 'the file is empty' } : text;
 }
 
+/** A pair now served: what else follows it (the relay's copy, the expiry metric). */
+export type TlsApplied = (pair: { cert: string; key: string }, notAfter: Date) => void;
+
 /** The verdict on one version of the pair, applied to `server`. */
 export function tlsVerdict(
   server: Pick<Server, 'setSecureContext'>,
   reads: FileRead[],
+  onApplied?: TlsApplied,
+  from = 'TLS_CERT_FILE',
 ): ReloadVerdict {
   const [certRead, keyRead] = reads as [FileRead, FileRead];
   const cert = pem('TLS_CERT_FILE', certRead);
@@ -42,20 +47,22 @@ export function tlsVerdict(
       cause: `TLS refuses the pair: ${(err as Error).message}`,
     };
   }
-  const expires = new Date(checked.certificate.validTo).toISOString();
+  const notAfter = new Date(checked.certificate.validTo);
   return {
     ok: true,
     apply: () => {
       server.setSecureContext(options);
-      return `TLS certificate reloaded from TLS_CERT_FILE (expires ${expires})`;
+      onApplied?.({ cert, key }, notAfter);
+      return `TLS certificate reloaded from ${from} (expires ${notAfter.toISOString()})`;
     },
   };
 }
 
 export function reloadTls(
   server: Pick<Server, 'setSecureContext'>,
-  files: { certFile: string; keyFile: string },
+  files: { certFile: string; keyFile: string; from?: string },
   context: ReloadContext,
+  onApplied?: TlsApplied,
 ) {
   return reloadOnChange({
     ...context,
@@ -65,6 +72,6 @@ export function reloadTls(
       { variable: 'TLS_CERT_FILE', file: files.certFile },
       { variable: 'TLS_KEY_FILE', file: files.keyFile },
     ],
-    check: (reads) => tlsVerdict(server, reads),
+    check: (reads) => tlsVerdict(server, reads, onApplied, files.from),
   });
 }

@@ -186,8 +186,8 @@ function tls(err: TurnError, ctx: FailureContext): Diagnosis {
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
     return {
       problem: `TLS certificate of ${ctx.target} is ${code === 'CERT_HAS_EXPIRED' ? 'expired' : 'not yet valid'}`,
-      cause: 'the certificate in turnkey:tlsCert is outside its validity period',
-      fix: 'renew it and set turnkey:tlsCert again, then pulumi up',
+      cause: 'the relay serves a certificate outside its validity period',
+      fix: 'with turnkey:acmeEmail the service renews it: its log and /readyz (with the token) name why the renewal failed; with turnkey:tlsCert renew it, set it again and pulumi up',
     };
   }
   if (CHAIN_CODES.has(code)) {

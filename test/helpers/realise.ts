@@ -91,6 +91,7 @@ export async function runContainer(
   });
   const created = await api.call('POST', `/containers/create?name=${encodeURIComponent(c.name)}`, {
     Image: imageId,
+    ...(c.user ? { User: c.user } : {}),
     Env: env,
     Labels: { [E2E_LABEL]: '1' },
     StopSignal: c.stopSignal,

@@ -44,6 +44,7 @@ const SECRETS: Record<SecretName, string> = {
   meteredCredentialApiKey: 'metered-credential-api-key-from-the-stack',
   tlsCert: '',
   tlsKey: '',
+  acmeCaCert: '',
 };
 
 let dir: string;
@@ -56,6 +57,7 @@ beforeAll(() => {
   pki = makeTestPki(join(dir, 'pki'), { ips: ['203.0.113.7'], names: ['turn.example.com'] });
   SECRETS.tlsCert = pki.certPem;
   SECRETS.tlsKey = pki.keyPem;
+  SECRETS.acmeCaCert = pki.caPem;
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -165,6 +167,34 @@ describe('the service container: the plan’s env is what the service’s config
     const { iceServers } = await provider.getIceServers('alice');
     expect(iceServers.at(-1)?.urls).toContain('turns:turn.example.com:443?transport=tcp');
     expect(iceServers.at(-1)?.urls).toEqual(p.outputs.turnUris);
+  });
+
+  it('coturn with ACME: orders for publicHost, keeps its state in the planned volume, trusts the stack’s CA', async () => {
+    const p = plan(
+      {
+        acmeEmail: 'ops@example.com',
+        acmeDirectoryUrl: 'https://ca.example.com/dir',
+        acmeCaCert: SECRETS.acmeCaCert,
+      },
+      [],
+    );
+    const { config } = await serviceFrom(p);
+    const c = container(p, 'service');
+    expect(config.tls).toBeUndefined();
+    expect(config.acme).toEqual({
+      email: 'ops@example.com',
+      directoryUrl: 'https://ca.example.com/dir',
+      domains: ['turn.example.com'],
+      httpPort: 80,
+      stateDir: c.volumes.find(
+        (m) => m.volume === p.volumes.find((v) => v.purpose === 'acme-state')?.name,
+      )?.path,
+      caPem: SECRETS.acmeCaCert.trim(),
+    });
+    // HTTPS once the certificate is in: bound where Coturn listens, as with a supplied one.
+    expect(config.host).toBe('0.0.0.0');
+    expect(p.outputs.turnUris).toContain('turns:turn.example.com:5349?transport=tcp');
+    expect(p.secrets).not.toContain('tlsCert');
   });
 
   it('coturn with hashed user ids: the username carries the keyed hash, still signed by the relay’s secret', async () => {

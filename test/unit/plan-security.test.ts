@@ -58,7 +58,7 @@ describe('where the credential service listens (turnkey:serviceHost)', () => {
     for (const ip of ['0.0.0.0', '::', '203.0.113.7', '8.8.8.8', '2001:db8::1']) {
       expect(error({ serviceHost: ip })).toMatch(
         new RegExp(
-          `^turnkey:serviceHost \\(${ip.replace(/\./g, '\\.')}\\) is not a loopback or private address, and without turnkey:tlsCert/tlsKey .*: run \`pulumi config set turnkey:serviceHost 10\\.0\\.0\\.5\``,
+          `^turnkey:serviceHost \\(${ip.replace(/\./g, '\\.')}\\) is not a loopback or private address, and without TLS .*: run \`pulumi config set turnkey:serviceHost 10\\.0\\.0\\.5\``,
         ),
       );
     }

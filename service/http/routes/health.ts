@@ -20,7 +20,8 @@ const SHUTTING_DOWN: ReadyState = { ready: false, cause: 'shutting_down', detail
  *
  * A changed certificate or TURN secret that was kept out (config/reload.ts) leaves the service
  * working with the old one: still ready, so the short form does not change, while the detail's
- * `reload` names the file and why, until a later reload succeeds.
+ * `reload` names the file and why, until a later reload succeeds. Likewise `certificate`
+ * while the served certificate is within a week of expiry or its last ACME order failed.
  */
 export function healthRoutes(
   app: FastifyInstance,
@@ -29,6 +30,7 @@ export function healthRoutes(
     isClosing: () => boolean;
     checkToken: ReturnType<typeof createTokenChecker> | undefined;
     reloadFailures?: () => ReloadFailure[];
+    certificateDetail?: () => object | undefined;
   },
 ): void {
   const { provider, checkToken } = opts;
@@ -43,12 +45,14 @@ export function healthRoutes(
       checkToken(request.headers.authorization, request.query as Record<string, unknown>).ok;
     if (!trusted) return reply.code(state.ready ? 200 : 503).send({ status, cause: state.cause });
     const reload = opts.reloadFailures?.() ?? [];
+    const certificate = opts.certificateDetail?.();
     return reply.code(state.ready ? 200 : 503).send({
       status,
       cause: state.cause,
       provider: provider.name,
       detail: state.detail,
       ...(reload.length > 0 ? { reload } : {}),
+      ...(certificate ? { certificate } : {}),
     });
   });
 }
