@@ -275,3 +275,16 @@ export function expectCallRelayedVia(
     for (const c of pair) if (c?.candidateType === 'relay') expect(c.address, seen).toBe(ip);
   }
 }
+
+/** Both sides of a running call send one more message and get the other's, never having blipped. */
+export async function expectStillTalking(call: Call, label: string): Promise<void> {
+  const [a, b] = await talk(call, label);
+  const seen = JSON.stringify({ a, b });
+  expect(a.received, seen).toBe(`B ${label}`);
+  expect(b.received, seen).toBe(`A ${label}`);
+  // Never even a blip: consent checks through the relay went on all along.
+  for (const side of [a, b]) {
+    expect(side.iceState, seen).toBe('connected');
+    expect(side.times['ice:disconnected'], seen).toBeUndefined();
+  }
+}

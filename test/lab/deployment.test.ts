@@ -19,20 +19,21 @@ import {
 } from '../helpers/realise';
 import { escapeRegExp } from '../helpers/regexp';
 import {
-  type Call,
   expectCallRelayedVia,
+  expectStillTalking,
   firstRelayCandidate,
   type LabBrowser,
   launchLabChromium,
   launchSites,
   startCall,
-  talk,
 } from './browser';
 import {
   alnum,
   backendIceServers as backendIceServersFrom,
   labPlan,
   onlyTransport,
+  pidOf,
+  presentedCertificate,
   productionValues,
   type RelayTransport,
   realiseOn,
@@ -113,40 +114,6 @@ async function call(host: Host, transport: RelayTransport, user: string) {
 const openCall = async (host: Host, transport: RelayTransport, user: string) =>
   startCall([siteA, siteB], await iceServersFor(host, transport, user));
 
-/** Both sides of a running call send one more message and get the other's. */
-async function expectStillTalking(call: Call, label: string) {
-  const [a, b] = await talk(call, label);
-  const seen = JSON.stringify({ a, b });
-  expect(a.received, seen).toBe(`B ${label}`);
-  expect(b.received, seen).toBe(`A ${label}`);
-  // Never even a blip: consent checks through the relay went on all along.
-  for (const side of [a, b]) {
-    expect(side.iceState, seen).toBe('connected');
-    expect(side.times['ice:disconnected'], seen).toBeUndefined();
-  }
-}
-
-/** The host pid of a container's first process (turnserver, in the relay). */
-async function pidOf(host: Host, id: string): Promise<number> {
-  const info = (await host.engine.api.call('GET', `/containers/${id}/json`)) as {
-    State: { Pid: number };
-  };
-  return info.State.Pid;
-}
-
-/** The SHA-256 fingerprint of the certificate a new TLS handshake at ip:port presents, seen from the backend host. */
-async function presentedCertificate(ip: string, port: number): Promise<string> {
-  const r = await lab.exec(
-    lab.backend.ns,
-    [
-      'sh',
-      '-c',
-      `openssl s_client -connect ${ip}:${port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`,
-    ],
-    { timeoutMs: 10_000 },
-  );
-  return r.stdout.trim().replace(/^.*=/, '');
-}
 const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
 
 /**
@@ -575,14 +542,14 @@ describe('the cloud relay host behind 1:1 NAT: its own engine, EXTERNAL_IP as th
      */
     async function apply(plan: DeploymentPlan, next: Partial<Record<SecretName, string>>) {
       const relay = current.ids.coturn as string;
-      const pid = await pidOf(host, relay);
+      const pid = await pidOf(host.engine, relay);
       const { realised, replaced } = await applyPlan(host.engine.api, current, plan, next, images);
       current = realised;
       host = { ...host, plan, ids: realised.ids as Record<string, string> };
       return async () => {
         expect(replaced).toEqual(['service']);
         expect(realised.ids.coturn).toBe(relay);
-        expect(await pidOf(host, relay)).toBe(pid);
+        expect(await pidOf(host.engine, relay)).toBe(pid);
       };
     }
     const relayLog = () => host.engine.cli(['logs', current.ids.coturn as string]);
@@ -617,7 +584,7 @@ describe('the cloud relay host behind 1:1 NAT: its own engine, EXTERNAL_IP as th
       const running = await openCall(host, 'tls', 'renewing');
       try {
         expectCallRelayedVia(running.result, lab.cloud.publicIp);
-        expect(await presentedCertificate(lab.cloud.publicIp, 5349)).toBe(
+        expect(await presentedCertificate(lab, lab.cloud.publicIp, 5349)).toBe(
           fingerprintOf(current.secrets.tlsCert as string),
         );
         const renewed = pki.renew();
@@ -629,7 +596,7 @@ describe('the cloud relay host behind 1:1 NAT: its own engine, EXTERNAL_IP as th
         await expectStillTalking(running, 'after the renewal');
         await untouched();
         await expect
-          .poll(() => presentedCertificate(lab.cloud.publicIp, 5349), {
+          .poll(() => presentedCertificate(lab, lab.cloud.publicIp, 5349), {
             timeout: 10_000,
             interval: 500,
           })

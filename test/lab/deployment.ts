@@ -122,3 +122,34 @@ export async function removeMachineImages(refs: string[]): Promise<void> {
     await machine.call('DELETE', `/images/${encodeURIComponent(ref)}?force=true`).catch(() => {});
   await machine.close();
 }
+
+/** The host pid of a container's first process (turnserver, in the relay). */
+export async function pidOf(engine: LabEngine, id: string): Promise<number> {
+  const info = (await engine.api.call('GET', `/containers/${id}/json`)) as {
+    State: { Pid: number };
+  };
+  return info.State.Pid;
+}
+
+/**
+ * The SHA-256 fingerprint of the certificate a new TLS handshake at ip:port presents (asking
+ * for `servername`, if given), seen from the backend host.
+ */
+export async function presentedCertificate(
+  lab: Lab,
+  ip: string,
+  port: number,
+  servername?: string,
+): Promise<string> {
+  const sni = servername ? ` -servername ${servername}` : '';
+  const r = await lab.exec(
+    lab.backend.ns,
+    [
+      'sh',
+      '-c',
+      `openssl s_client -connect ${ip}:${port}${sni} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`,
+    ],
+    { timeoutMs: 10_000 },
+  );
+  return r.stdout.trim().replace(/^.*=/, '');
+}

@@ -275,6 +275,54 @@ describe('the plain-data plan is what the program registers', () => {
   });
 });
 
+describe('turnkey:acmeEmail', () => {
+  it('deploys the service as the plan says: its state volume on disk, root only to bind port 80, the CA root as a file, no certificate secret', async () => {
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+    const config = stackConfig({
+      publicHost: 'turn.example.com',
+      acmeEmail: 'ops@example.com',
+      acmeCaCert: ca,
+    });
+    const d = await deploy('acm', config);
+    const service = d.byRole('service');
+    expect(service?.inputs.user).toBe('0:0');
+    expect(plain(service?.inputs.capabilities)).toEqual({
+      drops: ['ALL'],
+      adds: ['NET_BIND_SERVICE', 'SETUID', 'SETGID'],
+    });
+    expect(envs(service)).toEqual(
+      expect.arrayContaining([
+        'ACME_EMAIL=ops@example.com',
+        'ACME_DOMAINS=turn.example.com',
+        'ACME_STATE_DIR=/var/lib/turnkey/acme',
+        'ACME_CA_FILE=/run/secrets/acme-ca.pem',
+      ]),
+    );
+    expect(envs(service).some((e) => e.startsWith('TLS_CERT_FILE='))).toBe(false);
+    expect(upload(service, '/run/secrets/acme-ca.pem')).toBe(ca);
+    expect(d.byRole('coturn')?.inputs.image).toBeDefined();
+    expect(d.byRole('coturn')?.inputs.user).toBeUndefined();
+    const volumes = ofType(TYPES.volume, 'acm').map((v) => v.inputs);
+    expect(volumes).toContainEqual({ name: 'acm-dev-acme-state', driver: 'local' });
+    expect(plain(service?.inputs.volumes ?? [])).toContainEqual({
+      volumeName: 'acm-dev-acme-state',
+      containerPath: '/var/lib/turnkey/acme',
+      readOnly: false,
+    });
+  });
+
+  it('refuses tls and acme together in the component', () => {
+    expect(
+      () =>
+        new TurnkeyRelay('both', {
+          publicHost: 'turn.example.com',
+          tls: { cert: 'c', key: 'k' },
+          acme: { email: 'ops@example.com' },
+        }),
+    ).toThrow('relay both: tls and acme are both given: keep one certificate source');
+  });
+});
+
 describe('provider=metered', () => {
   it('deploys the service only, with the Metered key as a secret file and no TURN secret', async () => {
     const config = stackConfig(
