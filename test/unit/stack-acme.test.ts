@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   planDeployment,
+  planFleet,
   readFleetConfig,
   readStackConfig,
   StackConfigError,
@@ -146,5 +147,30 @@ describe('the plan with ACME', () => {
 
   it('waits up to a minute for the first certificate before calling the service unhealthy', () => {
     expect(service(plan())?.healthcheck.startPeriod).toBe('60s');
+  });
+});
+
+describe('a fleet with ACME', () => {
+  it('orders on each host for that host’s own name, into that host’s own volume', () => {
+    const relays = JSON.stringify([
+      { publicHost: 'eu.turn.example.com', region: 'eu-west' },
+      { publicHost: 'us.turn.example.com', region: 'us-east', dockerHost: 'ssh://us' },
+    ]);
+    const fleet = planFleet(readFleetConfig(valuesSource({ ...ACME, relays })), {
+      stack: 'prod',
+      projectRoot: REPO_ROOT,
+    });
+    const perHost = fleet.hosts.map(({ plan }) => {
+      const s = plan.containers.find((c) => c.role === 'service');
+      return [s?.env.ACME_DOMAINS, plan.volumes.find((v) => v.purpose === 'acme-state')?.name];
+    });
+    expect(perHost).toEqual([
+      ['eu.turn.example.com', expect.stringMatching(/acme-state$/)],
+      ['us.turn.example.com', expect.stringMatching(/acme-state$/)],
+    ]);
+    expect(fleet.outputs.iceServersUrls).toEqual([
+      'https://eu.turn.example.com:8080/v1/ice-servers',
+      'https://us.turn.example.com:8080/v1/ice-servers',
+    ]);
   });
 });
