@@ -23,16 +23,15 @@ export interface FleetPlan {
 }
 
 /**
- * Relay 0 keeps the single-host names (`turnkey`), so a stack that grows into a fleet keeps its
- * relay; the others are named after their region (`turnkey-us-east`, then `turnkey-us-east-2`).
+ * Each relay's resources are named after its `name` (`turnkey-us-east`), never its position;
+ * relay 0 without one keeps the single-host names (`turnkey`), so a stack that grows into a
+ * fleet keeps its relay. readFleetConfig makes every other relay have one.
  */
 export function fleetRelayNames(relays: RelayHost[], base = 'turnkey'): string[] {
-  const count = new Map<string, number>();
   return relays.map((r, i) => {
+    if (r.name !== undefined) return `${base}-${r.name}`;
     if (i === 0) return base;
-    const n = (count.get(r.region) ?? 0) + 1;
-    count.set(r.region, n);
-    return n === 1 ? `${base}-${r.region}` : `${base}-${r.region}-${n}`;
+    throw new Error(`relay ${i} has no name (readFleetConfig requires one)`);
   });
 }
 
@@ -43,6 +42,8 @@ export function hostConfig(config: StackConfig, relay: RelayHost): StackConfig {
     ...shared,
     publicHost: relay.publicHost,
     ...(relay.externalIp ? { externalIp: relay.externalIp } : {}),
+    // Each host's images are built for its own architecture.
+    ...(relay.platform ? { platform: relay.platform } : {}),
   };
 }
 

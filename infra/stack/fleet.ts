@@ -24,6 +24,14 @@ export interface RelayHost {
   externalIp?: string;
   /** A label the app backend passes as `region` (e.g. `eu-west`): lowercase letters, digits, `-`. */
   region: string;
+  /**
+   * The relay's stable identity: its Pulumi resources, containers and images are named after
+   * it, never after its position, so reordering, removing or adding relays touches only those
+   * added or removed. Only the first may leave it unset (it keeps the single-host names).
+   */
+  name?: string;
+  /** This Docker host's platform, e.g. linux/arm64, where it differs from turnkey:platform. */
+  platform?: string;
 }
 
 export interface FleetConfig {
@@ -34,13 +42,17 @@ export interface FleetConfig {
 
 /** The region of the fleet of one the single-host keys make. */
 export const DEFAULT_REGION = 'default';
-const DOCKER_HOST = /^(ssh|tcp|unix|npipe):\/\/\S+$/;
-const FIELDS = ['dockerHost', 'publicHost', 'externalIp', 'region'];
+const DOCKER_HOST = /^(ssh|unix|npipe):\/\/\S+$/;
+const FIELDS = ['name', 'dockerHost', 'publicHost', 'externalIp', 'region', 'platform'];
+/** A relay's name goes into container and image names with the stack's: kept short and plain. */
+export const RELAY_NAME = /^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$/;
+const PLATFORM = /^linux\/[a-z0-9]+(\/v[0-9]+)?$/;
 /** Settings that name one host's own addresses: they cannot hold for every host of a fleet. */
 const SINGLE_HOST_KEYS = ['publicHost', 'externalIp', 'listeningIps', 'serviceHost'];
 const EXAMPLE = [
   "pulumi config set --path 'turnkey:relays[0].publicHost' eu.turn.example.com",
   "pulumi config set --path 'turnkey:relays[0].region' eu-west",
+  "pulumi config set --path 'turnkey:relays[1].name' us-east",
   "pulumi config set --path 'turnkey:relays[1].dockerHost' ssh://deploy@us.turn.example.com",
 ].join('; ');
 
@@ -87,19 +99,76 @@ function readRelay(entry: unknown, i: number): RelayHost {
       'is required (only the first relay may use the stack’s docker:host)',
       'ssh://deploy@turn.example.com',
     );
+  // The fleet's provider gets only `host`: over tcp:// it would speak to the engine unencrypted
+  // and unauthenticated (or with one certificate directory for every host, DOCKER_CERT_PATH),
+  // which is root on that host for anyone on the path.
+  if (dockerHost?.startsWith('tcp://'))
+    fail(
+      key('dockerHost'),
+      `("${dockerHost}") is a TCP Docker API, which the fleet would reach without TLS: use ssh://user@host (encrypted and authenticated by the host's SSH key; the Docker provider tunnels the API through it)`,
+      'ssh://deploy@turn.example.com',
+    );
   if (dockerHost !== undefined && !DOCKER_HOST.test(dockerHost))
     fail(
       key('dockerHost'),
-      `must be a Docker host like ssh://user@host, tcp://host:2376 or unix:///var/run/docker.sock, got "${dockerHost}"`,
+      `must be a Docker host like ssh://user@host or unix:///var/run/docker.sock, got "${dockerHost}"`,
       'ssh://deploy@turn.example.com',
+    );
+  const name = relayField(fields, i, 'name');
+  if (name !== undefined && !RELAY_NAME.test(name))
+    fail(
+      key('name'),
+      `must be lowercase letters, digits and '-', at most 24, not starting or ending with '-', got "${name}"`,
+      region,
+    );
+  const platform = relayField(fields, i, 'platform');
+  if (platform !== undefined && !PLATFORM.test(platform))
+    fail(
+      key('platform'),
+      `must be a Linux platform like linux/amd64 or linux/arm64 (the Docker host's \`docker info\` OSType/Architecture), got "${platform}"`,
+      'linux/arm64',
     );
   const externalIp = relayField(fields, i, 'externalIp');
   return {
     publicHost: checkPublicHost(publicHost, key('publicHost')),
     region,
+    ...(name !== undefined ? { name } : {}),
+    ...(platform !== undefined ? { platform } : {}),
     ...(dockerHost ? { dockerHost } : {}),
     ...(externalIp ? { externalIp: checkExternalIp(externalIp, key('externalIp')) } : {}),
   };
+}
+
+/**
+ * The names the relays were deployed under before `name` existed: relay 0 the single-host
+ * names, the others after their region, numbered within it in list order. What a missing name
+ * is told to set, so that naming a relay keeps its resources.
+ */
+export function positionalNames(relays: RelayHost[]): (string | undefined)[] {
+  const count = new Map<string, number>();
+  return relays.map((r, i) => {
+    if (i === 0) return undefined;
+    const n = (count.get(r.region) ?? 0) + 1;
+    count.set(r.region, n);
+    return n === 1 ? r.region : `${r.region}-${n}`;
+  });
+}
+
+/**
+ * Every relay but the first needs its name: named by position, removing or reordering one
+ * would rename the others, and the engine creates renamed resources before it deletes the old
+ * ones (pulumi/pulumi pkg/resource/deploy: deletes of resources no longer registered run after
+ * the program, step_generator.go GenerateDeletes), so the new containers would find the old
+ * ones holding the host's ports.
+ */
+function requireNames(relays: RelayHost[]): void {
+  const positional = positionalNames(relays);
+  for (const [i, r] of relays.entries()) {
+    if (i === 0 || r.name !== undefined) continue;
+    throw new StackConfigError(
+      `turnkey:relays[${i}].name is required: a stable name keeps each relay's resources when others are added, removed or reordered; "${positional[i]}" keeps the resources this relay was deployed with: run \`pulumi config set --path 'turnkey:relays[${i}].name' ${positional[i]}\``,
+    );
+  }
 }
 
 function parseRelays(raw: string): RelayHost[] {
@@ -116,8 +185,9 @@ function parseRelays(raw: string): RelayHost[] {
       `turnkey:relays must be a non-empty list of relays: set it with --path, e.g. ${EXAMPLE}`,
     );
   const relays = list.map(readRelay);
+  requireNames(relays);
   // Host networking and fixed ports: two relays on one engine or one address would collide.
-  for (const field of ['dockerHost', 'publicHost'] as const) {
+  for (const field of ['dockerHost', 'publicHost', 'name'] as const) {
     const seen = new Map<string, number>();
     for (const [i, r] of relays.entries()) {
       const value = r[field];

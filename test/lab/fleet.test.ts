@@ -116,6 +116,7 @@ beforeAll(async () => {
         publicHost: lab.cloud.publicIp,
         externalIp: `${lab.cloud.publicIp}/${lab.cloud.ip}`,
         region: 'us-east',
+        name: 'us-east',
       },
     ]),
   });

@@ -98,6 +98,7 @@ describe('the load path of pulumi up (the SDK’s cmd/run, ts-node, type-checked
         dockerHost: 'ssh://deploy@us.example.com',
         publicHost: 'us.turn.example.com',
         region: 'us-east',
+        name: 'us-east',
       },
     ];
     const result = await pulumiUp({ 'turnkey:relays': JSON.stringify(relays) });

@@ -77,6 +77,12 @@ export const FLEET_RELAYS = [
     publicHost: 'us.turn.example.com',
     externalIp: '203.0.113.9/10.0.0.9',
     region: 'us-east',
+    name: 'us-east',
   },
-  { dockerHost: 'ssh://deploy@ap.turn.example.com', publicHost: '198.51.100.4', region: 'ap' },
+  {
+    dockerHost: 'ssh://deploy@ap.turn.example.com',
+    publicHost: '198.51.100.4',
+    region: 'ap',
+    name: 'ap',
+  },
 ];

@@ -81,7 +81,7 @@ describe('turnkey:acmeEmail', () => {
   it('refuses a fleet host whose public host is an address: each orders for its own name', () => {
     const relays = JSON.stringify([
       { publicHost: 'eu.turn.example.com', region: 'eu-west' },
-      { publicHost: '198.51.100.7', region: 'us-east', dockerHost: 'ssh://us' },
+      { publicHost: '198.51.100.7', region: 'us-east', name: 'us', dockerHost: 'ssh://us' },
     ]);
     expect(error(() => readFleetConfig(valuesSource({ ...ACME, relays })))).toMatch(
       /^turnkey:relays\[1\]\.publicHost must be a DNS name with turnkey:acmeEmail/,
@@ -154,7 +154,7 @@ describe('a fleet with ACME', () => {
   it('orders on each host for that host’s own name, into that host’s own volume', () => {
     const relays = JSON.stringify([
       { publicHost: 'eu.turn.example.com', region: 'eu-west' },
-      { publicHost: 'us.turn.example.com', region: 'us-east', dockerHost: 'ssh://us' },
+      { publicHost: 'us.turn.example.com', region: 'us-east', name: 'us', dockerHost: 'ssh://us' },
     ]);
     const fleet = planFleet(readFleetConfig(valuesSource({ ...ACME, relays })), {
       stack: 'prod',

@@ -13,6 +13,7 @@ const US = {
   dockerHost: 'ssh://deploy@us.example.com',
   publicHost: 'us.turn.example.com',
   region: 'us-east',
+  name: 'us-east',
 };
 
 describe('turnkey:relays', () => {
@@ -162,5 +163,69 @@ describe('draining a relay that is replaced (turnkey:drainSeconds)', () => {
     expect(() =>
       readStackConfig(source({ publicHost: 'turn.example.com', drainSeconds: '86401' })),
     ).toThrow(/turnkey:drainSeconds .*86,?400/);
+  });
+});
+
+describe('turnkey:relays[i].name and platform', () => {
+  const opts = { stack: 'prod', projectRoot: REPO_ROOT };
+  const US2 = {
+    ...US,
+    dockerHost: 'ssh://deploy@us2.example.com',
+    publicHost: 'us2.turn.example.com',
+  };
+
+  it('names every relay after the first, suggesting the name it was deployed under', () => {
+    const { name: _, ...unnamed } = US2;
+    expect(() => fleetOf([EU, US, unnamed])).toThrow(
+      "turnkey:relays[2].name is required: a stable name keeps each relay's resources when others are added, removed or reordered; \"us-east-2\" keeps the resources this relay was deployed with: run `pulumi config set --path 'turnkey:relays[2].name' us-east-2`",
+    );
+  });
+
+  it.each([
+    [
+      'a bad name',
+      [EU, { ...US, name: 'US East' }],
+      /^turnkey:relays\[1\]\.name must be lowercase letters, digits and '-', at most 24.*got "US East"/,
+    ],
+    [
+      'a name taken twice',
+      [EU, US, { ...US2, name: 'us-east' }],
+      /^turnkey:relays\[2\]\.name \("us-east"\) is also relays\[1\]\.name/,
+    ],
+    [
+      'a bad platform',
+      [EU, { ...US, platform: 'arm64' }],
+      /^turnkey:relays\[1\]\.platform must be a Linux platform like linux\/amd64 or linux\/arm64 .*got "arm64"/,
+    ],
+  ])('refuses %s with the key and the fix', (_what, relays, message) => {
+    expect(() => fleetOf(relays)).toThrow(message);
+  });
+
+  it('names each relay’s resources after its name, the first unnamed keeping the single-host ones', () => {
+    const fleet = planFleet(fleetOf([EU, US, { ...US2, name: 'us-b' }]), opts);
+    expect(fleet.hosts.map((h) => h.name)).toEqual(['turnkey', 'turnkey-us-east', 'turnkey-us-b']);
+    expect(fleet.hosts[2]?.plan.containers.map((c) => c.name)).toEqual([
+      'turnkey-us-b-prod-service',
+      'turnkey-us-b-prod-coturn',
+    ]);
+  });
+
+  it('builds each host’s images for its own platform, the stack’s where it names none', () => {
+    const fleet = planFleet(
+      fleetOf([EU, { ...US, platform: 'linux/arm64' }], { platform: 'linux/amd64' }),
+      opts,
+    );
+    expect(fleet.hosts.map((h) => h.plan.images.map((i) => i.platform))).toEqual([
+      ['linux/amd64', 'linux/amd64'],
+      ['linux/arm64', 'linux/arm64'],
+    ]);
+  });
+});
+
+describe('turnkey:relays[i].dockerHost over TCP', () => {
+  it('is refused: the fleet would reach that engine without TLS; ssh:// is the fix', () => {
+    expect(() => fleetOf([EU, { ...US, dockerHost: 'tcp://us.example.com:2376' }])).toThrow(
+      /^turnkey:relays\[1\]\.dockerHost \("tcp:\/\/us\.example\.com:2376"\) is a TCP Docker API, which the fleet would reach without TLS: use ssh:\/\/user@host .*: run `pulumi config set --path 'turnkey:relays\[1\]\.dockerHost' ssh:\/\/deploy@turn\.example\.com`$/,
+    );
   });
 });
