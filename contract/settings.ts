@@ -337,7 +337,7 @@ export const SETTINGS = {
     stack: true,
     service: ['TURN_RELAYS'],
     kind: { type: 'json' },
-    doc: 'A fleet: a list of { name, dockerHost, publicHost, externalIp?, region, platform? } (pulumi config set --path); name is the relay\'s stable identity (its resources are named after it; only the first may omit it), platform that host\'s where it differs from platform. Each service gets every relay as JSON [{region, urls, probeUrl?}], its own first.',
+    doc: "A fleet: a list of { name, dockerHost, publicHost, externalIp?, region, platform? } (pulumi config set --path); name is the relay's stable identity (its resources are named after it; only the first may omit it), platform that host's where it differs from platform. Each service gets every relay as JSON [{region, urls, probeUrl?}], its own first.",
   },
   defaultRegion: {
     stack: false,
