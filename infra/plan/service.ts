@@ -146,8 +146,9 @@ export function serviceContainer(
       test: ['CMD', 'node', '-e', healthz],
       ...HEALTH_TIMING,
       // The first certificate is ordered before the service listens: a CA validates in
-      // seconds, but takes its time under load.
-      ...(acme ? { startPeriod: '60s' } : {}),
+      // seconds, but takes its time under load. Written as Go prints it (the provider reads it
+      // back so; any other form would replace the container on every up).
+      ...(acme ? { startPeriod: '1m0s' } : {}),
     },
     logDriver: 'json-file',
     logOptions: LOG_OPTIONS,

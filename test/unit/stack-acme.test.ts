@@ -146,7 +146,7 @@ describe('the plan with ACME', () => {
   });
 
   it('waits up to a minute for the first certificate before calling the service unhealthy', () => {
-    expect(service(plan())?.healthcheck.startPeriod).toBe('60s');
+    expect(service(plan())?.healthcheck.startPeriod).toBe('1m0s');
   });
 });
 
