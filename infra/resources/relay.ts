@@ -14,6 +14,7 @@ import { planFleetHost } from '../plan/fleet';
 import type { FleetConfig } from '../stack/fleet';
 import { defaultRealm, STACK_DEFAULTS, type StackConfig } from '../stack/read';
 import { ensureServiceBundle } from './bundle';
+import { fixContextModes } from './contexts';
 
 /** PEM certificate chain and unencrypted key for publicHost: they serve turns: and the API's HTTPS. */
 export interface TlsArgs {
@@ -255,6 +256,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
 
     for (const image of plan.images) {
       if (image.role === 'service') ensureServiceBundle(resolve(projectRoot));
+      fixContextModes(projectRoot, image);
       this.images[image.role] = new docker.Image(
         `${name}-${image.role}`,
         {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import ignore from '@balena/dockerignore';
@@ -52,6 +53,32 @@ export function buildContext(context: string, dockerfile: string): BuildContext 
   walk(context, context, skip, all);
   const files = all.filter((f) => f === inContext || !ig.ignores(f)).sort();
   return { files, dockerfile: inContext };
+}
+
+/** One file of a context, as the provider's context digest takes it in. */
+export interface ContextEntry {
+  /** Relative to the context, as in BuildContext.files. */
+  path: string;
+  /** Permission bits in octal, e.g. `644`. */
+  mode: string;
+  sha256: string;
+}
+
+/**
+ * Each file the build is sent with what the provider's context digest takes of it
+ * (provider/provider.go hashContext and hashPath: name, mode, content hash): a change here in
+ * a file other than an ignored Dockerfile is another digest, so a rebuilt image and a replaced
+ * container.
+ */
+export function contextEntries(context: string, dockerfile: string): ContextEntry[] {
+  return buildContext(context, dockerfile).files.map((f) => {
+    const path = join(context, f);
+    return {
+      path: f,
+      mode: (statSync(path).mode & 0o7777).toString(8),
+      sha256: createHash('sha256').update(readFileSync(path)).digest('hex'),
+    };
+  });
 }
 
 /** The context as the tar the provider uploads to POST /build. */
