@@ -21,7 +21,8 @@ export function ensureServiceBundle(root: string): void {
   const out = join(root, SERVICE_BUNDLE);
   if (built.has(root)) return;
   if (existsSync(join(root, 'service/main.ts'))) {
-    // Loaded only here: an installed package has no service sources and no esbuild.
+    // A runtime dependency, as `pulumi up` on a checkout bundles (README "Dependencies"), but
+    // loaded only here: an installed package ships the bundle and never needs it.
     const esbuild = require('esbuild') as typeof Esbuild;
     esbuild.buildSync({
       entryPoints: ['service/main.ts'],

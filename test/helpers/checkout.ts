@@ -16,6 +16,7 @@ export function copyCheckout(prefix = 'turnkey-checkout-'): string {
   for (const entry of [
     'Pulumi.yaml',
     'Pulumi.dev.yaml',
+    'index.ts',
     'package.json',
     'package-lock.json',
     'tsconfig.json',
