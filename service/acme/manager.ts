@@ -158,7 +158,13 @@ export async function startAcme(settings: AcmeSettings, opts: AcmeOptions): Prom
   const renewals = (async () => {
     while (!stopped) {
       const dates = certificateDates((current as StoredCertificate).cert);
-      const due = lastFailure && nextAttemptAt ? nextAttemptAt : renewalDue(dates);
+      // Never sooner than a retry would be: a certificate already due (a clock ahead of the
+      // CA's, a lifetime shorter than expected) must not turn into an order per millisecond.
+      const soonest = now().getTime() + retry.minMs;
+      const due =
+        lastFailure && nextAttemptAt
+          ? nextAttemptAt
+          : new Date(Math.max(renewalDue(dates).getTime(), soonest));
       nextAttemptAt = due;
       await sleepUntil(due);
       if (stopped) return;
