@@ -71,8 +71,9 @@ export async function startService(
     reloadIntervalMs?: number;
     relayProbeIntervalMs?: number;
     /**
-     * Runs once the ports that may need root are bound (ACME_HTTP_PORT): main.ts drops to
-     * the service's user there. Called at once without ACME.
+     * Runs once ACME_HTTP_PORT, the one port that may need root, is bound: main.ts drops to the
+     * service's user there. Without ACME nothing needs root, and a process started as root
+     * (a test, a host install) stays as it was started.
      */
     afterPrivilegedBind?: () => void;
     /** The ACME retry backoff (acme/manager.ts RETRY; shorter in tests). */
@@ -100,8 +101,6 @@ export async function startService(
         ? { relaySecrets: { ...config.relaySecrets, tls: { cert, key } } }
         : {}),
     };
-  } else {
-    opts.afterPrivilegedBind?.();
   }
   let servedNotAfter = config.tls ? certificateDates(config.tls.cert).notAfter : undefined;
   if (servedNotAfter) metrics.certificateExpires('service', servedNotAfter);
