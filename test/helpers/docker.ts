@@ -90,10 +90,17 @@ export class DockerApi {
   }
 }
 
-/** Go duration strings as the provider takes them ("10s", "500ms") in nanoseconds. */
+/**
+ * A Go duration string as the provider takes it and Go prints it ("10s", "500ms", "1m0s",
+ * "1h2m3s": time.ParseDuration's units down to ms), in nanoseconds.
+ */
 export function nanoseconds(duration: string): number {
-  const m = /^(\d+)(ms|s|m)$/.exec(duration);
-  if (!m) throw new Error(`unsupported duration ${duration}`);
-  const unit = { ms: 1e6, s: 1e9, m: 60e9 }[m[2] as 'ms' | 's' | 'm'];
-  return Number(m[1]) * unit;
+  const unit = { ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 } as const;
+  let total = 0;
+  const rest = duration.replace(/(\d+)(ms|s|m|h)/g, (_, n: string, u: keyof typeof unit) => {
+    total += Number(n) * unit[u];
+    return '';
+  });
+  if (rest !== '' || duration === '') throw new Error(`unsupported duration ${duration}`);
+  return total;
 }
