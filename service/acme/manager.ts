@@ -48,6 +48,8 @@ export interface AcmeOptions {
   /** Runs once the challenge port is bound (main.ts drops root there). */
   afterBind?: () => void;
   retry?: { minMs: number; maxMs: number };
+  /** Ends the wait for the first certificate (start-up gives up, the port is released). */
+  signal?: AbortSignal;
   now?: () => Date;
 }
 
@@ -85,6 +87,11 @@ export async function startAcme(settings: AcmeSettings, opts: AcmeOptions): Prom
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let wake: (() => void) | undefined;
+  opts.signal?.addEventListener('abort', () => {
+    stopped = true;
+    clearTimeout(timer);
+    wake?.();
+  });
 
   /** One order; its outcome counted, logged and kept for /readyz. */
   const attempt = async (): Promise<boolean> => {

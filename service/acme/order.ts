@@ -25,10 +25,11 @@ let recording = false;
 function recordProblems(): void {
   if (recording) return;
   recording = true;
-  // acme-client retries 429 and 5xx itself, waiting out Retry-After each time: for a rate
-  // limit of hours that is a silent hang. One retry, then the renewal's own backoff decides.
+  // acme-client retries 429 and 5xx itself, sleeping out Retry-After each time (src/axios.js):
+  // for a rate limit of hours, a silent hang. The renewal's own backoff retries instead, and
+  // logs why (a bad nonce is still retried at once: src/http.js signedRequest).
   const defaults = acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } };
-  if (defaults.acmeSettings) defaults.acmeSettings.retryMaxAttempts = 1;
+  if (defaults.acmeSettings) defaults.acmeSettings.retryMaxAttempts = 0;
   acme.axios.interceptors.response.use((response) => {
     const problem = problemIn(response.data, response.headers?.['retry-after']);
     if (problem) lastProblem = problem;
