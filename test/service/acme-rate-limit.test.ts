@@ -94,7 +94,7 @@ describe('a CA rate limit', () => {
         .toBeDefined();
       const line = logs.parsed().find((l) => l.kind === 'rate_limited') as Record<string, string>;
       expect(line.msg).toContain(`rate limit (the CA says: ${DETAIL})`);
-      const next = Date.parse(line.nextAttemptAt);
+      const next = Date.parse(line.nextAttemptAt as string);
       expect(next - started).toBeGreaterThanOrEqual(RETRY_AFTER_S * 1000 - 5_000);
       // Its own backoff (100 ms here) would have ordered again by now; the CA's time holds.
       await new Promise((r) => setTimeout(r, 1_000));
