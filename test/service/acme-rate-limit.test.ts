@@ -27,43 +27,47 @@ afterAll(removeCertificates);
 
 async function fakeCa(): Promise<string> {
   orders = 0;
-  ca = createServer({ cert: readFileSync(pair.cert), key: readFileSync(pair.key) }, (req, res) => {
-    const base = `https://127.0.0.1:${(ca?.address() as { port: number }).port}`;
-    res.setHeader('replay-nonce', `nonce${Math.random().toString(36).slice(2)}`);
-    const json = (status: number, body: object, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
-      res.end(JSON.stringify(body));
-    };
-    req.resume();
-    req.on('end', () => {
-      if (req.url === '/dir')
-        return json(200, {
-          newNonce: `${base}/nonce`,
-          newAccount: `${base}/acct`,
-          newOrder: `${base}/order`,
-        });
-      if (req.url === '/nonce') return res.writeHead(200).end();
-      if (req.url === '/acct')
-        return json(201, { status: 'valid' }, { location: `${base}/acct/1` });
-      if (req.url === '/order') {
-        orders += 1;
-        res.writeHead(429, {
-          'content-type': 'application/problem+json',
-          'retry-after': String(RETRY_AFTER_S),
-        });
-        return res.end(
-          JSON.stringify({
-            type: 'urn:ietf:params:acme:error:rateLimited',
-            detail: DETAIL,
-            status: 429,
-          }),
-        );
-      }
-      json(404, {});
-    });
-  });
-  await new Promise<void>((r) => ca?.listen(0, '127.0.0.1', r));
-  return `https://127.0.0.1:${(ca.address() as { port: number }).port}/dir`;
+  const server = createServer(
+    { cert: readFileSync(pair.cert), key: readFileSync(pair.key) },
+    (req, res) => {
+      const base = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+      res.setHeader('replay-nonce', `nonce${Math.random().toString(36).slice(2)}`);
+      const json = (status: number, body: object, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
+        res.end(JSON.stringify(body));
+      };
+      req.resume();
+      req.on('end', () => {
+        if (req.url === '/dir')
+          return json(200, {
+            newNonce: `${base}/nonce`,
+            newAccount: `${base}/acct`,
+            newOrder: `${base}/order`,
+          });
+        if (req.url === '/nonce') return res.writeHead(200).end();
+        if (req.url === '/acct')
+          return json(201, { status: 'valid' }, { location: `${base}/acct/1` });
+        if (req.url === '/order') {
+          orders += 1;
+          res.writeHead(429, {
+            'content-type': 'application/problem+json',
+            'retry-after': String(RETRY_AFTER_S),
+          });
+          return res.end(
+            JSON.stringify({
+              type: 'urn:ietf:params:acme:error:rateLimited',
+              detail: DETAIL,
+              status: 429,
+            }),
+          );
+        }
+        json(404, {});
+      });
+    },
+  );
+  ca = server;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `https://127.0.0.1:${(server.address() as { port: number }).port}/dir`;
 }
 
 describe('a CA rate limit', () => {
