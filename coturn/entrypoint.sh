@@ -149,6 +149,17 @@ address_list() {
   esac
 }
 
+# loopback_only: whether every address turnserver listens and relays on is loopback (127/8,
+# ::1) and it announces no external address. Unset TURN_LISTENING_IPS means every interface;
+# unset TURN_RELAY_IPS, the address each client came in on (Coturn's default), so loopback too.
+loopback_only() {
+  [ -n "${TURN_LISTENING_IPS:-}" ] && [ -z "${EXTERNAL_IP:-}" ] || return 1
+  for ip in $(echo "$TURN_LISTENING_IPS,${TURN_RELAY_IPS:-}" | tr ',' ' '); do
+    private_half_problem "$ip"
+    [ "$problem" = 'a loopback address' ] || return 1
+  done
+}
+
 # private_half_problem IP: sets $problem to why IP cannot be the private half of EXTERNAL_IP,
 # or to nothing. Coturn adds the private half to its allowed peers, which it checks before
 # denied-peer-ip, and a range whose lower end is the zero address matches every peer
@@ -410,6 +421,18 @@ store_secrets "$db" || die "could not write the relay's secret database in TURN_
   if [ -n "${TURN_RELAY_IPS:-}" ]; then
     address_list TURN_RELAY_IPS "$TURN_RELAY_IPS"
     for ip in $(echo "$TURN_RELAY_IPS" | tr ',' ' '); do line TURN_RELAY_IPS "relay-ip=$ip"; done
+  fi
+
+  # A relay nobody outside this machine can reach (it listens and relays on loopback alone and
+  # announces no external address) may relay to its own loopback addresses: its clients, all on
+  # this machine, reach them already. Two browser tabs of a developer then relay to each other.
+  # Coturn refuses loopback peers unless allow-loopback-peers, then checks allowed-peer-ip before
+  # the deny list (ns_turn_server.c good_peer_addr), so only the relay's own addresses open up:
+  # other loopback addresses (127.0.0.2 and the rest of 127/8) stay denied.
+  if loopback_only; then
+    echo "allow-loopback-peers"
+    for ip in $(echo "${TURN_RELAY_IPS:-$TURN_LISTENING_IPS}" | tr ',' ' '); do line TURN_RELAY_IPS "allowed-peer-ip=$ip"; done
+    echo "turnkey-coturn: listening and relaying on loopback only: peers at the relay's own loopback addresses are allowed (a relay for this machine alone)" >&2
   fi
 
   # Debian's build has no exporter; the official image's has, and would listen on every

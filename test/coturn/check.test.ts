@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../service/check/cli';
-import { type RunningCoturn, startCoturn } from '../helpers/coturn';
+import { LISTENING_EVERYWHERE, type RunningCoturn, startCoturn } from '../helpers/coturn';
 import { unusedUdpPort } from '../helpers/fake-turn';
 import { freePortBlock } from '../helpers/ports';
 import { randomToken, startTestService } from '../helpers/service';
@@ -12,8 +12,9 @@ import { makeTestPki } from '../lab/pki';
 
 /**
  * `turnkey check` against the real turnserver on loopback: the diagnoses that need no
- * relaying to succeed. (Relaying between loopback addresses is what the shipped config
- * forbids; the success path runs in the lab: test/lab/check.test.ts.)
+ * relaying to succeed. (A relay reachable from outside, as these listen, refuses loopback
+ * peers; the success path runs in the lab, test/lab/check.test.ts, and for a relay on
+ * loopback alone in test/lab/dev-stack.test.ts.)
  */
 
 const newSecret = () => randomBytes(32).toString('hex');
@@ -43,7 +44,11 @@ describe('turnkey check on loopback', () => {
   const secret = newSecret();
   let coturn: RunningCoturn;
   beforeAll(async () => {
-    coturn = await startCoturn({ env: { TURN_SECRET: secret }, relayPortCount: 20 });
+    // Reachable from outside as in production: its loopback relayed addresses are denied peers.
+    coturn = await startCoturn({
+      env: { TURN_SECRET: secret, ...LISTENING_EVERYWHERE },
+      relayPortCount: 20,
+    });
   });
   afterAll(async () => coturn?.stop());
   const urls = (port: number) =>
@@ -144,7 +149,7 @@ describe('TURN over TLS on loopback: certificate checks', () => {
     pki = makeTestPki(dir, { ips: ['127.0.0.1'], names: ['relay.test'] });
     tlsPort = await freePortBlock(1);
     coturn = await startCoturn({
-      env: { TURN_SECRET: secret, TURN_TLS_PORT: String(tlsPort) },
+      env: { TURN_SECRET: secret, TURN_TLS_PORT: String(tlsPort), ...LISTENING_EVERYWHERE },
       files: { TURN_TLS_CERT_FILE: pki.certPem, TURN_TLS_KEY_FILE: pki.keyPem },
       relayPortCount: 10,
     });

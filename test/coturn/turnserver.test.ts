@@ -7,6 +7,7 @@ import { CoturnProvider } from '../../service/providers/coturn';
 import { allocate, TurnError } from '../../service/turn/client';
 import {
   COTURN_ROOT,
+  LISTENING_EVERYWHERE,
   permissionCodes,
   type RunningCoturn,
   runUclient,
@@ -71,8 +72,8 @@ function uclientArgs(
 
 /**
  * The server accepts the credential: its Allocate succeeds. Relaying between peers is proven
- * in the lab (test/lab/relay.test.ts) between public addresses with the shipped config; here
- * both ends would be on loopback, which the shipped config rightly refuses.
+ * in the lab (test/lab/relay.test.ts) between public addresses with the shipped config, and on
+ * a relay for this machine alone in local-relay.test.ts.
  */
 async function expectAllocated(
   server: RunningCoturn,
@@ -176,7 +177,12 @@ describe('the shipped config', () => {
 
   beforeAll(async () => {
     // Allocations outlive the uclient runs that made them: room for every case in this block.
-    server = await startCoturn({ env: { TURN_SECRET: key }, args: ['-v'], relayPortCount: 40 });
+    // Reachable from outside as in production, so the whole deny list applies (loopback too).
+    server = await startCoturn({
+      env: { TURN_SECRET: key, ...LISTENING_EVERYWHERE },
+      args: ['-v'],
+      relayPortCount: 40,
+    });
     peer = await startPeer();
   });
   afterAll(async () => {
@@ -550,7 +556,10 @@ describe('the TURN client against the shipped config', () => {
   const key = secret();
   let server: RunningCoturn;
   beforeAll(async () => {
-    server = await startCoturn({ env: { TURN_SECRET: key }, relayPortCount: 6 });
+    server = await startCoturn({
+      env: { TURN_SECRET: key, ...LISTENING_EVERYWHERE },
+      relayPortCount: 6,
+    });
   });
   afterAll(async () => server?.stop());
 

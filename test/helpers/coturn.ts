@@ -174,6 +174,14 @@ export interface UclientResult {
 }
 
 /**
+ * Env for a relay reachable from outside, as every production one is: listening on every
+ * interface (clients here still come in, and relay from, loopback). Its deny list is whole,
+ * loopback included; the default, listening on loopback alone, is a relay for this machine
+ * alone, which allows its own loopback address as a peer (coturn/entrypoint.sh loopback_only).
+ */
+export const LISTENING_EVERYWHERE = { TURN_LISTENING_IPS: '' } as const;
+
+/**
  * Runs Coturn's own client until it exits, or until `until` matches the server's log (then
  * stops it: on refusals uclient retries for about 15 s before giving up).
  */

@@ -119,7 +119,11 @@ const CALL_TIMES: ExchangeTimes = { connectMs: 30_000, deliverMs: 10_000 };
 
 /** What webrtc-peer.js puts on the page (no DOM types in this project). */
 interface Peer {
-  create(args: { iceServers: IceServer[]; initiator: boolean }): Promise<string | null>;
+  create(args: {
+    iceServers: IceServer[];
+    initiator: boolean;
+    iceTransportPolicy?: 'relay';
+  }): Promise<string | null>;
   accept(description: string): Promise<string | null>;
   addCandidate(candidate: string): Promise<void>;
   exchange(args: { message: string; expect: string } & ExchangeTimes): Promise<PeerResult>;
@@ -127,10 +131,11 @@ interface Peer {
   firstRelayCandidate(args: { iceServers: IceServer[]; timeoutMs: number }): Promise<string | null>;
 }
 const peer = (page: Page) => ({
-  create: (iceServers: IceServer[], initiator: boolean) =>
+  create: (iceServers: IceServer[], initiator: boolean, policy?: CallOptions['policy']) =>
     page.evaluate((a) => (globalThis as unknown as { turnkeyPeer: Peer }).turnkeyPeer.create(a), {
       iceServers,
       initiator,
+      ...(policy ? { iceTransportPolicy: policy } : {}),
     }),
   accept: (description: string) =>
     page.evaluate(
@@ -166,10 +171,16 @@ export function exchange(
  * network. Each side sends a message over a data channel; returns what each side saw. No
  * redial: a call that does not deliver both ways is a failure for the caller to print.
  */
+/** `policy: 'relay'`: only relayed candidates, as an app forcing TURN sets iceTransportPolicy. */
+export interface CallOptions {
+  policy?: 'relay';
+}
+
 export async function connectPages(
   a: Page,
   b: Page,
   iceServers: { a: IceServer[]; b: IceServer[] },
+  opts: CallOptions = {},
 ): Promise<{ a: PeerResult; b: PeerResult }> {
   const pa = peer(a);
   const pb = peer(b);
@@ -183,8 +194,8 @@ export async function connectPages(
     await from.exposeFunction('turnkeySignal', (candidate: string) =>
       to.addCandidate(candidate).catch(() => {}),
     );
-  const offer = (await pa.create(iceServers.a, true)) as string;
-  await pb.create(iceServers.b, false);
+  const offer = (await pa.create(iceServers.a, true, opts.policy)) as string;
+  await pb.create(iceServers.b, false, opts.policy);
   const answer = (await pb.accept(offer)) as string;
   await pa.accept(answer);
   const [ra, rb] = await Promise.all([
@@ -221,10 +232,11 @@ export interface Call {
 export async function startCall(
   sites: [LabBrowser, LabBrowser],
   servers: IceServer[],
+  opts: CallOptions = {},
 ): Promise<Call> {
   const [a, b] = await Promise.all([sites[0].newPage(), sites[1].newPage()]);
   try {
-    const result = await connectPages(a, b, { a: servers, b: servers });
+    const result = await connectPages(a, b, { a: servers, b: servers }, opts);
     return { a, b, result, close: () => endCall(a, b) };
   } catch (err) {
     await endCall(a, b);

@@ -83,9 +83,12 @@ window.turnkeyPeer = (() => {
 
   return {
     /** Creates the peer connection; the initiator opens the channel and returns its offer. */
-    async create({ iceServers, initiator: opens }) {
+    async create({ iceServers, initiator: opens, iceTransportPolicy }) {
       initiator = opens;
-      pc = new RTCPeerConnection({ iceServers });
+      pc = new RTCPeerConnection({
+        iceServers,
+        ...(iceTransportPolicy ? { iceTransportPolicy } : {}),
+      });
       pc.onicecandidate = (event) => {
         if (event.candidate) window.turnkeySignal(JSON.stringify(event.candidate.toJSON()));
       };
