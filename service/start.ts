@@ -76,8 +76,6 @@ export async function startService(
      * (a test, a host install) stays as it was started.
      */
     afterPrivilegedBind?: () => void;
-    /** The ACME retry backoff (acme/manager.ts RETRY; shorter in tests). */
-    acmeRetry?: { minMs: number; maxMs: number };
   } = {},
 ): Promise<RunningService> {
   let config = loadConfig(env);
@@ -91,7 +89,6 @@ export async function startService(
       logger,
       metrics,
       ...(opts.afterPrivilegedBind ? { afterBind: opts.afterPrivilegedBind } : {}),
-      ...(opts.acmeRetry ? { retry: opts.acmeRetry } : {}),
     });
     const { cert, key } = acme.certificate();
     config = {
