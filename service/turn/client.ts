@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { TurnError } from './error';
 import {
+  ATTR,
   CLASS,
   decodeXorAddress,
   encodeStun,
   encodeXorAddress,
+  METHOD,
   type StunMessage,
   type TransportAddress,
 } from './message';
@@ -21,20 +23,6 @@ export type { StunTransport } from './transport';
  * service mints (/readyz) and that data really crosses it (`turnkey check`).
  */
 
-const METHOD = { allocate: 0x003, refresh: 0x004, send: 0x006, data: 0x007, permission: 0x008 };
-const ATTR = {
-  username: 0x0006,
-  errorCode: 0x0009,
-  lifetime: 0x000d,
-  xorPeerAddress: 0x0012,
-  data: 0x0013,
-  realm: 0x0014,
-  nonce: 0x0015,
-  xorRelayedAddress: 0x0016,
-  requestedAddressFamily: 0x0017,
-  requestedTransport: 0x0019,
-  xorMappedAddress: 0x0020,
-} as const;
 /** REQUESTED-TRANSPORT: UDP relaying, the only kind the shipped config allows. */
 const UDP_RELAY = Buffer.from([17, 0, 0, 0]);
 

@@ -10,6 +10,39 @@ export const MAGIC_COOKIE = 0x2112a442;
 export const HEADER_LENGTH = 20;
 export const ATTR_MESSAGE_INTEGRITY = 0x0008;
 
+/** The methods turnkey speaks (RFC 8489 §18.2, RFC 8656 §17). */
+export const METHOD = {
+  binding: 0x001,
+  allocate: 0x003,
+  refresh: 0x004,
+  send: 0x006,
+  data: 0x007,
+  permission: 0x008,
+} as const;
+
+/** The attributes turnkey reads or writes (RFC 8489 §18.3, RFC 8656 §17). */
+export const ATTR = {
+  username: 0x0006,
+  errorCode: 0x0009,
+  lifetime: 0x000d,
+  xorPeerAddress: 0x0012,
+  data: 0x0013,
+  realm: 0x0014,
+  nonce: 0x0015,
+  xorRelayedAddress: 0x0016,
+  requestedAddressFamily: 0x0017,
+  requestedTransport: 0x0019,
+  xorMappedAddress: 0x0020,
+} as const;
+
+/** An ERROR-CODE value (RFC 8489 §14.8): class and number, then the reason phrase. */
+export function encodeErrorCode(code: number, reason: string): Buffer {
+  return Buffer.concat([
+    Buffer.from([0, 0, Math.floor(code / 100), code % 100]),
+    Buffer.from(reason),
+  ]);
+}
+
 /** Message classes (RFC 8489 §5), or-ed into a method to make a message type. */
 export const CLASS = { request: 0x000, indication: 0x010, success: 0x100, error: 0x110 } as const;
 const CLASS_MASK = 0x110;

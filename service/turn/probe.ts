@@ -1,5 +1,12 @@
 import { TurnError } from './error';
-import { CLASS, decodeXorAddress, encodeStun, type TransportAddress } from './message';
+import {
+  ATTR,
+  CLASS,
+  decodeXorAddress,
+  encodeStun,
+  METHOD,
+  type TransportAddress,
+} from './message';
 import { openStunChannel, type StunTransport } from './transport';
 
 /**
@@ -7,8 +14,6 @@ import { openStunChannel, type StunTransport } from './transport';
  * server is up and reachable on a given listener. No credentials are involved.
  */
 
-const BINDING = 0x001;
-const ATTR_XOR_MAPPED_ADDRESS = 0x0020;
 /** RFC 8489 §6.2.1 starts at 500 ms; a loopback or same-host probe answers far sooner. */
 const UDP_RETRANSMIT_MS = 200;
 
@@ -33,12 +38,12 @@ export async function bindStun(target: StunProbeTarget): Promise<Binding> {
   const channel = await openStunChannel({ ...target, retransmitMs: UDP_RETRANSMIT_MS });
   try {
     const started = performance.now();
-    const answer = await channel.request(encodeStun(BINDING));
-    if (answer.type !== (BINDING | CLASS.success))
+    const answer = await channel.request(encodeStun(METHOD.binding));
+    if (answer.type !== (METHOD.binding | CLASS.success))
       throw new TurnError(0, 'server answered with a STUN error response');
     return {
       rtt: Math.round(performance.now() - started),
-      mapped: decodeXorAddress(answer.attrs.get(ATTR_XOR_MAPPED_ADDRESS), answer.id),
+      mapped: decodeXorAddress(answer.attrs.get(ATTR.xorMappedAddress), answer.id),
     };
   } finally {
     channel.close();

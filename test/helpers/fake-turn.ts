@@ -2,10 +2,13 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import {
+  ATTR,
   ATTR_MESSAGE_INTEGRITY,
   CLASS,
+  encodeErrorCode,
   encodeStun,
   encodeXorAddress,
+  METHOD,
   methodOf,
   parseStun,
 } from '../../service/turn/message';
@@ -34,23 +37,6 @@ export interface FakeTurn {
 }
 
 const REALM = 'turnkey';
-const ATTR = {
-  username: 0x0006,
-  errorCode: 0x0009,
-  lifetime: 0x000d,
-  realm: 0x0014,
-  nonce: 0x0015,
-};
-const XOR_RELAYED_ADDRESS = 0x0016;
-const XOR_MAPPED_ADDRESS = 0x0020;
-
-function errorCode(code: number, reason: string): Buffer {
-  return Buffer.concat([
-    Buffer.from([0, 0, Math.floor(code / 100), code % 100]),
-    Buffer.from(reason),
-  ]);
-}
-
 /** Whether the MESSAGE-INTEGRITY of `msg` (the last attribute) matches `key`. */
 function signedWith(msg: Buffer, key: Buffer): boolean {
   const miAt = msg.length - 24;
@@ -76,15 +62,15 @@ export async function startFakeTurn(opts: { secret?: string } = {}): Promise<Fak
         rinfo.address,
       );
     const mapped: [number, Buffer] = [
-      XOR_MAPPED_ADDRESS,
+      ATTR.xorMappedAddress,
       encodeXorAddress({ address: rinfo.address, port: rinfo.port }, req.id),
     ];
-    if (method === 0x001) return reply(CLASS.success, [mapped]);
-    if (method !== 0x003 && method !== 0x004) return;
+    if (method === METHOD.binding) return reply(CLASS.success, [mapped]);
+    if (method !== METHOD.allocate && method !== METHOD.refresh) return;
     const username = req.attrs.get(ATTR.username)?.toString();
     const challenge = (): void =>
       reply(CLASS.error, [
-        [ATTR.errorCode, errorCode(401, 'Unauthorized')],
+        [ATTR.errorCode, encodeErrorCode(401, 'Unauthorized')],
         [ATTR.realm, Buffer.from(REALM)],
         [ATTR.nonce, Buffer.from(nonce)],
       ]);
@@ -95,15 +81,15 @@ export async function startFakeTurn(opts: { secret?: string } = {}): Promise<Fak
       if (!signedWith(msg, key)) return challenge();
     }
     const lifetime = Buffer.alloc(4);
-    lifetime.writeUInt32BE(method === 0x003 ? 600 : 0);
-    if (method === 0x004) return reply(CLASS.success, [[ATTR.lifetime, lifetime]]);
+    lifetime.writeUInt32BE(method === METHOD.allocate ? 600 : 0);
+    if (method === METHOD.refresh) return reply(CLASS.success, [[ATTR.lifetime, lifetime]]);
     if (refusal) {
       refusals++;
-      return reply(CLASS.error, [[ATTR.errorCode, errorCode(refusal.code, refusal.reason)]]);
+      return reply(CLASS.error, [[ATTR.errorCode, encodeErrorCode(refusal.code, refusal.reason)]]);
     }
     allocations++;
     reply(CLASS.success, [
-      [XOR_RELAYED_ADDRESS, encodeXorAddress({ address: '127.0.0.1', port: 40000 }, req.id)],
+      [ATTR.xorRelayedAddress, encodeXorAddress({ address: '127.0.0.1', port: 40000 }, req.id)],
       mapped,
       [ATTR.lifetime, lifetime],
     ]);

@@ -2,11 +2,14 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import {
+  ATTR,
   ATTR_MESSAGE_INTEGRITY,
   CLASS,
   decodeXorAddress,
+  encodeErrorCode,
   encodeStun,
   encodeXorAddress,
+  METHOD,
   methodOf,
   parseStun,
   type StunMessage,
@@ -25,18 +28,6 @@ export interface FakeTurns {
   allocations: () => number;
   close(): Promise<void>;
 }
-
-const METHOD = { binding: 0x001, allocate: 0x003, refresh: 0x004, send: 0x006, data: 0x007 };
-const ATTR = {
-  errorCode: 0x0009,
-  lifetime: 0x000d,
-  xorPeerAddress: 0x0012,
-  data: 0x0013,
-  realm: 0x0014,
-  nonce: 0x0015,
-  xorRelayedAddress: 0x0016,
-  xorMappedAddress: 0x0020,
-};
 
 const lifetime = (seconds: number) => {
   const value = Buffer.alloc(4);
@@ -68,7 +59,7 @@ function serve(socket: TLSSocket, granted: () => void): void {
     if (method === METHOD.binding) return reply(req, CLASS.success, [mapped(req)]);
     if (!req.attrs.has(ATTR_MESSAGE_INTEGRITY)) {
       return reply(req, CLASS.error, [
-        [ATTR.errorCode, Buffer.concat([Buffer.from([0, 0, 4, 1]), Buffer.from('Unauthorized')])],
+        [ATTR.errorCode, encodeErrorCode(401, 'Unauthorized')],
         [ATTR.realm, Buffer.from('turnkey')],
         [ATTR.nonce, Buffer.from('0123456789abcdef')],
       ]);
