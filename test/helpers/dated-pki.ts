@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { opensslIn } from '../lab/pki';
 
 /**
  * A test CA whose leaves for 127.0.0.1 have chosen validity periods: a few days (renewal
@@ -26,30 +26,9 @@ export const daysFromNow = (days: number): Date => new Date(Date.now() + days * 
 const asn1Time = (d: Date) => `${d.toISOString().replace(/[-:T]|\.\d{3}/g, '')}`;
 
 export function makeDatedPki(dir: string): DatedPki {
+  const { f, openssl, read, ca, csr, leafExtensions } = opensslIn(dir);
   mkdirSync(join(dir, 'issued'), { recursive: true });
-  const f = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  const key = (file: string) =>
-    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f(file));
-
-  key('ca.key');
-  openssl(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    f('ca.key'),
-    '-subj',
-    '/CN=turnkey dated test CA',
-    '-days',
-    '3650',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-    '-out',
-    f('ca.pem'),
-  );
+  ca('/CN=turnkey dated test CA', 3650);
   writeFileSync(f('index.txt'), '');
   writeFileSync(
     f('ca.cnf'),
@@ -69,26 +48,13 @@ export function makeDatedPki(dir: string): DatedPki {
       '',
     ].join('\n'),
   );
-  writeFileSync(
-    f('leaf.ext'),
-    'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n',
-  );
+  leafExtensions(['IP:127.0.0.1']);
   let leaves = 0;
   return {
-    caPem: readFileSync(f('ca.pem'), 'utf8'),
+    caPem: read('ca.pem'),
     leaf: (validity) => {
       const name = `leaf-${++leaves}`;
-      key(`${name}.key`);
-      openssl(
-        'req',
-        '-new',
-        '-key',
-        f(`${name}.key`),
-        '-subj',
-        '/CN=127.0.0.1',
-        '-out',
-        f(`${name}.csr`),
-      );
+      csr(name, '127.0.0.1');
       const dates =
         'days' in validity
           ? ['-days', String(validity.days)]
@@ -111,10 +77,7 @@ export function makeDatedPki(dir: string): DatedPki {
         '-out',
         f(`${name}.pem`),
       );
-      return {
-        cert: readFileSync(f(`${name}.pem`), 'utf8'),
-        key: readFileSync(f(`${name}.key`), 'utf8'),
-      };
+      return { cert: read(`${name}.pem`), key: read(`${name}.key`) };
     },
   };
 }

@@ -15,45 +15,72 @@ export interface TestPki {
   renew(): { certPem: string; keyPem: string };
 }
 
-export function makeTestPki(dir: string, opts: { ips: string[]; names?: string[] }): TestPki {
+/**
+ * OpenSSL working in `dir`: P-256 keys, a self-signed CA (ca.key, ca.pem), CSRs and the
+ * extensions of a server leaf (leaf.ext). makeTestPki and test/helpers/dated-pki.ts sign with it.
+ */
+export function opensslIn(dir: string) {
   mkdirSync(dir, { recursive: true });
   const f = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
   const key = (file: string) =>
     openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f(file));
+  return {
+    f,
+    openssl,
+    read: (name: string) => readFileSync(f(name), 'utf8'),
+    /** ca.key and ca.pem: a CA for TLS servers named `subject`, valid for `days`. */
+    ca(subject: string, days: number) {
+      key('ca.key');
+      openssl(
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        f('ca.key'),
+        '-subj',
+        subject,
+        '-days',
+        String(days),
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign',
+        '-out',
+        f('ca.pem'),
+      );
+    },
+    /** <name>.key and <name>.csr for CN=`cn`. */
+    csr(name: string, cn: string) {
+      key(`${name}.key`);
+      openssl(
+        'req',
+        '-new',
+        '-key',
+        f(`${name}.key`),
+        '-subj',
+        `/CN=${cn}`,
+        '-out',
+        f(`${name}.csr`),
+      );
+    },
+    /** leaf.ext: a server certificate's extensions, for these subjectAltName entries. */
+    leafExtensions(san: string[]) {
+      writeFileSync(
+        f('leaf.ext'),
+        `subjectAltName=${san.join(',')}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n`,
+      );
+    },
+  };
+}
 
-  key('ca.key');
-  openssl(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    f('ca.key'),
-    '-subj',
-    '/CN=turnkey test CA',
-    '-days',
-    '2',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-    '-out',
-    f('ca.pem'),
-  );
+export function makeTestPki(dir: string, opts: { ips: string[]; names?: string[] }): TestPki {
+  const { f, openssl, read, ca, csr, leafExtensions } = opensslIn(dir);
+  ca('/CN=turnkey test CA', 2);
   const cn = opts.names?.[0] ?? opts.ips[0] ?? 'turnkey';
   const san = [...opts.ips.map((ip) => `IP:${ip}`), ...(opts.names ?? []).map((n) => `DNS:${n}`)];
   const leaf = (name: string) => {
-    key(`${name}.key`);
-    openssl(
-      'req',
-      '-new',
-      '-key',
-      f(`${name}.key`),
-      '-subj',
-      `/CN=${cn}`,
-      '-out',
-      f(`${name}.csr`),
-    );
+    csr(name, cn);
     openssl(
       'x509',
       '-req',
@@ -71,18 +98,11 @@ export function makeTestPki(dir: string, opts: { ips: string[]; names?: string[]
       '-out',
       f(`${name}.pem`),
     );
-    return {
-      certPem: readFileSync(f(`${name}.pem`), 'utf8'),
-      keyPem: readFileSync(f(`${name}.key`), 'utf8'),
-    };
+    return { certPem: read(`${name}.pem`), keyPem: read(`${name}.key`) };
   };
-  writeFileSync(
-    f('leaf.ext'),
-    `subjectAltName=${san.join(',')}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n`,
-  );
+  leafExtensions(san);
   leaf('leaf');
   let renewals = 0;
-  const read = (name: string) => readFileSync(f(name), 'utf8');
   return {
     caFile: f('ca.pem'),
     certFile: f('leaf.pem'),
