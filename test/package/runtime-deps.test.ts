@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyCheckout } from '../helpers/checkout';
-import { REPO_ROOT, stackConfigValues } from '../helpers/stack';
+import { pulumiUp } from '../helpers/language-host';
+import { stackConfigValues } from '../helpers/stack';
 import { programDirectory, requiredPlugins } from './plugin-discovery';
 
 /**
@@ -19,7 +20,6 @@ import { programDirectory, requiredPlugins } from './plugin-discovery';
  */
 
 const run = promisify(execFile);
-const host = join(REPO_ROOT, 'test/pulumi/language-host.js');
 
 let checkout: string;
 
@@ -83,18 +83,7 @@ describe('a checkout with runtime dependencies only (npm ci --omit=dev)', () => 
   });
 
   it('runs under the SDK’s loader, type-checked, and registers the dev stack', async () => {
-    const { stdout } = await run(
-      'node',
-      [host, checkout, 'dev', JSON.stringify(stackConfigValues('dev'))],
-      { cwd: checkout, timeout: 300_000 },
-    ).catch((err: { stderr?: string; message: string }) => {
-      // The SDK's own error output says what failed to load.
-      throw new Error(err.stderr || err.message);
-    });
-    const result = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
-      registered: { type: string; name: string }[];
-      outputs: Record<string, { value: unknown }>;
-    };
+    const result = await pulumiUp(checkout, stackConfigValues('dev'), [], 300_000);
     const of = (type: string) =>
       result.registered
         .filter((r) => r.type === type)

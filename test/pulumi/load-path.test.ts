@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureServiceBundle, SERVICE_BUNDLE } from '../../infra';
 import { copyCheckout } from '../helpers/checkout';
+import { type ProgramRun, pulumiUp as runProgram } from '../helpers/language-host';
 import { REPO_ROOT, stackConfigValues } from '../helpers/stack';
 
 /**
@@ -16,7 +17,6 @@ import { REPO_ROOT, stackConfigValues } from '../helpers/stack';
  */
 
 const run = promisify(execFile);
-const host = join(__dirname, 'language-host.js');
 const devStackConfig = () => stackConfigValues('dev');
 
 let checkout: string;
@@ -26,19 +26,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(checkout, { recursive: true, force: true }));
 
-async function pulumiUp(config: Record<string, string>, secretKeys: string[] = []) {
-  const { stdout } = await run(
-    'node',
-    [host, checkout, 'dev', JSON.stringify(config), JSON.stringify(secretKeys)],
-    { cwd: checkout, timeout: 180_000 },
-  );
-  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
-    registered: { type: string; name: string }[];
-    outputs: Record<string, { value: unknown; secret: boolean }>;
-  };
-}
+const pulumiUp = (config: Record<string, string>, secretKeys: string[] = []) =>
+  runProgram(checkout, config, secretKeys);
 
-function expectTheDevStack(result: Awaited<ReturnType<typeof pulumiUp>>) {
+function expectTheDevStack(result: ProgramRun) {
   const of = (type: string) =>
     result.registered
       .filter((r) => r.type === type)
