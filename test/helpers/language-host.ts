@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { expect } from 'vitest';
 
 /**
  * `pulumi up` of the program in `checkout` as the CLI runs it: test/pulumi/language-host.js
@@ -31,4 +32,28 @@ export async function pulumiUp(
     throw Object.assign(new Error(err.stderr || err.message), { stderr: err.stderr ?? '' });
   });
   return JSON.parse(stdout.trim().split('\n').at(-1) as string) as ProgramRun;
+}
+
+/** The dev stack, registered and exported whole: both containers and images, the two secrets. */
+export function expectTheDevStack(result: ProgramRun) {
+  const of = (type: string) =>
+    result.registered
+      .filter((r) => r.type === type)
+      .map((r) => r.name)
+      .sort();
+  expect(of('docker:index/container:Container')).toEqual(['turnkey-coturn', 'turnkey-service']);
+  expect(of('docker:index/image:Image')).toEqual(['turnkey-coturn', 'turnkey-service']);
+  expect(of('random:index/randomPassword:RandomPassword')).toEqual([
+    'turnkey-api-token',
+    'turnkey-turn-secret-gen1',
+  ]);
+  expect(result.outputs).toMatchObject({
+    iceServersUrl: { value: 'http://127.0.0.1:8080/v1/ice-servers', secret: false },
+    provider: { value: 'coturn' },
+    turnUris: {
+      value: ['turn:127.0.0.1:3478?transport=udp', 'turn:127.0.0.1:3478?transport=tcp'],
+    },
+    stunUris: { value: ['stun:127.0.0.1:3478'] },
+    apiToken: { secret: true },
+  });
 }

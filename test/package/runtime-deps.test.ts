@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyCheckout } from '../helpers/checkout';
-import { pulumiUp } from '../helpers/language-host';
+import { expectTheDevStack, pulumiUp } from '../helpers/language-host';
 import { stackConfigValues } from '../helpers/stack';
 import { programDirectory, requiredPlugins } from './plugin-discovery';
 
@@ -84,18 +84,7 @@ describe('a checkout with runtime dependencies only (npm ci --omit=dev)', () => 
 
   it('runs under the SDK’s loader, type-checked, and registers the dev stack', async () => {
     const result = await pulumiUp(checkout, stackConfigValues('dev'), [], 300_000);
-    const of = (type: string) =>
-      result.registered
-        .filter((r) => r.type === type)
-        .map((r) => r.name)
-        .sort();
-    expect(of('docker:index/image:Image')).toEqual(['turnkey-coturn', 'turnkey-service']);
-    expect(of('docker:index/container:Container')).toEqual(['turnkey-coturn', 'turnkey-service']);
-    expect(of('random:index/randomPassword:RandomPassword')).toEqual([
-      'turnkey-api-token',
-      'turnkey-turn-secret-gen1',
-    ]);
-    expect(result.outputs.iceServersUrl?.value).toBe('http://127.0.0.1:8080/v1/ice-servers');
+    expectTheDevStack(result);
     // The service bundle its image copies, built by esbuild during the run.
     expect(existsSync(join(checkout, 'dist/bundle/main.js'))).toBe(true);
   }, 300_000);

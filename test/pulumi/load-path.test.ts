@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureServiceBundle, SERVICE_BUNDLE } from '../../infra';
 import { copyCheckout } from '../helpers/checkout';
-import { type ProgramRun, pulumiUp as runProgram } from '../helpers/language-host';
+import { expectTheDevStack, pulumiUp as runProgram } from '../helpers/language-host';
 import { REPO_ROOT, stackConfigValues } from '../helpers/stack';
 
 /**
@@ -28,29 +28,6 @@ afterAll(() => rmSync(checkout, { recursive: true, force: true }));
 
 const pulumiUp = (config: Record<string, string>, secretKeys: string[] = []) =>
   runProgram(checkout, config, secretKeys);
-
-function expectTheDevStack(result: ProgramRun) {
-  const of = (type: string) =>
-    result.registered
-      .filter((r) => r.type === type)
-      .map((r) => r.name)
-      .sort();
-  expect(of('docker:index/container:Container')).toEqual(['turnkey-coturn', 'turnkey-service']);
-  expect(of('docker:index/image:Image')).toEqual(['turnkey-coturn', 'turnkey-service']);
-  expect(of('random:index/randomPassword:RandomPassword')).toEqual([
-    'turnkey-api-token',
-    'turnkey-turn-secret-gen1',
-  ]);
-  expect(result.outputs).toMatchObject({
-    iceServersUrl: { value: 'http://127.0.0.1:8080/v1/ice-servers', secret: false },
-    provider: { value: 'coturn' },
-    turnUris: {
-      value: ['turn:127.0.0.1:3478?transport=udp', 'turn:127.0.0.1:3478?transport=tcp'],
-    },
-    stunUris: { value: ['stun:127.0.0.1:3478'] },
-    apiToken: { secret: true },
-  });
-}
 
 describe('the load path of pulumi up (the SDK’s cmd/run, ts-node, type-checked)', () => {
   it('on a fresh checkout: runs infra/ with the dev stack and registers the whole stack', async () => {
