@@ -97,6 +97,12 @@ export const SETTINGS = {
     kind: { type: 'list' },
     doc: 'Addresses the relay listens and relays on, comma-separated (the service probes the first); unset means all interfaces.',
   },
+  allowedPeerIps: {
+    stack: true,
+    relay: ['TURN_ALLOWED_PEER_IPS'],
+    kind: { type: 'list' },
+    doc: 'Private CIDR ranges (inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10) peers may be in although the deny list refuses them: a relay inside a VPC, office network or VPN. Anyone holding a credential can then relay to any UDP port there. Metadata, link-local, IPv6 unique-local, loopback (but on a loopback-only relay) and wider ranges are refused.',
+  },
   servicePort: {
     stack: true,
     service: ['PORT'],

@@ -26,6 +26,8 @@
 #                           shipped config's); TURN_MAX_BPS bytes per second per session
 #   EXTERNAL_IP             PUBLIC/PRIVATE, for a host behind 1:1 NAT
 #   TURN_LISTENING_IPS, TURN_RELAY_IPS     comma-separated; default: all interfaces
+#   TURN_ALLOWED_PEER_IPS   private CIDR ranges peers may be in although the deny list refuses
+#                           them (private networks), comma-separated
 #   RELAY_SECRETS_DIR       where the credential service writes the files above: waited for
 #   TURN_METRICS_ADDRESS, TURN_METRICS_PORT  Prometheus exporter, where the build has one
 #                           (default 127.0.0.1:9641: with host networking, never public)
@@ -227,6 +229,99 @@ private_half_problem() {
     *) problem='not an IP address' ;;
   esac
 }
+
+# v4_number ADDRESS: sets $n to the dotted IPv4 ADDRESS as a number, or $problem.
+v4_number() {
+  n=0 problem=
+  case "$1" in
+    *[!0-9.]* | *..* | .* | *. | *.*.*.*.*) problem='not an IP address' ;;
+    *.*.*.*)
+      for octet in $(echo "$1" | tr . ' '); do
+        case "$octet" in 0?*) octet=256 ;; esac
+        [ "${#octet}" -le 3 ] && [ "$octet" -le 255 ] || problem='not an IP address'
+        n=$((n * 256 + octet))
+      done
+      ;;
+    *) problem='not an IP address' ;;
+  esac
+}
+
+v4_text() {
+  echo "$(($1 >> 24 & 255)).$(($1 >> 16 & 255)).$(($1 >> 8 & 255)).$(($1 & 255))"
+}
+
+# allowed_range_problem ENTRY: one TURN_ALLOWED_PEER_IPS entry (CIDR, or one address) as
+# Coturn's allowed-peer-ip values, appended to $ranges (Coturn takes IP or IP-IP, "CIDR is not
+# supported": userdb.c add_ip_list_range), or $problem saying why it cannot be allowed. Coturn
+# checks this list before its deny list (ns_turn_server.c good_peer_addr), so an entry must lie
+# inside one private IPv4 range, or be loopback on a loopback-only relay; Alibaba Cloud's
+# metadata address 100.100.100.200 is left out of any range holding it. IPv6 unique-local peers
+# Coturn 4.18 refuses before its allow list (ioa_addr_is_internal_deny_default). $lo_only is
+# yes on a loopback-only relay. contract/addresses.ts allowedPeerRangeProblem is the same rule.
+allowed_range_problem() {
+  problem=
+  net=${1%/*} prefix=
+  case "$1" in */*) prefix=${1#*/} ;; esac
+  case "$1" in */ | */*/*) problem='is not a CIDR range like 10.20.0.0/16' && return ;; esac
+  case "$prefix" in *[!0-9]* | ????*) problem='is not a CIDR range like 10.20.0.0/16' && return ;; esac
+  case "$net" in
+    *:*)
+      [ -n "$prefix" ] || prefix=128
+      private_half_problem "$net"
+      case "$problem" in
+        'a loopback address')
+          problem=
+          [ "$prefix" -eq 128 ] && [ "$lo_only" = yes ] || problem='is loopback: only a relay that listens and relays on loopback alone (TURN_LISTENING_IPS 127.0.0.1) may reach loopback peers'
+          [ -n "$problem" ] || ranges="$ranges $net"
+          ;;
+        'a link-local address') problem='is link-local, where cloud metadata services answer (169.254.169.254): never a relay peer' ;;
+        '') [ "$(echo "$net" | tr A-F a-f)" = fd00:ec2::254 ] && problem='is a cloud metadata service, which no relay peer may reach' ||
+          problem='is IPv6 unique-local (fc00::/7), which Coturn 4.18 never relays to, whatever its allow list says' ;;
+        'not an IP address') problem='is not a CIDR range like 10.20.0.0/16' ;;
+        *) problem="is not inside one private range ($allowable): public peers need no allowance, and a wider range would reopen the deny list (metadata, loopback, every other network)" ;;
+      esac
+      return
+      ;;
+  esac
+  v4_number "$net"
+  [ -z "$problem" ] || {
+    problem='is not a CIDR range like 10.20.0.0/16'
+    return
+  }
+  [ -n "$prefix" ] || prefix=32
+  [ "$prefix" -le 32 ] || {
+    problem='has a prefix longer than 32 bits'
+    return
+  }
+  size=$((1 << (32 - prefix)))
+  [ $((n % size)) -eq 0 ] || {
+    problem="has bits set past its /$prefix: did you mean $(v4_text $((n - n % size)))/$prefix"
+    return
+  }
+  start=$n end=$((n + size - 1)) metadata=$(((100 << 24) + (100 << 16) + (100 << 8) + 200))
+  if [ "$start" -eq "$metadata" ] && [ "$end" -eq "$metadata" ]; then
+    problem='is a cloud metadata service, which no relay peer may reach'
+  elif [ $((start >> 16)) -eq $(((169 << 8) + 254)) ] && [ "$prefix" -ge 16 ]; then
+    problem='is link-local, where cloud metadata services answer (169.254.169.254): never a relay peer'
+  elif [ $((start >> 24)) -eq 127 ] && [ "$prefix" -ge 8 ]; then
+    [ "$lo_only" = yes ] || problem='is loopback: only a relay that listens and relays on loopback alone (TURN_LISTENING_IPS 127.0.0.1) may reach loopback peers'
+  elif { [ $((start >> 24)) -eq 10 ] && [ "$prefix" -ge 8 ]; } || { [ $((start >> 20)) -eq $(((172 << 4) + 1)) ] && [ "$prefix" -ge 12 ]; } ||
+    { [ $((start >> 16)) -eq $(((192 << 8) + 168)) ] && [ "$prefix" -ge 16 ]; } || { [ $((start >> 22)) -eq $(((100 << 2) + 1)) ] && [ "$prefix" -ge 10 ]; }; then
+    :
+  else
+    problem="is not inside one private range ($allowable): public peers need no allowance, and a wider range would reopen the deny list (metadata, loopback, every other network)"
+  fi
+  [ -z "$problem" ] || return 0
+  if [ "$start" -le "$metadata" ] && [ "$metadata" -le "$end" ]; then
+    [ "$start" -eq "$metadata" ] || ranges="$ranges $(v4_text "$start")-$(v4_text $((metadata - 1)))"
+    [ "$end" -eq "$metadata" ] || ranges="$ranges $(v4_text $((metadata + 1)))-$(v4_text "$end")"
+  elif [ "$start" -eq "$end" ]; then
+    ranges="$ranges $(v4_text "$start")"
+  else
+    ranges="$ranges $(v4_text "$start")-$(v4_text "$end")"
+  fi
+}
+allowable='10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10'
 
 # line NAME LINE: writes LINE, built from NAME, to the config. turnserver reads its config in
 # 1,023-byte pieces and parses the rest of a longer line as an option of its own
@@ -433,6 +528,20 @@ store_secrets "$db" || die "could not write the relay's secret database in TURN_
     echo "allow-loopback-peers"
     for ip in $(echo "${TURN_RELAY_IPS:-$TURN_LISTENING_IPS}" | tr ',' ' '); do line TURN_RELAY_IPS "allowed-peer-ip=$ip"; done
     echo "turnkey-coturn: listening and relaying on loopback only: peers at the relay's own loopback addresses are allowed (a relay for this machine alone)" >&2
+  fi
+
+  # Private-network deployments (turnkey:allowedPeerIps): peers in these ranges are relayed to
+  # although the deny list refuses them.
+  if [ -n "${TURN_ALLOWED_PEER_IPS:-}" ]; then
+    ranges= lo_only=no
+    if loopback_only; then lo_only=yes; fi
+    for entry in $(echo "$TURN_ALLOWED_PEER_IPS" | tr ',' ' '); do
+      allowed_range_problem "$entry"
+      [ -z "$problem" ] || die "TURN_ALLOWED_PEER_IPS: $(shown "$entry") $problem (turnkey:allowedPeerIps)"
+    done
+    [ -n "$ranges" ] || die "TURN_ALLOWED_PEER_IPS must be CIDR ranges, comma-separated, like 10.20.0.0/16 (turnkey:allowedPeerIps)"
+    for range in $ranges; do line TURN_ALLOWED_PEER_IPS "allowed-peer-ip=$range"; done
+    echo "turnkey-coturn: peers in $(shown "$TURN_ALLOWED_PEER_IPS") are allowed (TURN_ALLOWED_PEER_IPS): anyone holding a credential can relay to any UDP port there, this host's own addresses in them included" >&2
   fi
 
   # Debian's build has no exporter; the official image's has, and would listen on every

@@ -52,6 +52,8 @@ export function coturnContainer(
     TURN_MAX_BPS: config.maxBps ? String(config.maxBps) : undefined,
     TURN_LISTENING_IPS: listening,
     TURN_RELAY_IPS: listening,
+    TURN_ALLOWED_PEER_IPS:
+      config.allowedPeerIps.length > 0 ? config.allowedPeerIps.join(',') : undefined,
   };
   return {
     role: 'coturn',

@@ -122,6 +122,7 @@ export function relayConfig(args: TurnkeyRelayArgs): StackConfig {
     ...STACK_DEFAULTS,
     stunUrls: [],
     listeningIps: [],
+    allowedPeerIps: [],
     realm: defaultRealm(args.publicHost),
     ...given,
     publicHost: args.publicHost,

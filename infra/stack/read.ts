@@ -1,9 +1,11 @@
 import { isIP } from 'node:net';
 import {
+  allowedPeerRangeProblem,
   bounds,
   CREDENTIAL_TTL,
   defaultNumber,
   defaultOf,
+  isLoopback,
   isLoopbackOrPrivate,
   isProviderName,
   MAX_REALM_LENGTH,
@@ -43,6 +45,8 @@ export interface StackConfig {
    * all interfaces. The dev stack uses 127.0.0.1 so nothing is exposed beyond the machine.
    */
   listeningIps: string[];
+  /** turnkey:allowedPeerIps: private CIDR ranges the relay may reach (private networks). */
+  allowedPeerIps: string[];
   servicePort: number;
   turnPort: number;
   tlsPort: number;
@@ -121,6 +125,7 @@ export const STACK_DEFAULTS = {
   credentialTtl: CREDENTIAL_TTL.default,
   stunUrls: [],
   listeningIps: [],
+  allowedPeerIps: [],
   secretGeneration: defaultNumber('secretGeneration'),
 } as const satisfies Partial<StackConfig>;
 
@@ -237,6 +242,28 @@ export function checkExternalIp(raw: string, key: string): string {
     );
   }
   return raw;
+}
+
+/**
+ * turnkey:allowedPeerIps, each entry checked as coturn/entrypoint.sh checks it (one rule:
+ * contract/addresses.ts). `loopbackOnly`: the relay listens and relays on loopback alone.
+ */
+function allowedPeerIps(src: ConfigSource, loopbackOnly: boolean): string[] {
+  const raw = src.get('allowedPeerIps');
+  if (raw === undefined) return [];
+  const ranges = splitList(raw);
+  if (ranges.length === 0)
+    fail('allowedPeerIps', `must be CIDR ranges, comma-separated, got "${raw}"`, '10.20.0.0/16');
+  for (const range of ranges) {
+    const problem = allowedPeerRangeProblem(range, loopbackOnly);
+    if (problem)
+      fail(
+        'allowedPeerIps',
+        `entry ${range} ${problem}`,
+        ranges.filter((r) => r !== range).join(',') || '10.20.0.0/16',
+      );
+  }
+  return ranges;
 }
 
 function listeningIps(src: ConfigSource): string[] {
@@ -533,11 +560,16 @@ export function readStackConfig(src: ConfigSource): StackConfig {
     credentialTtl: wholeNumber(src, 'credentialTtl'),
     stunUrls: [],
     listeningIps: listeningIps(src),
+    allowedPeerIps: [],
     secretGeneration: wholeNumber(src, 'secretGeneration'),
     tls: false,
   };
   const ip = externalIp(src);
   if (ip) config.externalIp = ip;
+  config.allowedPeerIps = allowedPeerIps(
+    src,
+    !ip && config.listeningIps.length > 0 && config.listeningIps.every(isLoopback),
+  );
   readImages(src, config);
   config.stunUrls = stunUrls(src);
   if (provider === 'metered') readMetered(src, config);

@@ -29,6 +29,7 @@ describe('readStackConfig', () => {
       credentialTtl: 86_400,
       stunUrls: [],
       listeningIps: [],
+      allowedPeerIps: [],
       secretGeneration: 1,
       tls: false,
     });
