@@ -8,6 +8,7 @@ import { turnRestCredential } from '../../service/providers/coturn';
 import { publishRelaySecrets } from '../../service/relay-secrets';
 import { collectOutput } from '../helpers/child-output';
 import { assertReady, COTURN_ROOT, REPO, workDir, writeOwned } from '../helpers/coturn';
+import { escapeRegExp } from '../helpers/regexp';
 import type { Lab } from './lab';
 import { makeTestPki, type TestPki } from './pki';
 
@@ -28,6 +29,11 @@ export interface LabCoturnOptions {
   tls?: boolean;
   /** Container environment set over the plan's (e.g. a value the stack config would refuse). */
   env?: Record<string, string>;
+  /**
+   * The lab host whose STUN answer means ready (default the internet's peer); a relay whose
+   * publicHost is on the private network is probed from a client there.
+   */
+  readyFrom?: string;
 }
 
 export interface LabCoturn {
@@ -169,7 +175,7 @@ export async function startLabCoturn(
       throw new Error(`turnserver exited (${child.exitCode}) before answering:\n${output}`);
     }
     const probe = await lab.exec(
-      lab.peer.ns,
+      opts.readyFrom ?? lab.peer.ns,
       [
         'chroot',
         COTURN_ROOT,
@@ -188,6 +194,13 @@ export async function startLabCoturn(
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** A user id no other test uses. */
+export const uid = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
+
+/** turnserver's verbose line for one request outcome of one user. */
+export const outcome = (user: string, what: string, result: string) =>
+  new RegExp(`user <\\d+:${escapeRegExp(user)}>: incoming packet ${what} processed, ${result}`);
 
 export interface UclientRun {
   code: number | null;

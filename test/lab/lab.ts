@@ -38,6 +38,11 @@ export interface Lab {
   siteB: LabHost & { router: string; publicIp: string };
   backend: LabHost;
   peer: LabHost;
+  /**
+   * A private network the relay host is on too (a VPC, an office LAN, a VPN): the relay at
+   * `relayIp` on it and two clients, `a` and `b`; no route leads out of it or into it.
+   */
+  privateNet: { cidr: string; relayIp: string; a: LabHost; b: LabHost };
   /** A public host for the lab's CA (`ip`) and DNS server (`dnsIp`, a second address): test/lab/acme.ts. */
   ca: LabHost & { dnsIp: string };
   /** The internet namespace (the bridge 11.0.0.0/24 lives here). */
@@ -75,8 +80,8 @@ const NETNS_ETC = '/etc/netns';
 export const envPrefix = (): string => process.env.TURNKEY_LAB_PREFIX ?? 'tk';
 
 const INET_GW = '11.0.0.1';
-/** On the relay hosts, for refusal listeners: cloud metadata, and a private address. */
-const REFUSAL_ADDRS = ['169.254.169.254/32', '10.99.0.1/24'];
+/** On the relay hosts, for refusal listeners: cloud metadata (the usual and Alibaba Cloud's), and a private address. */
+const REFUSAL_ADDRS = ['169.254.169.254/32', '100.100.100.200/32', '10.99.0.1/24'];
 
 export function assertLabCapable(): void {
   if (process.getuid?.() !== 0)
@@ -250,6 +255,12 @@ export async function createLab(id: string): Promise<Lab> {
     backend: { ns: ns('app'), ip: '11.0.0.40' },
     peer: { ns: ns('peer'), ip: '11.0.0.50' },
     ca: { ns: ns('ca'), ip: '11.0.0.14', dnsIp: '11.0.0.53' },
+    privateNet: {
+      cidr: '10.20.0.0/24',
+      relayIp: '10.20.0.10',
+      a: { ns: ns('pna'), ip: '10.20.0.21' },
+      b: { ns: ns('pnb'), ip: '10.20.0.22' },
+    },
   };
   const namespaces = [
     inet,
@@ -263,6 +274,8 @@ export async function createLab(id: string): Promise<Lab> {
     lab.backend.ns,
     lab.peer.ns,
     lab.ca.ns,
+    lab.privateNet.a.ns,
+    lab.privateNet.b.ns,
   ];
   const hosts = [
     lab.relay.ns,
@@ -315,6 +328,21 @@ export async function createLab(id: string): Promise<Lab> {
     // them out of the relay addresses turnserver discovers (it skips loopback interfaces).
     for (const host of [lab.relay.ns, lab.cloud.ns])
       for (const addr of REFUSAL_ADDRS) await ip(['-n', host, 'addr', 'add', addr, 'dev', 'lo']);
+
+    // The private network: a bridge on the relay host (its second interface), one port per
+    // client. The clients have no default route and the internet none to them: they reach
+    // the relay's private address and each other, nothing else.
+    await ip(['-n', lab.relay.ns, 'link', 'add', 'pn0', 'type', 'bridge']);
+    await up(lab.relay.ns, 'pn0', `${lab.privateNet.relayIp}/24`);
+    for (const [port, client] of [
+      ['pna', lab.privateNet.a],
+      ['pnb', lab.privateNet.b],
+    ] as const) {
+      await veth({ a: [lab.relay.ns, port], b: [client.ns, 'eth0'] });
+      await ip(['-n', lab.relay.ns, 'link', 'set', port, 'master', 'pn0']);
+      await up(lab.relay.ns, port);
+      await up(client.ns, 'eth0', `${client.ip}/24`);
+    }
 
     // A private segment behind a router / edge: the host's default route points at it.
     const lan = async (router: string, host: string, gw: string, addr: string, rules: string) => {

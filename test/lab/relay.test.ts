@@ -1,8 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStackConfig, valuesSource } from '../../infra';
 import { escapeRegExp } from '../helpers/regexp';
-import { type LabCoturn, type RelayHost, runLabUclient, startLabCoturn } from './coturn';
+import {
+  type LabCoturn,
+  outcome,
+  type RelayHost,
+  runLabUclient,
+  startLabCoturn,
+  uid,
+} from './coturn';
 import { createLab, type Lab } from './lab';
 import { type Listener, listenUdp } from './udp';
 
@@ -12,11 +18,6 @@ import { type Listener, listenUdp } from './udp';
  */
 
 const MESSAGES = 5;
-const uid = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
-/** turnserver's verbose line for one request outcome of one user. */
-const outcome = (user: string, what: string, result: string) =>
-  new RegExp(`user <\\d+:${escapeRegExp(user)}>: incoming packet ${what} processed, ${result}`);
-
 let lab: Lab;
 beforeAll(async () => {
   lab = await createLab('rly');

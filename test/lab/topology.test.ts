@@ -112,12 +112,42 @@ describe('the lab topology', () => {
     }
   });
 
+  it('the private network: its clients reach the relay’s private address and each other, and nothing else reaches them', async () => {
+    const { a, b, relayIp } = lab.privateNet;
+    const onRelay = await listenUdp(lab, lab.relay.ns, relayIp, [4007]);
+    const onB = await listenUdp(lab, b.ns, b.ip, [4008]);
+    try {
+      const r = await probeUdp(lab, a.ns, [`${relayIp}:4007`, `${b.ip}:4008`]);
+      expect(r.replies).toHaveLength(2);
+      expect(r.replies).toEqual(
+        expect.arrayContaining([
+          { from: `${relayIp}:4007`, saw: `${a.ip}:${r.local}` },
+          { from: `${b.ip}:4008`, saw: `${a.ip}:${r.local}` },
+        ]),
+      );
+      // Not from the internet (no route to 10.20.0.0/24 there), nor out of it (no route but
+      // the segment's own).
+      expect((await probeUdp(lab, lab.peer.ns, [`${b.ip}:4008`])).replies).toEqual([]);
+      const routes = await lab.exec(a.ns, ['ip', 'route', 'get', lab.peer.ip]);
+      expect(routes.code).not.toBe(0);
+      expect(onB.received().map((d) => d.from)).toEqual([`${a.ip}:${r.local}`]);
+    } finally {
+      onRelay.stop();
+      onB.stop();
+    }
+  });
+
   it('has no way out: nothing in the root namespace, every veth ends in the lab, no route leaves it', async () => {
     expect(rootLinks()).toEqual(linksBefore);
     const inLab = (net: string) =>
-      ['11.0.0.0/24', '10.0.1.0/24', '192.168.1.0/24', '192.168.2.0/24', '10.99.0.0/24'].includes(
-        net,
-      );
+      [
+        '11.0.0.0/24',
+        '10.0.1.0/24',
+        '10.20.0.0/24',
+        '192.168.1.0/24',
+        '192.168.2.0/24',
+        '10.99.0.0/24',
+      ].includes(net);
     for (const ns of lab.namespaces) {
       const ids = await json<{ nsid: number; name?: string }[]>(lab, ns, [
         'ip',
