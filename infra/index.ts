@@ -4,6 +4,7 @@
  * (resources/). The stack's own program is program.ts.
  */
 
+export { ensureServiceBundle, SERVICE_BUNDLE } from './build/bundle';
 export {
   type ContainerPlan,
   DEFAULT_PLATFORM,
@@ -28,7 +29,6 @@ export {
   planFleet,
   planFleetHost,
 } from './plan/fleet';
-export { ensureServiceBundle, SERVICE_BUNDLE } from './resources/bundle';
 export { type DeployedFleet, deployFleet } from './resources/fleet';
 export {
   type FleetMemberArgs,

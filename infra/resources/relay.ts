@@ -1,9 +1,11 @@
-import { existsSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 import { defaultOf } from '../../contract';
+import { ensureServiceBundle } from '../build/bundle';
+import { fixContextModes } from '../build/contexts';
+import { PACKAGE_ROOT } from '../build/package-root';
 import {
   type DeploymentPlan,
   planDeployment,
@@ -13,8 +15,6 @@ import {
 import { planFleetHost } from '../plan/fleet';
 import type { FleetConfig } from '../stack/fleet';
 import { defaultRealm, STACK_DEFAULTS, type StackConfig } from '../stack/read';
-import { ensureServiceBundle } from './bundle';
-import { fixContextModes } from './contexts';
 
 /** PEM certificate chain and unencrypted key for publicHost: they serve turns: and the API's HTTPS. */
 export interface TlsArgs {
@@ -180,11 +180,6 @@ export function stackRelayArgs(
   }
 }
 
-/** This package's root, from infra/resources/ in a checkout or dist/infra/resources/ installed. */
-const PACKAGE_ROOT = [resolve(__dirname, '../..'), resolve(__dirname, '../../..')].find((dir) =>
-  existsSync(join(dir, 'coturn/Dockerfile.coturn')),
-) as string;
-
 /**
  * Relative to the working directory, where both this program and the Docker provider run (the
  * program directory: pulumi/pulumi pkg/engine ProjectInfoContext gives plugins the pwd of
@@ -257,7 +252,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
 
     for (const image of plan.images) {
       if (image.role === 'service') ensureServiceBundle(resolve(projectRoot));
-      fixContextModes(projectRoot, image);
+      fixContextModes(projectRoot, image, (message) => pulumi.log.warn(message));
       this.images[image.role] = new docker.Image(
         `${name}-${image.role}`,
         {

@@ -1,6 +1,5 @@
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import * as pulumi from '@pulumi/pulumi';
 import type { ImagePlan } from '../plan/deployment';
 
 /**
@@ -76,31 +75,57 @@ function contextPaths(context: string, dockerfile: string) {
   return { files: [...new Set(files)], dirs: [...dirs] };
 }
 
+/** One file or directory of an image's build context, with the mode it must have. */
+export interface ContextEntry {
+  path: string;
+  /** Relative to the context, `/`-separated: where the build sees it. */
+  inContext: string;
+  directory: boolean;
+  mode: number;
+}
+
+/**
+ * What an image's build sees, each with its fixed mode: the context minus its dockerignore,
+ * directories first. `turnkey compose` copies exactly these into the compose project.
+ */
+export function contextEntries(
+  projectRoot: string,
+  image: Pick<ImagePlan, 'context' | 'dockerfile'>,
+): ContextEntry[] {
+  const root = resolve(projectRoot);
+  const context = resolve(image.context);
+  const { files, dirs } = contextPaths(context, resolve(image.dockerfile));
+  const entry = (path: string, directory: boolean): ContextEntry => ({
+    path,
+    inContext: relative(context, path).split(sep).join('/'),
+    directory,
+    mode: directory
+      ? DIRECTORY_MODE
+      : EXECUTABLES.has(relative(root, path).split(sep).join('/'))
+        ? EXECUTABLE_MODE
+        : FILE_MODE,
+  });
+  return [...dirs.sort().map((d) => entry(d, true)), ...files.sort().map((f) => entry(f, false))];
+}
+
 /**
  * Gives the image's build context fixed modes, whatever umask the files were made with: call
  * after the service bundle is written and before the Image resource reads the context. A mode
  * already right is left alone, so a read-only install with the right modes builds as before.
+ * `warn` hears of a file whose mode could not be set: still deployable, but a deploy from
+ * another machine may then see a changed context.
  */
 export function fixContextModes(
   projectRoot: string,
   image: Pick<ImagePlan, 'context' | 'dockerfile'>,
+  warn: (message: string) => void,
 ) {
-  const root = resolve(projectRoot);
-  const { files, dirs } = contextPaths(resolve(image.context), resolve(image.dockerfile));
-  const wanted = (path: string) =>
-    dirs.includes(path)
-      ? DIRECTORY_MODE
-      : EXECUTABLES.has(relative(root, path).split(sep).join('/'))
-        ? EXECUTABLE_MODE
-        : FILE_MODE;
-  for (const path of [...dirs, ...files]) {
-    const mode = wanted(path);
+  for (const { path, mode } of contextEntries(projectRoot, image)) {
     if ((lstatSync(path).mode & 0o7777) === mode) continue;
     try {
       chmodSync(path, mode);
     } catch (err) {
-      // Still deployable; only the digest may differ from another machine's.
-      pulumi.log.warn(
+      warn(
         `could not set ${path} to mode ${mode.toString(8)} (${(err as Error).message}): a deploy from another machine may rebuild this image and replace its container`,
       );
     }
