@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isValidUserId } from '../../contract';
@@ -6,7 +5,7 @@ import { exitCode, formatReport } from './report';
 import { CheckUsageError, runCheck } from './run';
 
 /**
- * The `turnkey` command. `turnkey check` verifies a live deployment from the outside:
+ * `turnkey check` (cli/main.ts dispatches to it) verifies a live deployment from the outside:
  * exit 0 only when every URI it hands out relays (TURN) or answers (STUN) and no certificate
  * it meets is out of its validity period; 1 when something does not work (each with a
  * diagnosis); 2 on bad usage. A certificate near its end is only a warning: it still works.
@@ -118,20 +117,4 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.err(`turnkey: ${err.message}\n\n${USAGE}`);
     return 2;
   }
-}
-
-if (require.main === module) {
-  main(process.argv.slice(2), {
-    out: (t) => process.stdout.write(`${t}\n`),
-    err: (t) => process.stderr.write(`${t}\n`),
-    env: process.env,
-  }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`turnkey: ${(err as Error).message}\n`);
-      process.exitCode = 1;
-    },
-  );
 }

@@ -21,6 +21,7 @@ export function copyCheckout(prefix = 'turnkey-checkout-'): string {
     'package-lock.json',
     'tsconfig.json',
     'tsconfig.build.json',
+    'cli',
     'contract',
     'infra',
     'service',

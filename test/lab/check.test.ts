@@ -41,7 +41,7 @@ const byScheme = (report: CheckReport, uri: RegExp): UriResult => {
 describe('turnkey check in the lab', () => {
   let lab: Lab;
   let dir: string;
-  const checkCli = () => bundle('service/check/cli.ts');
+  const checkCli = () => bundle('cli/main.ts');
   const serviceMain = () => bundle('service/main.ts');
 
   beforeAll(async () => {

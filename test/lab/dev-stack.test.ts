@@ -2,19 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role, SecretName } from '../../infra';
 import standIns from '../docker/stand-ins.json';
-import { bundle } from '../helpers/process';
 import { buildImages } from '../helpers/realise';
 import { stackConfigValues } from '../helpers/stack';
-import { type LabBrowser, launchLabChromium, startCall } from './browser';
-import {
-  alnum,
-  backendIceServers,
-  labPlan,
-  onlyTransport,
-  type RelayTransport,
-  realiseOn,
-  removeMachineImages,
-} from './deployment';
+import { type LabBrowser, launchLabChromium } from './browser';
+import { alnum, labPlan, type RelayTransport, realiseOn, removeMachineImages } from './deployment';
+import { expectCheckPasses, expectRelayedCall } from './dev-machine';
 import { type LabEngine, startLabEngine } from './engine';
 import { createLab, type Lab } from './lab';
 
@@ -69,46 +61,11 @@ describe('the dev stack on a developer’s machine', () => {
 
   for (const transport of ['udp', 'tcp'] as RelayTransport[])
     it(`two tabs forcing relay candidates call each other through the dev relay over ${transport}`, async () => {
-      const { status, body } = await backendIceServers(
-        lab,
-        `${iceServersUrl}?user=dev${transport}`,
-        secrets.apiToken as string,
-      );
-      expect(status).toBe(200);
-      const call = await startCall(
-        [chromium, chromium],
-        onlyTransport(body.iceServers, transport),
-        {
-          policy: 'relay',
-        },
-      );
-      try {
-        const seen = JSON.stringify(call.result);
-        expect(call.result.a.received, seen).toBe('hello from site B');
-        expect(call.result.b.received, seen).toBe('hello from site A');
-        for (const side of [call.result.a, call.result.b]) {
-          expect(side.selected?.local?.candidateType, seen).toBe('relay');
-          expect(side.selected?.local?.address, seen).toBe('127.0.0.1');
-          expect(side.selected?.local?.relayProtocol, seen).toBe(transport);
-        }
-      } finally {
-        await call.close();
-      }
+      await expectRelayedCall(lab, chromium, iceServersUrl, secrets.apiToken as string, transport);
     }, 120_000);
 
+  // Before the loopback-only allowance: permission refused (403) on every TURN URI.
   it('turnkey check passes against it: every URI relays', async () => {
-    const r = await lab.exec(
-      machine(),
-      [process.execPath, bundle('service/check/cli.ts'), 'check', '--url', iceServersUrl, '--json'],
-      { env: { TURNKEY_API_TOKEN: secrets.apiToken as string }, timeoutMs: 90_000 },
-    );
-    const report = JSON.parse(r.stdout) as { results: { scheme: string; outcome: string }[] };
-    // STUN answers; every TURN URI relays data (before: permission refused, 403).
-    expect(
-      report.results.map((x) => [x.scheme, x.outcome]),
-      r.stdout,
-    ).toEqual(report.results.map((x) => [x.scheme, x.scheme === 'stun' ? 'answered' : 'relayed']));
-    expect(report.results.filter((x) => x.scheme === 'turn')).toHaveLength(2);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await expectCheckPasses(lab, machine(), iceServersUrl, { env: secrets.apiToken as string });
   }, 120_000);
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the lab suites need on the machine: iproute2 (ip netns), nftables (the NAT routers),
 # openssl (the test CA), curl (the app backend), pebble (the lab's ACME CA and DNS server,
-# test/lab/acme.ts) and the Coturn root of test/coturn/ensure-coturn.sh. Idempotent; needs root.
+# test/lab/acme.ts), docker-compose (the compose path, test/lab/compose.test.ts) and the Coturn
+# root of test/coturn/ensure-coturn.sh. Idempotent; needs root.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -13,6 +14,7 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 { command -v pebble && command -v pebble-challtestsrv; } >/dev/null 2>&1 || missing+=(pebble)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq

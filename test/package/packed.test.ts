@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { buildContext } from '../helpers/build-context';
 import { copyCheckout } from '../helpers/checkout';
 import { REPO_ROOT } from '../helpers/stack';
@@ -134,5 +135,30 @@ describe('the component from the packed package, in a program of your own', () =
       'turnserver.conf',
     ]);
     expect(files('relay-service')).toEqual(['dist/bundle/main.js', 'service/Dockerfile']);
+  });
+});
+
+describe('npx turnkey compose from the packed package (README "Without Pulumi: Docker Compose")', () => {
+  it('writes the dev deployment as compose.yaml, with its build contexts and secrets beside it', async () => {
+    const { stdout, stderr } = await run('npx', ['--no-install', 'turnkey', 'compose', '--dev'], {
+      cwd: scratch,
+      timeout: 120_000,
+    });
+    expect(stderr).toMatch(/wrote \.turnkey\//);
+    const doc = parse(stdout) as {
+      services: Record<string, { image: string; build: { context: string; dockerfile: string } }>;
+    };
+    expect(Object.keys(doc.services)).toEqual(['service', 'coturn']);
+    expect(doc.services.coturn?.build).toEqual({
+      context: './.turnkey/images/coturn',
+      dockerfile: 'Dockerfile.coturn',
+    });
+    // The shipped bundle and Dockerfiles, not a checkout's sources.
+    expect(readFileSync(join(scratch, '.turnkey/images/service/dist/bundle/main.js'), 'utf8')).toBe(
+      readFileSync(join(scratch, 'node_modules/turnkey/dist/bundle/main.js'), 'utf8'),
+    );
+    expect(readFileSync(join(scratch, '.turnkey/secrets/apiToken'), 'utf8')).toMatch(
+      /^[A-Za-z0-9]{48}$/,
+    );
   });
 });
