@@ -1,8 +1,9 @@
 #!/bin/sh
 # Starts turnserver with its secrets in a private SQLite database (Coturn's userdb), never on
-# its command line, in its config or left in its environment. turnserver does not expand
-# ${VAR} in its config, so the shipped turnserver.conf is copied and the per-deployment lines
-# are appended here.
+# its command line or left in its environment; the admin CLI's password alone is a line of the
+# private config, which sits with the database in a directory only turnserver's user reads.
+# turnserver does not expand ${VAR} in its config, so the shipped turnserver.conf is copied and
+# the per-deployment lines are appended here.
 #
 # Secrets and the certificate can change under a running relay: static-auth-secret lines are
 # read once, but Coturn reads the database's turn_secret rows on every new authentication
@@ -29,6 +30,8 @@
 #   TURN_ALLOWED_PEER_IPS   private CIDR ranges peers may be in although the deny list refuses
 #                           them (private networks), comma-separated
 #   RELAY_SECRETS_DIR       where the credential service writes the files above: waited for
+#   TURN_CLI_PASSWORD_FILE, TURN_CLI_PORT   the admin CLI on 127.0.0.1 (default port 5766),
+#                           for ending revoked users' sessions; unset: no CLI
 #   TURN_METRICS_ADDRESS, TURN_METRICS_PORT  Prometheus exporter, where the build has one
 #                           (default 127.0.0.1:9641: with host networking, never public)
 #   TURN_BASE_CONFIG        the shipped config (default /etc/coturn/turnserver.conf)
@@ -424,7 +427,7 @@ nl='
 waited=0
 while [ -n "${RELAY_SECRETS_DIR:-}" ]; do
   missing=
-  for v in TURN_SECRET_FILE TURN_SECRET_PREVIOUS_FILE TURN_TLS_CERT_FILE TURN_TLS_KEY_FILE; do
+  for v in TURN_SECRET_FILE TURN_SECRET_PREVIOUS_FILE TURN_TLS_CERT_FILE TURN_TLS_KEY_FILE TURN_CLI_PASSWORD_FILE; do
     eval "f=\${$v:-}"
     case "$f" in "$RELAY_SECRETS_DIR"/*) [ -e "$f" ] || missing="$missing $v" ;; esac
   done
@@ -556,6 +559,26 @@ store_secrets "$db" || die "could not write the relay's secret database in TURN_
     echo "prometheus-port=$metrics_port"
   else
     echo "turnkey-coturn: this turnserver build has no Prometheus exporter; metrics are off" >&2
+  fi
+
+  # Coturn's admin CLI, through which the credential service ends a revoked user's sessions
+  # (turn_admin_server.c: `psp`, `cs`): on this host's loopback only, behind a password the
+  # service keeps in RELAY_SECRETS_DIR. The password stays in this private config, never on a
+  # command line. Without it, no CLI: Coturn 4.18 opens one only when told to (`cli`), and
+  # never without a password (mainrelay.c).
+  if [ -n "${TURN_CLI_PASSWORD_FILE:-}" ]; then
+    cli_password=
+    [ -r "$TURN_CLI_PASSWORD_FILE" ] && IFS= read -r cli_password <"$TURN_CLI_PASSWORD_FILE" || true
+    case "$cli_password" in
+      '' | *[!A-Za-z0-9]*) die "TURN_CLI_PASSWORD_FILE must name a file holding one password of letters and digits, 32 to 128 of them: $(shown "$TURN_CLI_PASSWORD_FILE")" ;;
+    esac
+    [ "${#cli_password}" -ge 32 ] && [ "${#cli_password}" -le 128 ] || die "TURN_CLI_PASSWORD_FILE must hold a password of 32 to 128 letters and digits: $(shown "$TURN_CLI_PASSWORD_FILE")"
+    cli_port=${TURN_CLI_PORT:-5766}
+    port TURN_CLI_PORT "$cli_port"
+    echo "cli"
+    echo "cli-ip=127.0.0.1"
+    echo "cli-port=$cli_port"
+    echo "cli-password=$cli_password"
   fi
 
   if [ -n "${TURN_EXTRA_CONFIG_FILE:-}" ]; then
