@@ -22,7 +22,7 @@ export type RelayEnv = { [K in RelayVar]?: string };
 /** Secrets the service reads from NAME or from the file named by NAME_FILE. */
 export type ServiceSecretVar =
   Extract<ServiceVar, `${string}_FILE`> extends `${infer V}_FILE`
-    ? Exclude<V, 'TLS_CERT' | 'TLS_KEY' | 'ACME_CA'>
+    ? Exclude<V, 'TLS_CERT' | 'TLS_KEY' | 'ACME_CA' | 'PEER_CA'>
     : never;
 
 /**
@@ -58,12 +58,15 @@ export const RELAY_SECRET_FILES = {
   previousTurnSecret: 'turn-secret-previous',
   tlsCert: 'tls-cert.pem',
   tlsKey: 'tls-key.pem',
+  cliPassword: 'cli-password',
 } as const;
 /**
  * ACME_STATE_DIR as the stack mounts it: a volume of the service's own (the image creates the
  * directory owned by SERVICE_UID, so a new volume starts with that owner).
  */
 export const ACME_STATE_DIR = '/var/lib/turnkey/acme';
+/** REVOCATIONS_DIR as the stack mounts it: a volume of the service's own, like ACME_STATE_DIR. */
+export const REVOCATIONS_DIR = '/var/lib/turnkey/revocations';
 /** The files in ACME_STATE_DIR, by what they hold. */
 export const ACME_STATE_FILES = {
   accountKey: 'account-key.pem',

@@ -198,6 +198,38 @@ export const SETTINGS = {
     kind: { type: 'text' },
     doc: "A directory the service writes the relay's files to at start: the TURN secrets and, with TLS, the certificate and key. The stack mounts one in-memory volume there, read-only in the relay, whose files these are, so a rotation or a new certificate reaches the running relay without replacing it; the relay waits up to a minute at start for the files named in it. Unset: nothing is written, nothing waited for.",
   },
+  relayAdminPort: {
+    stack: true,
+    service: ['TURN_CLI_PORT'],
+    relay: ['TURN_CLI_PORT'],
+    kind: { type: 'port' },
+    default: 5766,
+    doc: "The relay's admin CLI port, on 127.0.0.1 only: the credential service ends a revoked user's sessions through it. Two relays on one host need two.",
+  },
+  relayAdminPassword: {
+    stack: false,
+    relay: ['TURN_CLI_PASSWORD_FILE'],
+    kind: { type: 'file' },
+    doc: "The admin CLI's password, as a file: the credential service makes one in RELAY_SECRETS_DIR (cli-password) unless one is there, so both containers always read the same. Unset: the relay runs no CLI.",
+  },
+  revocationsDir: {
+    stack: false,
+    service: ['REVOCATIONS_DIR'],
+    kind: { type: 'text' },
+    doc: 'Where the service keeps the active revocations (POST /v1/revocations), so a restarted or replaced service still refuses those users: the stack mounts a volume of its own there. Unset: in memory only.',
+  },
+  revocationPeers: {
+    stack: false,
+    service: ['REVOCATION_PEERS'],
+    kind: { type: 'list' },
+    doc: "The other fleet hosts' service origins (https://host:port), comma-separated: a revocation made on one host is passed on to each, with the same API token. The stack sets it for every host of turnkey:relays.",
+  },
+  fleetCaCert: {
+    stack: true,
+    service: ['PEER_CA_FILE'],
+    kind: { type: 'text' },
+    doc: "PEM bundle a fleet's services check each other's certificates against when passing a revocation on, for certificates from a private CA; unset: Node's public CAs. In the container, a file.",
+  },
   apiTokens: {
     stack: false,
     service: ['API_TOKENS'],

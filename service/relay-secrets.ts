@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RELAY_SECRET_FILES } from '../contract';
 import { ConfigError, type RelaySecretsConfig } from './config';
@@ -17,6 +17,7 @@ export function publishRelaySecrets(config: RelaySecretsConfig): void {
     [RELAY_SECRET_FILES.previousTurnSecret, config.previousTurnSecrets.join('\n')],
   ]);
   if (config.tls) publishRelayTls(config.dir, config.tls);
+  relayAdminPassword(config.dir);
 }
 
 /**
@@ -47,4 +48,23 @@ function writeRelayFiles(dir: string, files: [string, string][]): void {
       );
     }
   }
+}
+
+/**
+ * The relay's admin CLI password (RELAY_SECRET_FILES.cliPassword): the one in RELAY_SECRETS_DIR
+ * if there is one, else a new one written there. The volume outlives either container alone,
+ * and the relay reads the file at its start, so a replaced service keeps the password the
+ * running relay has, and a fresh pair (the service starts first) agrees on a new one.
+ */
+export function relayAdminPassword(dir: string): string {
+  const file = join(dir, RELAY_SECRET_FILES.cliPassword);
+  try {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (/^[A-Za-z0-9]{32,128}$/.test(kept)) return kept;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const password = randomBytes(24).toString('hex');
+  writeRelayFiles(dir, [[RELAY_SECRET_FILES.cliPassword, password]]);
+  return password;
 }

@@ -22,6 +22,7 @@ import {
   watchRelayCertificate,
 } from './relay-certificate';
 import { publishRelaySecrets, publishRelayTls } from './relay-secrets';
+import { createRevocations } from './revocations';
 
 /** Days left below which /readyz (with the token) shows the certificate. */
 const EXPIRY_WARNING_DAYS = 7;
@@ -120,6 +121,9 @@ export async function startService(
       ),
   });
   const reloads: MaterialReload[] = [];
+  const revocations = createRevocations(config, logger, metrics);
+  // After a restart: the users revoked before it, whose credentials may still be in use.
+  revocations.startSweeper();
   const app = buildApp({
     provider,
     apiTokens: config.apiTokens,
@@ -130,6 +134,7 @@ export async function startService(
     ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
     reloadFailures: () => reloads.flatMap((r) => r.failure() ?? []),
     certificateDetail: () => certificateDetail(servedNotAfter, acme),
+    revocations,
   });
   const metricsApp = buildMetricsApp({ metrics, logger });
 
@@ -238,6 +243,7 @@ export async function startService(
     close: async () => {
       stopReloads();
       await app.close();
+      await revocations.close();
       await metricsApp.close();
       await provider.close();
     },

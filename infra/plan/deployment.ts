@@ -3,7 +3,7 @@ import { defaultOf } from '../../contract';
 import type { StackConfig } from '../stack/read';
 import { iceServersUrl, stunUris, turnUris } from './common';
 import { coturnContainer, relaySecretsVolume } from './relay';
-import { acmeStateVolume, serviceContainer } from './service';
+import { acmeStateVolume, revocationsVolume, serviceContainer } from './service';
 import type {
   ContainerPlan,
   DeploymentPlan,
@@ -42,7 +42,10 @@ export function planDeployment(config: StackConfig, opts: PlanOptions): Deployme
   const images: ImagePlan[] = [service];
   // The service first: it writes the relay's secret files, which the relay waits for.
   const containers: ContainerPlan[] = [serviceContainer(config, prefix, opts.fleet)];
-  const volumes: VolumePlan[] = config.acme ? [acmeStateVolume(prefix)] : [];
+  const volumes: VolumePlan[] = [
+    ...(config.acme ? [acmeStateVolume(prefix)] : []),
+    revocationsVolume(prefix),
+  ];
   const secrets: SecretName[] = ['apiToken'];
 
   if (config.provider === 'coturn') {

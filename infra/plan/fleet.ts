@@ -1,6 +1,7 @@
 import type { FleetRelay } from '../../contract';
 import type { FleetConfig, RelayHost } from '../stack/fleet';
 import type { StackConfig } from '../stack/read';
+import { iceServersUrl } from './common';
 import { type DeploymentPlan, type PlanOptions, planDeployment, turnUris } from './deployment';
 
 /**
@@ -77,6 +78,13 @@ export function planFleetHost(
           fleet: {
             relays: fleetRelays(fleet.config, fleet.relays, index),
             defaultRegion: relay.region,
+            // Services reach each other only over HTTPS: without a certificate each listens
+            // on its own host alone, and a revocation stays on the host it was made on.
+            peers: fleet.config.tls
+              ? fleet.relays
+                  .filter((_, i) => i !== index)
+                  .map((r) => new URL(iceServersUrl(hostConfig(fleet.config, r))).origin)
+              : [],
           },
         }
       : {}),

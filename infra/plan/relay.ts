@@ -52,6 +52,10 @@ export function coturnContainer(
     TURN_MAX_BPS: config.maxBps ? String(config.maxBps) : undefined,
     TURN_LISTENING_IPS: listening,
     TURN_RELAY_IPS: listening,
+    // The admin CLI on 127.0.0.1, through which the service ends revoked users' sessions; its
+    // password is the one the service keeps in the volume.
+    TURN_CLI_PORT: String(config.relayAdminPort),
+    TURN_CLI_PASSWORD_FILE: inSecretsDir(RELAY_SECRET_FILES.cliPassword),
     TURN_ALLOWED_PEER_IPS:
       config.allowedPeerIps.length > 0 ? config.allowedPeerIps.join(',') : undefined,
   };

@@ -5,6 +5,7 @@ import {
   iceUri,
   isUnspecified,
   RELAY_SECRETS_DIR,
+  REVOCATIONS_DIR,
   type ServiceEnv,
 } from '../../contract';
 import type { StackConfig } from '../stack/read';
@@ -33,6 +34,7 @@ const SERVICE_FILES = {
   meteredApiKey: secretFile('meteredApiKey', 'metered-api-key'),
   meteredCredentialApiKey: secretFile('meteredCredentialApiKey', 'metered-credential-api-key'),
   acmeCaCert: secretFile('acmeCaCert', 'acme-ca.pem'),
+  fleetCaCert: secretFile('fleetCaCert', 'fleet-ca.pem'),
 };
 
 export const acmeStateVolumeName = (prefix: string) => `${prefix}-acme-state`;
@@ -44,6 +46,13 @@ export const acmeStateVolumeName = (prefix: string) => `${prefix}-acme-state`;
  */
 export function acmeStateVolume(prefix: string): VolumePlan {
   return { purpose: 'acme-state', name: acmeStateVolumeName(prefix) };
+}
+
+export const revocationsVolumeName = (prefix: string) => `${prefix}-revocations`;
+
+/** Where the active revocations persist: on the host's disk, so a replaced service keeps them. */
+export function revocationsVolume(prefix: string): VolumePlan {
+  return { purpose: 'revocations', name: revocationsVolumeName(prefix) };
 }
 
 export function serviceContainer(
@@ -88,6 +97,13 @@ export function serviceContainer(
     // The service signs with the current secret only; it passes both on to the relay.
     TURN_SECRET_PREVIOUS_FILE: rotating ? SERVICE_FILES.previousTurnSecret.path : undefined,
     RELAY_SECRETS_DIR: coturn ? RELAY_SECRETS_DIR : undefined,
+    TURN_CLI_PORT: coturn ? String(config.relayAdminPort) : undefined,
+    REVOCATIONS_DIR,
+    REVOCATION_PEERS: fleet?.peers?.length ? fleet.peers.join(',') : undefined,
+    PEER_CA_FILE:
+      fleet?.peers?.length && config.fleetCaCert !== undefined
+        ? SERVICE_FILES.fleetCaCert.path
+        : undefined,
     TURN_URLS: single ? turnUris(config).join(',') : undefined,
     STUN_URLS: single
       ? stunUris(config).join(',')
@@ -114,6 +130,9 @@ export function serviceContainer(
     SERVICE_FILES.apiToken,
     ...(supplied ? [SERVICE_FILES.tlsCert, SERVICE_FILES.tlsKey] : []),
     ...(acme?.caCert !== undefined ? [SERVICE_FILES.acmeCaCert] : []),
+    ...(fleet?.peers?.length && config.fleetCaCert !== undefined
+      ? [SERVICE_FILES.fleetCaCert]
+      : []),
     ...(coturn ? [SERVICE_FILES.turnSecret] : []),
     ...(rotating ? [SERVICE_FILES.previousTurnSecret] : []),
     ...(meteredKey ? [SERVICE_FILES[meteredKey]] : []),
@@ -140,6 +159,7 @@ export function serviceContainer(
       ...(acme
         ? [{ volume: acmeStateVolumeName(prefix), path: ACME_STATE_DIR, readOnly: false }]
         : []),
+      { volume: revocationsVolumeName(prefix), path: REVOCATIONS_DIR, readOnly: false },
     ],
     restart: 'unless-stopped',
     healthcheck: {

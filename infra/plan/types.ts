@@ -16,7 +16,8 @@ export type SecretName =
   | 'tlsCert'
   | 'tlsKey'
   /** Not secret (a CA's certificate), but supplied and written as a file like the others. */
-  | 'acmeCaCert';
+  | 'acmeCaCert'
+  | 'fleetCaCert';
 export type Role = 'coturn' | 'service';
 
 export interface ImagePlan {
@@ -54,7 +55,7 @@ export interface VolumePlan {
    * What it holds; names its Pulumi resource, `<relay>-<purpose>`. `acme-state` is the one on
    * disk: the ACME account and certificate must outlive every container.
    */
-  purpose: 'relay-secrets' | 'acme-state';
+  purpose: 'relay-secrets' | 'acme-state' | 'revocations';
   name: string;
   driverOpts?: { type: 'tmpfs'; device: 'tmpfs'; o: string };
 }
@@ -132,5 +133,10 @@ export interface PlanOptions {
    * out, this host's own first (without its probe address, which the plan adds), and this
    * host's region.
    */
-  fleet?: { relays: FleetRelay[]; defaultRegion: string };
+  fleet?: {
+    relays: FleetRelay[];
+    defaultRegion: string;
+    /** The other hosts' service origins (https only), for passing revocations on. */
+    peers?: string[];
+  };
 }

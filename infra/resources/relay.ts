@@ -98,7 +98,7 @@ export interface FleetMemberArgs {
 /** The secrets a relay is given rather than generates. */
 type SuppliedSecret = 'meteredApiKey' | 'meteredCredentialApiKey' | 'tlsCert' | 'tlsKey';
 /** Supplied values the containers get as files: the secrets, and a private ACME CA's root. */
-type SuppliedFile = SuppliedSecret | 'acmeCaCert';
+type SuppliedFile = SuppliedSecret | 'acmeCaCert' | 'fleetCaCert';
 
 /** The one place the args' defaults are applied: the plan's StackConfig. */
 export function relayConfig(args: TurnkeyRelayArgs): StackConfig {
@@ -248,6 +248,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
       tlsCert: args.tls?.cert,
       tlsKey: args.tls?.key,
       acmeCaCert: args.acme?.caCert,
+      fleetCaCert: config.fleetCaCert,
     });
 
     for (const image of plan.images) {
@@ -390,6 +391,7 @@ export class TurnkeyRelay extends pulumi.ComponentResource {
         case 'tlsCert':
         case 'tlsKey':
         case 'acmeCaCert':
+        case 'fleetCaCert':
           // TurnkeyRelayArgs' type makes each present whenever the plan needs it.
           secrets[secret] = pulumi.secret(supplied[secret] as pulumi.Input<string>);
           break;

@@ -47,6 +47,10 @@ export interface StackConfig {
   listeningIps: string[];
   /** turnkey:allowedPeerIps: private CIDR ranges the relay may reach (private networks). */
   allowedPeerIps: string[];
+  /** turnkey:relayAdminPort: the relay's admin CLI on 127.0.0.1 (revocations). */
+  relayAdminPort: number;
+  /** turnkey:fleetCaCert: the CA a fleet's services check each other's certificates with. */
+  fleetCaCert?: string;
   servicePort: number;
   turnPort: number;
   tlsPort: number;
@@ -126,6 +130,7 @@ export const STACK_DEFAULTS = {
   stunUrls: [],
   listeningIps: [],
   allowedPeerIps: [],
+  relayAdminPort: defaultNumber('relayAdminPort'),
   secretGeneration: defaultNumber('secretGeneration'),
 } as const satisfies Partial<StackConfig>;
 
@@ -561,6 +566,7 @@ export function readStackConfig(src: ConfigSource): StackConfig {
     stunUrls: [],
     listeningIps: listeningIps(src),
     allowedPeerIps: [],
+    relayAdminPort: wholeNumber(src, 'relayAdminPort'),
     secretGeneration: wholeNumber(src, 'secretGeneration'),
     tls: false,
   };
@@ -581,6 +587,14 @@ export function readStackConfig(src: ConfigSource): StackConfig {
   }
   readServiceListeners(src, config);
   readRelayLimits(src, config);
+  const fleetCa = src.get('fleetCaCert');
+  if (fleetCa !== undefined) {
+    if (!PEM_CERTIFICATE.test(fleetCa))
+      throw new StackConfigError(
+        'turnkey:fleetCaCert holds no PEM certificate (expected -----BEGIN CERTIFICATE-----): run `pulumi config set turnkey:fleetCaCert -- "$(cat ca.pem)"`',
+      );
+    config.fleetCaCert = fleetCa;
+  }
   if (provider === 'coturn') checkPortsApart(config);
   return config;
 }

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isValidUserId } from '../../contract';
+import { apiTokenArg, readFileArg } from '../api-token-arg';
 import { exitCode, formatReport } from './report';
 import { CheckUsageError, runCheck } from './run';
 
@@ -27,15 +27,7 @@ export interface Io {
   env: Record<string, string | undefined>;
 }
 
-function readFileArg(flag: string, path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new CheckUsageError(
-      `${flag} names a file that cannot be read (${(err as NodeJS.ErrnoException).code}): ${path}`,
-    );
-  }
-}
+const usage = (message: string) => new CheckUsageError(message);
 
 function parse(argv: string[], env: Io['env']) {
   let parsed: ReturnType<typeof parseOptions>;
@@ -51,21 +43,7 @@ function parse(argv: string[], env: Io['env']) {
     );
   }
   if (!values.url) throw new CheckUsageError("--url is required: the deployment's iceServersUrl");
-  const sources = [values.token, values['token-file'], env.TURNKEY_API_TOKEN].filter(Boolean);
-  if (sources.length === 0) {
-    throw new CheckUsageError(
-      'an API token is required: --token, --token-file or TURNKEY_API_TOKEN',
-    );
-  }
-  if (values.token && values['token-file'])
-    throw new CheckUsageError('give --token or --token-file, not both');
-  const token = (
-    values.token ??
-    (values['token-file']
-      ? readFileArg('--token-file', values['token-file'])
-      : env.TURNKEY_API_TOKEN) ??
-    ''
-  ).trim();
+  const token = apiTokenArg(values, env, usage);
   const user = values.user ?? 'turnkey-check';
   if (!isValidUserId(user)) {
     throw new CheckUsageError('--user must be 1-128 of A-Z a-z 0-9 . _ ~ @ + -');
@@ -80,7 +58,7 @@ function parse(argv: string[], env: Io['env']) {
     user,
     timeoutMs,
     json: values.json ?? false,
-    ...(values.ca ? { ca: readFileArg('--ca', values.ca) } : {}),
+    ...(values.ca ? { ca: readFileArg('--ca', values.ca, usage) } : {}),
   };
 }
 

@@ -27,6 +27,7 @@ import {
   wholeNumber,
 } from './read';
 import { type RelaySecretsConfig, readRelaySecrets } from './relay-secrets';
+import { type RevocationSettings, readRevocationSettings } from './revocations';
 import { checkTlsPair } from './tls-pair';
 import { readTurnSecret } from './turn-secret';
 
@@ -70,6 +71,7 @@ export interface ServiceConfig {
   deprecations: string[];
   /** RELAY_SECRETS_DIR: the relay's files the service writes at start. */
   relaySecrets?: RelaySecretsConfig;
+  revocations: RevocationSettings;
 }
 
 /** A token shorter than this is guessable; `openssl rand -hex 32` gives 64 characters. */
@@ -299,5 +301,6 @@ export function loadConfig(env: Env): ServiceConfig {
     metricsPort,
     deprecations,
     ...(relaySecrets ? { relaySecrets } : {}),
+    revocations: readRevocationSettings(env),
   };
 }

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { ReloadFailure } from '../config/reload';
 import type { TurnProvider } from '../providers/types';
+import type { Revocations } from '../revocations/revocations';
 import { createTokenChecker } from './auth';
 import { classify, clientErrorResponse, sendError } from './errors';
 import { CONNECTION_LIMITS, type ConnectionLimits } from './limits';
 import type { Metrics } from './metrics';
 import { HEALTH_ROUTES, healthRoutes } from './routes/health';
 import { ICE_SERVERS, iceServersRoute } from './routes/ice-servers';
+import { revocationRoutes } from './routes/revocations';
 import { TLS_OPTIONS } from './tls';
 
 export interface AppOptions {
@@ -26,6 +28,8 @@ export interface AppOptions {
   reloadFailures?: () => ReloadFailure[];
   /** The served certificate when it needs attention (start.ts), for /readyz's detail. */
   certificateDetail?: () => object | undefined;
+  /** POST/GET/DELETE /v1/revocations, and ice-servers refusing revoked users. */
+  revocations?: Revocations;
   /** Overrides of CONNECTION_LIMITS (tests, to reach a bound quickly). */
   limits?: Partial<ConnectionLimits>;
 }
@@ -163,10 +167,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     reloadFailures: opts.reloadFailures,
     certificateDetail: opts.certificateDetail,
   });
+  if (opts.revocations) revocationRoutes(app, { revocations: opts.revocations, checkToken });
+  const { revocations } = opts;
   app.register(iceServersRoute, {
     provider,
     metrics,
     checkToken,
+    ...(revocations ? { revoked: (user: string) => revocations.of(user) } : {}),
     rateLimitPerMinute: opts.rateLimitPerMinute,
     tokenRateLimitPerMinute: opts.tokenRateLimitPerMinute,
   });

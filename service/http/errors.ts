@@ -24,9 +24,14 @@ const CODES: Record<number, string> = {
   503: 'upstream_unavailable',
 };
 
-export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  status: number,
+  message: string,
+  code?: string,
+): FastifyReply {
   const body: ErrorBody = {
-    error: CODES[status] ?? (status >= 500 ? 'internal_error' : 'invalid_request'),
+    error: code ?? CODES[status] ?? (status >= 500 ? 'internal_error' : 'invalid_request'),
     message,
   };
   return reply.code(status).send(body);

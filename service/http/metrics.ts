@@ -68,8 +68,26 @@ export function createMetrics() {
     registers: [registry],
   });
 
+  const revocationsActive = new Gauge({
+    name: 'turnkey_revocations_active',
+    help: 'Users revoked on this host right now (POST /v1/revocations)',
+    registers: [registry],
+  });
+  const sessionsEnded = new Counter({
+    name: 'turnkey_revoked_sessions_ended_total',
+    help: 'Relayed sessions of revoked users this host ended on its relay',
+    registers: [registry],
+  });
+
   return {
     registry,
+    revocationsActive(count: number) {
+      revocationsActive.set(count);
+      sessionsEnded.inc(0);
+    },
+    sessionsEnded(count: number) {
+      sessionsEnded.inc(count);
+    },
     certificateExpires(endpoint: 'service' | 'relay', notAfter: Date) {
       certificateExpiry.set({ endpoint }, notAfter.getTime() / 1000);
     },

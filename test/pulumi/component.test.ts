@@ -126,11 +126,19 @@ describe('provider=coturn', () => {
     ]);
     expect(mounts('service')).toEqual([
       { volumeName: 'cot-dev-relay-secrets', containerPath: '/run/relay-secrets', readOnly: false },
+      // The revocations, on disk: they outlive a replaced service.
+      {
+        volumeName: 'cot-dev-revocations',
+        containerPath: '/var/lib/turnkey/revocations',
+        readOnly: false,
+      },
     ]);
   });
 
   it('keeps the relay secrets volume in memory, the service’s to write and the relay’s group’s to read', () => {
-    const [volume] = ofType(TYPES.volume, 'cot');
+    const volume = ofType(TYPES.volume, 'cot').find(
+      (v) => v.inputs.name === 'cot-dev-relay-secrets',
+    );
     expect(volume?.inputs).toEqual({
       name: 'cot-dev-relay-secrets',
       driver: 'local',

@@ -45,6 +45,7 @@ const SECRETS: Record<SecretName, string> = {
   tlsCert: '',
   tlsKey: '',
   acmeCaCert: '',
+  fleetCaCert: '',
 };
 
 let dir: string;

@@ -30,6 +30,7 @@ describe('readStackConfig', () => {
       stunUrls: [],
       listeningIps: [],
       allowedPeerIps: [],
+      relayAdminPort: 5766,
       secretGeneration: 1,
       tls: false,
     });

@@ -95,6 +95,8 @@ export async function iceServersRoute(
     provider: TurnProvider;
     metrics: Metrics;
     checkToken: ReturnType<typeof createTokenChecker> | undefined;
+    /** Users refused credentials (POST /v1/revocations). */
+    revoked?: (user: string) => { until: number } | undefined;
     rateLimitPerMinute: number;
     tokenRateLimitPerMinute: number;
   },
@@ -155,8 +157,16 @@ export async function iceServersRoute(
         }
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { user, options } = request.iceQuery as CheckedQuery;
+      const revoked = opts.revoked?.(user);
+      if (revoked)
+        return sendError(
+          reply,
+          403,
+          `user ${user} is revoked until ${new Date(revoked.until).toISOString()}`,
+          'revoked',
+        );
       const result = await provider.getIceServers(user, options);
       metrics.credentialIssued(provider.name);
       return result;
