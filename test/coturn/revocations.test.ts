@@ -199,6 +199,39 @@ describe('with TURN_HASH_USER_IDS: the relay sees a keyed hash, revocation still
   });
 });
 
+describe('a fleet host that does not answer', () => {
+  it('is named in the answer with why, and turnkey revoke exits 1', async () => {
+    const dead = await freePortBlock(1);
+    const withPeer = await startTestService(
+      serviceEnv({ REVOCATION_PEERS: `https://127.0.0.1:${dead}` }),
+    );
+    try {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await revokeMain(
+        [
+          'revoke',
+          '--url',
+          `${withPeer.url}/v1/ice-servers`,
+          '--user',
+          uid('frank'),
+          '--for',
+          '1m',
+        ],
+        { out: (t) => out.push(t), err: (t) => err.push(t), env: { TURNKEY_API_TOKEN: token } },
+      );
+      expect(code).toBe(1);
+      expect(out.join('\n')).toMatch(/127\.0\.0\.1: 0 sessions ended/);
+      expect(out.join('\n')).toMatch(
+        new RegExp(`127\\.0\\.0\\.1:${dead}: did not confirm: ECONNREFUSED`),
+      );
+      expect(err.join('\n')).toMatch(/1 relay\(s\) did not confirm: run it again/);
+    } finally {
+      await withPeer.service.close();
+    }
+  });
+});
+
 describe('bad input', () => {
   const post = (body: unknown, withToken = true) =>
     get(`${svc.url}/v1/revocations`, {

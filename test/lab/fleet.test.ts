@@ -7,11 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigSource, Role, SecretName } from '../../infra';
 import { type FleetPlan, planFleet, readFleetConfig } from '../../infra';
 import type { IceServer } from '../../service/providers/types';
+import { bundle } from '../helpers/process';
 import { applyPlan, buildImages, stopContainer } from '../helpers/realise';
 import { REPO_ROOT } from '../helpers/stack';
 import {
   type Call,
+  exchange,
   expectCallRelayedVia,
+  expectStillTalking,
   type LabBrowser,
   launchSites,
   startCall,
@@ -108,7 +111,10 @@ beforeAll(async () => {
   for (const ns of [lab.relay.ns, lab.cloud.ns]) engines.push(await startLabEngine(ns));
 
   // The stack's config as `pulumi config set --path 'turnkey:relays[i]…'` stores it.
+  secrets.fleetCaCert = pki.caPem;
   const { 'turnkey:publicHost': _single, ...values } = productionValues(lab.relay.ip, {
+    // The hosts' services pass revocations on to each other over HTTPS, checked against it.
+    'turnkey:fleetCaCert': pki.caPem,
     'turnkey:relays': JSON.stringify([
       { dockerHost: engines[0]?.host, publicHost: lab.relay.ip, region: 'eu-west' },
       {
@@ -189,6 +195,107 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
       } finally {
         await call.close();
       }
+    }
+  });
+
+  it('one revoke call to one host ends the user’s calls on both relays within 5 s, refuses them credentials on both hosts, leaves another user’s call alone, and lets them back when it ends', async () => {
+    const banned = `banned-${randomBytes(3).toString('hex')}`;
+    const other = `other-${randomBytes(3).toString('hex')}`;
+    const bannedServers = (await ask(0, `user=${banned}&relays=all`)).body.iceServers;
+    const otherServers = (await ask(1, `user=${other}&relays=all`)).body.iceServers;
+    const calls = [];
+    try {
+      for (const ip of [lab.relay.ip, lab.cloud.publicIp]) {
+        const call = await startCallWith(onlyRelay(bannedServers, ip));
+        calls.push(call);
+        expectRelayedVia(call.result, ip);
+      }
+      const untouched = await startCallWith(onlyRelay(otherServers, lab.relay.ip));
+      calls.push(untouched);
+      expectRelayedVia(untouched.result, lab.relay.ip);
+
+      const started = Date.now();
+      const url = fleet.hosts[0]?.plan.outputs.iceServersUrl as string;
+      const r = await lab.exec(
+        lab.backend.ns,
+        [
+          process.execPath,
+          bundle('cli/main.ts'),
+          'revoke',
+          '--url',
+          url,
+          '--user',
+          banned,
+          '--for',
+          '20s',
+          '--ca',
+          pki.caFile,
+        ],
+        { env: { TURNKEY_API_TOKEN: secrets.apiToken as string }, timeoutMs: 30_000 },
+      );
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      // The call returns once both relays ended the sessions: within 5 s of making it.
+      expect(Date.now() - started).toBeLessThan(5000);
+      // Both relays confirmed, each ending the two allocations of its call.
+      expect(r.stdout).toMatch(
+        new RegExp(`^  ${lab.relay.ip.replaceAll('.', '\\.')}: 2 sessions ended$`, 'm'),
+      );
+      expect(r.stdout).toMatch(
+        new RegExp(`^  ${lab.cloud.publicIp.replaceAll('.', '\\.')}: 2 sessions ended$`, 'm'),
+      );
+      // Neither of the user's calls delivers a message any more, within 5 s of the call.
+      for (const call of calls.slice(0, 2)) {
+        const [a] = await Promise.all([
+          exchange(call.a, 'A revoked', 'B revoked', { connectMs: 1000, deliverMs: 2000 }),
+          exchange(call.b, 'B revoked', 'A revoked', { connectMs: 1000, deliverMs: 2000 }),
+        ]);
+        expect(a.received, JSON.stringify(a)).not.toBe('B revoked');
+      }
+      for (const host of [0, 1]) {
+        const refused = await ask(host, `user=${banned}`);
+        expect(refused.status).toBe(403);
+        expect(JSON.stringify(refused.body)).toMatch(/"error":"revoked".*is revoked until 20\d\d-/);
+      }
+      await expectStillTalking(untouched, 'during the revocation');
+
+      // When it ends: credentials again, and a call through a relay connects.
+      await expect
+        .poll(async () => (await ask(1, `user=${banned}`)).status, {
+          timeout: 30_000,
+          interval: 1000,
+        })
+        .toBe(200);
+      const back = await ask(0, `user=${banned}&relays=all`);
+      const again = await startCallWith(onlyRelay(back.body.iceServers, lab.cloud.publicIp));
+      calls.push(again);
+      expectRelayedVia(again.result, lab.cloud.publicIp);
+      await new Promise((res) => setTimeout(res, 3000));
+      await expectStillTalking(again, 'after the revocation');
+    } finally {
+      for (const c of calls) await c.close();
+    }
+  }, 180_000);
+
+  it('keeps each relay’s admin CLI on its host’s loopback: nothing on another host reaches it', async () => {
+    for (const [ns, ip] of [
+      [lab.relay.ns, lab.relay.ip],
+      [lab.cloud.ns, lab.cloud.ip],
+    ] as const) {
+      const listening = await lab.exec(ns, ['ss', '-Hltn', 'sport = :5766']);
+      expect(
+        listening.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split(/\s+/)[3]),
+      ).toEqual(['127.0.0.1:5766']);
+      expect(ip).not.toBe('127.0.0.1');
+    }
+    for (const target of [lab.relay.ip, lab.cloud.publicIp]) {
+      const r = await lab.exec(lab.backend.ns, ['bash', '-c', `exec 3<>/dev/tcp/${target}/5766`], {
+        timeoutMs: 5000,
+      });
+      expect(r.code, `${target}: ${r.stderr}`).not.toBe(0);
+      expect(r.stderr).toMatch(/refused/i);
     }
   });
 
