@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoturnProvider } from '../../service/providers/coturn';
 import { allocate } from '../../service/turn/client';
 import { REFUSED_ALLOWANCES } from '../helpers/allowed-peer-cases';
 import {
   entrypointOutcome,
   LISTENING_EVERYWHERE,
+  mintCredential,
   permissionCodes,
   type RunningCoturn,
   startCoturn,
@@ -24,17 +24,6 @@ import { escapeRegExp } from '../helpers/regexp';
 
 const key = randomBytes(32).toString('hex');
 const uid = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
-
-async function mint(user: string) {
-  const provider = new CoturnProvider({
-    secret: key,
-    turnUris: ['turn:127.0.0.1:3478'],
-    stunUris: [],
-    credentialTtl: 3600,
-  });
-  const turn = (await provider.getIceServers(user)).iceServers.at(-1);
-  return { username: turn?.username as string, credential: turn?.credential as string };
-}
 
 describe('entrypoint: TURN_ALLOWED_PEER_IPS it refuses', () => {
   it.each(REFUSED_ALLOWANCES)('refuses %s with one line saying why', async (entry, why) => {
@@ -84,7 +73,11 @@ describe('TURN_ALLOWED_PEER_IPS on a relay listening everywhere', () => {
   });
 
   it('permits peers inside the ranges and refuses the rest of the deny list', async () => {
-    const a = await allocate({ host: '127.0.0.1', port: server.port, ...(await mint(uid('vpc'))) });
+    const a = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...(await mintCredential(key, uid('vpc'))),
+    });
     try {
       const codes = await permissionCodes(a, [
         '10.20.0.1',

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoturnProvider } from '../../service/providers/coturn';
-import { type RunningCoturn, runUclient, startCoturn } from '../helpers/coturn';
+import { mintCredential, type RunningCoturn, runUclient, startCoturn } from '../helpers/coturn';
 import { escapeRegExp } from '../helpers/regexp';
 
 /**
@@ -15,20 +14,9 @@ import { escapeRegExp } from '../helpers/regexp';
 const key = randomBytes(32).toString('hex');
 const MESSAGES = 5;
 
-async function credential(user: string) {
-  const provider = new CoturnProvider({
-    secret: key,
-    turnUris: ['turn:127.0.0.1:3478'],
-    stunUris: [],
-    credentialTtl: 3600,
-  });
-  const turn = (await provider.getIceServers(user)).iceServers.at(-1);
-  return { username: turn?.username as string, credential: turn?.credential as string };
-}
-
 /** uclient client-to-client (-y): two allocations on this server relaying to each other. */
 async function clientToClient(server: RunningCoturn, flags: string[] = []) {
-  const cred = await credential(`local-${randomBytes(4).toString('hex')}`);
+  const cred = await mintCredential(key, `local-${randomBytes(4).toString('hex')}`);
   const r = await runUclient(
     server,
     [
@@ -83,7 +71,7 @@ describe('listening and relaying on loopback only (the dev stack)', () => {
     expect(server.log()).toMatch(
       /listening and relaying on loopback only: peers at the relay's own loopback addresses are allowed/,
     );
-    const cred = await credential(`other-${randomBytes(4).toString('hex')}`);
+    const cred = await mintCredential(key, `other-${randomBytes(4).toString('hex')}`);
     await runUclient(
       server,
       [

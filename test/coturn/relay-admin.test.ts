@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoturnProvider } from '../../service/providers/coturn';
 import { endSessions, RelayAdminError } from '../../service/revocations/relay-admin';
 import { allocate, TurnError } from '../../service/turn/client';
-import { entrypointOutcome, type RunningCoturn, startCoturn } from '../helpers/coturn';
+import {
+  entrypointOutcome,
+  mintCredential,
+  type RunningCoturn,
+  startCoturn,
+} from '../helpers/coturn';
 import { freePortBlock } from '../helpers/ports';
 
 /**
@@ -15,17 +19,6 @@ import { freePortBlock } from '../helpers/ports';
 
 const key = randomBytes(32).toString('hex');
 const password = randomBytes(24).toString('hex');
-
-async function mint(user: string) {
-  const provider = new CoturnProvider({
-    secret: key,
-    turnUris: ['turn:127.0.0.1:3478'],
-    stunUris: [],
-    credentialTtl: 3600,
-  });
-  const turn = (await provider.getIceServers(user)).iceServers.at(-1);
-  return { username: turn?.username as string, credential: turn?.credential as string };
-}
 
 const refreshCode = (a: { refresh(): Promise<number> }) =>
   a.refresh().then(
@@ -49,15 +42,27 @@ describe('the relay’s admin CLI (TURN_CLI_PASSWORD_FILE)', () => {
   it('ends every session of one user and no other’s', async () => {
     const alice = `alice-${randomBytes(3).toString('hex')}`;
     const bob = `bob-${randomBytes(3).toString('hex')}`;
-    const a1 = await allocate({ host: '127.0.0.1', port: server.port, ...(await mint(alice)) });
-    const a2 = await allocate({ host: '127.0.0.1', port: server.port, ...(await mint(alice)) });
+    const a1 = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...(await mintCredential(key, alice)),
+    });
+    const a2 = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...(await mintCredential(key, alice)),
+    });
     // A user id that contains alice's must not match it.
     const b = await allocate({
       host: '127.0.0.1',
       port: server.port,
-      ...(await mint(`x${alice}`)),
+      ...(await mintCredential(key, `x${alice}`)),
     });
-    const c = await allocate({ host: '127.0.0.1', port: server.port, ...(await mint(bob)) });
+    const c = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...(await mintCredential(key, bob)),
+    });
     try {
       expect(await endSessions({ port: cliPort, password }, alice)).toBe(2);
       // The relay frees the allocation: a refresh on it is refused (437 Allocation Mismatch).
@@ -73,7 +78,11 @@ describe('the relay’s admin CLI (TURN_CLI_PASSWORD_FILE)', () => {
 
   it('refuses a wrong password and ends nothing', async () => {
     const carol = `carol-${randomBytes(3).toString('hex')}`;
-    const a = await allocate({ host: '127.0.0.1', port: server.port, ...(await mint(carol)) });
+    const a = await allocate({
+      host: '127.0.0.1',
+      port: server.port,
+      ...(await mintCredential(key, carol)),
+    });
     try {
       await expect(endSessions({ port: cliPort, password: `${password}x` }, carol)).rejects.toThrow(
         /refused the password/,

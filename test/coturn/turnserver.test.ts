@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoturnProvider } from '../../service/providers/coturn';
 import { allocate, TurnError } from '../../service/turn/client';
 import {
   COTURN_ROOT,
   LISTENING_EVERYWHERE,
+  mintCredential,
   permissionCodes,
   type RunningCoturn,
   runUclient,
@@ -18,24 +18,6 @@ import { escapeRegExp } from '../helpers/regexp';
 
 const secret = () => randomBytes(32).toString('hex');
 const uid = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
-
-/** Credentials exactly as the service would hand them out. */
-async function mint(
-  signingSecret: string,
-  user: string,
-  opts: { ttl?: number; now?: () => number } = {},
-) {
-  const provider = new CoturnProvider({
-    secret: signingSecret,
-    turnUris: ['turn:127.0.0.1:3478'],
-    stunUris: [],
-    credentialTtl: 3600,
-    ...(opts.now ? { now: opts.now } : {}),
-  });
-  const { iceServers } = await provider.getIceServers(user, opts.ttl ? { ttl: opts.ttl } : {});
-  const turn = iceServers.at(-1);
-  return { username: turn?.username as string, credential: turn?.credential as string };
-}
 
 /** The server's verbose log line for one request outcome of one user. */
 const outcome = (username: string, what: string) =>
@@ -124,15 +106,15 @@ describe('credentials from the coturn provider', () => {
   });
 
   it('are accepted for an allocation over UDP', async () => {
-    await expectAllocated(server, peer.port, await mint(key, uid('udp')));
+    await expectAllocated(server, peer.port, await mintCredential(key, uid('udp')));
   });
 
   it('are accepted for an allocation over TCP to the TURN server', async () => {
-    await expectAllocated(server, peer.port, await mint(key, uid('tcp')), ['-t']);
+    await expectAllocated(server, peer.port, await mintCredential(key, uid('tcp')), ['-t']);
   });
 
   it('refuses a wrong password with 401', async () => {
-    const cred = await mint(key, uid('wrongpw'));
+    const cred = await mintCredential(key, uid('wrongpw'));
     await expectUnauthorized(server, peer.port, {
       ...cred,
       credential: `${cred.credential.slice(0, -4)}AAA=`,
@@ -144,12 +126,12 @@ describe('credentials from the coturn provider', () => {
     await expectUnauthorized(
       server,
       peer.port,
-      await mint(key, uid('expired'), { ttl: 60, now: twoHoursAgo }),
+      await mintCredential(key, uid('expired'), { ttl: 60, now: twoHoursAgo }),
     );
   });
 
   it('refuses a tampered username with 401', async () => {
-    const cred = await mint(key, uid('alice'));
+    const cred = await mintCredential(key, uid('alice'));
     await expectUnauthorized(server, peer.port, {
       ...cred,
       username: cred.username.replace(/:alice-/, ':mallory-'),
@@ -157,7 +139,7 @@ describe('credentials from the coturn provider', () => {
   });
 
   it('refuses a later expiry written into a signed username with 401', async () => {
-    const cred = await mint(key, uid('extend'));
+    const cred = await mintCredential(key, uid('extend'));
     const [expiry, user] = cred.username.split(':');
     await expectUnauthorized(server, peer.port, {
       ...cred,
@@ -166,7 +148,7 @@ describe('credentials from the coturn provider', () => {
   });
 
   it('refuses credentials signed with an unknown secret with 401', async () => {
-    await expectUnauthorized(server, peer.port, await mint(secret(), uid('othersecret')));
+    await expectUnauthorized(server, peer.port, await mintCredential(secret(), uid('othersecret')));
   });
 });
 
@@ -209,7 +191,7 @@ describe('the shipped config', () => {
   ])(
     'refuses a relay to %s with 403 while the allocation itself succeeds',
     async (peerIp, flags) => {
-      const cred = await mint(key, uid('peer'));
+      const cred = await mintCredential(key, uid('peer'));
       const forbidden = new RegExp(
         `${outcome(cred.username, '(CREATE_PERMISSION|CHANNEL_BIND)').source}error 403: Forbidden IP`,
       );
@@ -229,7 +211,7 @@ describe('the shipped config', () => {
 
   it('refuses ::ffff:127.0.0.1 (CVE-2026-27624) on an IPv6 allocation', async () => {
     // uclient sends this peer as IPv4; 4.18 refuses the family mismatch before the deny list.
-    const cred = await mint(key, uid('mapped'));
+    const cred = await mintCredential(key, uid('mapped'));
     const refused = new RegExp(
       `user <${escapeRegExp(cred.username)}>: .*error (403|440|443)|error (403|440|443)`,
     );
@@ -260,7 +242,7 @@ describe('the shipped deny list and IPv6 spellings of IPv4 addresses', () => {
       host: '::1',
       port: server.port,
       family: 'ipv6',
-      ...(await mint(key, uid('v6'))),
+      ...(await mintCredential(key, uid('v6'))),
     });
     expect(a.relayed.address).toBe('::1');
     try {
@@ -295,15 +277,15 @@ describe('secret rotation', () => {
       args: ['-v'],
     });
     try {
-      await expectAllocated(both, peer.port, await mint(newKey, uid('new')));
-      await expectAllocated(both, peer.port, await mint(oldKey, uid('old')));
+      await expectAllocated(both, peer.port, await mintCredential(newKey, uid('new')));
+      await expectAllocated(both, peer.port, await mintCredential(oldKey, uid('old')));
     } finally {
       await both.stop();
     }
     const onlyNew = await startCoturn({ env: { TURN_SECRET: newKey }, args: ['-v'] });
     try {
-      await expectAllocated(onlyNew, peer.port, await mint(newKey, uid('new')));
-      await expectUnauthorized(onlyNew, peer.port, await mint(oldKey, uid('old')));
+      await expectAllocated(onlyNew, peer.port, await mintCredential(newKey, uid('new')));
+      await expectUnauthorized(onlyNew, peer.port, await mintCredential(oldKey, uid('old')));
     } finally {
       await onlyNew.stop();
       await peer.stop();
@@ -463,7 +445,7 @@ describe('per-user quota (user-quota=12 in the shipped config)', () => {
       args: ['-v'],
       relayPortCount: 60,
     });
-    const cred = await mint(key, uid('quota'));
+    const cred = await mintCredential(key, uid('quota'));
     const held = [];
     const refused: unknown[] = [];
     try {
@@ -496,7 +478,7 @@ describe('the project’s own TURN client (service/turn/client.ts) against the r
   afterAll(async () => server?.stop());
 
   it('allocates with minted credentials, gets a relayed address in the relay range, and releases it', async () => {
-    const cred = await mint(key, uid('client'));
+    const cred = await mintCredential(key, uid('client'));
     const allocation = await allocate({
       host: '127.0.0.1',
       port: server.port,
@@ -512,8 +494,11 @@ describe('the project’s own TURN client (service/turn/client.ts) against the r
   });
 
   it('reports 401 for a wrong credential and for a foreign secret', async () => {
-    const cred = await mint(key, uid('client'));
-    for (const bad of [{ ...cred, credential: 'wrong' }, await mint(secret(), uid('foreign'))]) {
+    const cred = await mintCredential(key, uid('client'));
+    for (const bad of [
+      { ...cred, credential: 'wrong' },
+      await mintCredential(secret(), uid('foreign')),
+    ]) {
       const err = await allocate({ host: '127.0.0.1', port: server.port, ...bad }).catch(
         (e: unknown) => e,
       );
@@ -537,7 +522,7 @@ describe('the TURN client over UDP and TCP (relaying itself is proven in the lab
         host: '127.0.0.1',
         port: server.port,
         transport,
-        ...(await mint(key, uid(transport))),
+        ...(await mintCredential(key, uid(transport))),
       });
       try {
         expect(a.mapped?.address).toBe('127.0.0.1');
@@ -567,7 +552,7 @@ describe('the TURN client against the shipped config', () => {
     const a = await allocate({
       host: '127.0.0.1',
       port: server.port,
-      ...(await mint(key, uid('deny'))),
+      ...(await mintCredential(key, uid('deny'))),
     });
     try {
       const err = await a.createPermission('127.0.0.1').catch((e: unknown) => e);
@@ -579,7 +564,7 @@ describe('the TURN client against the shipped config', () => {
   });
 
   it('reports a closed TCP port as unreachable and a silent UDP port as a timeout', async () => {
-    const cred = await mint(key, uid('closed'));
+    const cred = await mintCredential(key, uid('closed'));
     const port = server.relayPorts[1] + 1;
     const tcp = await allocate({ host: '127.0.0.1', port, transport: 'tcp', ...cred }).catch(
       (e: unknown) => e,
@@ -609,7 +594,7 @@ describe('the shipped deny list and public IPv4 peers', () => {
     const a = await allocate({
       host: '127.0.0.1',
       port: server.port,
-      ...(await mint(key, uid('pub'))),
+      ...(await mintCredential(key, uid('pub'))),
     });
     try {
       const err = await a.createPermission('11.0.0.50').catch((e: unknown) => e);

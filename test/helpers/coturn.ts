@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { COTURN_UID, definedEnv, type RelayEnv } from '../../contract';
+import { CoturnProvider } from '../../service/providers/coturn';
 import { TurnError } from '../../service/turn/client';
 import { probeStun } from '../../service/turn/probe';
 import { collectOutput } from './child-output';
@@ -264,4 +265,22 @@ export async function permissionCodes(
     );
   }
   return codes;
+}
+
+/** Credentials exactly as the service hands them out (the coturn provider signing with `secret`). */
+export async function mintCredential(
+  secret: string,
+  user: string,
+  opts: { ttl?: number; now?: () => number } = {},
+): Promise<{ username: string; credential: string }> {
+  const provider = new CoturnProvider({
+    secret,
+    turnUris: ['turn:127.0.0.1:3478'],
+    stunUris: [],
+    credentialTtl: 3600,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  const { iceServers } = await provider.getIceServers(user, opts.ttl ? { ttl: opts.ttl } : {});
+  const turn = iceServers.at(-1);
+  return { username: turn?.username as string, credential: turn?.credential as string };
 }
