@@ -36,7 +36,12 @@ export function createRevocations(
       : undefined;
   return new Revocations({
     store: new RevocationStore(settings.dir),
-    usernameTag: (user) => (coturn?.hashUserIds ? hashedUserId(coturn.secret, user) : user),
+    usernameTags: (user) =>
+      coturn?.hashUserIds
+        ? [coturn.secret, ...(config.relaySecrets?.previousTurnSecrets ?? [])].map((s) =>
+            hashedUserId(s, user),
+          )
+        : [user],
     ...(relay ? { relay } : {}),
     peers: settings.peers,
     ...(config.apiTokens[0] ? { token: config.apiTokens[0] } : {}),

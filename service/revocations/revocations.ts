@@ -26,8 +26,12 @@ export interface RelayOutcome {
 
 export interface RevocationsOptions {
   store: RevocationStore;
-  /** What a user id becomes in TURN usernames (the keyed hash, with TURN_HASH_USER_IDS). */
-  usernameTag(user: string): string;
+  /**
+   * What a user id may be in TURN usernames: itself, or with TURN_HASH_USER_IDS its keyed hash
+   * under the current secret and each earlier one still accepted (credentials minted before a
+   * rotation carry the old hash).
+   */
+  usernameTags(user: string): string[];
   /** This host's relay: its name in answers, and its admin CLI (none without a relay). */
   relay?: { name: string; admin: RelayAdmin };
   /** The other hosts' service origins (https://host:port), called with `token`. */
@@ -126,7 +130,8 @@ export class Revocations {
     const relay = this.opts.relay;
     if (!relay) return [];
     try {
-      const ended = await endSessions(relay.admin, this.opts.usernameTag(user));
+      let ended = 0;
+      for (const tag of this.opts.usernameTags(user)) ended += await endSessions(relay.admin, tag);
       if (ended > 0) this.opts.onSessionsEnded(ended);
       return [{ relay: relay.name, sessionsEnded: ended }];
     } catch (err) {

@@ -237,6 +237,8 @@ describe('the public relay host: its own engine, the shipped relay config', () =
       host.engine.cli(['exec', ...(user ? ['-u', user] : []), relay, 'sh', '-c', cmd]);
     expect((await sh('stat -c "%u:%g %a" /run/relay-secrets')).trim()).toBe('10001:65534 750');
     expect((await sh('ls /run/relay-secrets')).trim().split('\n').sort()).toEqual([
+      // The admin CLI's password (revocations), made by the service.
+      'cli-password',
       'tls-cert.pem',
       'tls-key.pem',
       'turn-secret',
