@@ -1,5 +1,6 @@
 import { footprint } from './footprint';
 import { meteredPath } from './metered';
+import { relayCost } from './relay-cost';
 import { relayThroughput } from './relay-throughput';
 import { serviceThroughput } from './service-throughput';
 import { startup } from './startup';
@@ -9,6 +10,7 @@ import { turnAllocations } from './turn-allocations';
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   'service-throughput': serviceThroughput,
   'relay-throughput': relayThroughput,
+  'relay-cost': relayCost,
   metered: meteredPath,
   'turn-allocations': turnAllocations,
   startup,

@@ -7,6 +7,9 @@ import type { Lab } from './lab';
 
 const PEER_BASE_PORT = 20000;
 
+/** What the generator needs of a relay: where it listens and how it mints credentials. */
+export type RelayTarget = Pick<LabCoturn, 'publicIp' | 'turnPort' | 'credential'>;
+
 /**
  * Compiles test/lab/relayblast.c (a TURN data-plane load generator and peer, see its header)
  * with the machine's gcc into .cache/ and returns the binary's path.
@@ -110,7 +113,7 @@ export class RelayblastSession {
   static async open(
     lab: Lab,
     bin: string,
-    server: LabCoturn | undefined,
+    server: RelayTarget | undefined,
     allocations: number,
     cpu?: string,
   ): Promise<RelayblastSession> {
