@@ -57,24 +57,32 @@ function cpuNs(pid: number): number {
 
 const pin = (pid: number) => execFileSync('taskset', ['-a', '-p', '-c', RELAY_CPU, String(pid)]);
 
+/**
+ * What this benchmark needs on a fresh machine, installed as the lab suites install theirs: the
+ * lab and the Coturn root (test/lab/ensure-lab.sh), gcc and OpenSSL headers for the generator,
+ * Go and pion's sources for the peer relay.
+ */
+function ensureTools(): void {
+  execFileSync('bash', [join(REPO, 'test/lab/ensure-lab.sh')], { stdio: 'inherit' });
+  const missing = [
+    ['/usr/bin/gcc', 'gcc'],
+    ['/usr/include/openssl/hmac.h', 'libssl-dev'],
+    ['/usr/include/stdio.h', 'libc6-dev'],
+    ['/usr/bin/go', 'golang-go'],
+    ['/usr/share/gocode/src/github.com/pion/turn/v2', 'golang-github-pion-turn.v2-dev'],
+  ]
+    .filter(([path]) => !existsSync(path as string))
+    .map(([, pkg]) => pkg as string);
+  if (missing.length === 0) return;
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
 /** Builds bench/servers/pion-turn in GOPATH mode over Debian's Go sources; no module download. */
 function buildPion(): string {
-  const gocode = '/usr/share/gocode/src/github.com/pion/turn/v2';
-  if (!existsSync('/usr/bin/go') || !existsSync(gocode)) {
-    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    execFileSync(
-      'apt-get',
-      [
-        'install',
-        '-y',
-        '-qq',
-        '--no-install-recommends',
-        'golang-go',
-        'golang-github-pion-turn.v2-dev',
-      ],
-      { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } },
-    );
-  }
   const dir = join(REPO, '.cache/pion-turn');
   mkdirSync(dir, { recursive: true });
   const out = join(dir, 'pion-turn');
@@ -166,6 +174,7 @@ const load = () =>
     .join(' / ');
 
 export async function relayCost(): Promise<void> {
+  ensureTools();
   assertLabCapable();
   assertReady();
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
