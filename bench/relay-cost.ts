@@ -1,13 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { turnRestCredential } from '../service/providers/coturn';
 import { assertReady, REPO, workDir } from '../test/helpers/coturn';
 import { startLabCoturn } from '../test/lab/coturn';
 import { assertLabCapable, createLab, type Lab } from '../test/lab/lab';
 import { buildRelayblast, RelayblastSession, type RelayTarget } from '../test/lab/relayblast';
-import { median, publish, table } from './report';
+import { loadAverage, median, publish, table } from './report';
 
 /**
  * What relaying costs the relay, independent of the load generator's ceiling: the relay's CPU
@@ -168,11 +167,6 @@ interface Sample {
   p99: number;
 }
 
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' / ');
-
 export async function relayCost(): Promise<void> {
   ensureTools();
   assertLabCapable();
@@ -181,7 +175,7 @@ export async function relayCost(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 3);
   const blast = buildRelayblast();
   const pion = buildPion();
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   const lab = await createLab('cost');
   const servers = [DEFAULTS, SHIPPED, ...Object.keys(WITHOUT), PION];
   const samples = new Map<string, Sample[]>();
@@ -217,7 +211,7 @@ export async function relayCost(): Promise<void> {
               });
             }
           await s.close();
-          process.stderr.write(`round ${round + 1}: ${name} done (load ${load()})\n`);
+          process.stderr.write(`round ${round + 1}: ${name} done (load ${loadAverage()})\n`);
         } finally {
           await relay.stop();
         }
@@ -226,7 +220,7 @@ export async function relayCost(): Promise<void> {
   } finally {
     await lab.destroy();
   }
-  const loadAfter = load();
+  const loadAfter = loadAverage();
 
   const rows: (string | number)[][] = [];
   for (const name of servers)

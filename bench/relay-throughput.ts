@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { assertReady, workDir } from '../test/helpers/coturn';
 import { type LabCoturn, startLabCoturn } from '../test/lab/coturn';
@@ -11,7 +10,7 @@ import {
   RelayblastSession,
   relayedPair,
 } from '../test/lab/relayblast';
-import { median, publish, table } from './report';
+import { loadAverage, median, publish, table } from './report';
 
 /**
  * The relay's data plane in the lab: a client on the public segment (the backend host) makes
@@ -98,11 +97,6 @@ async function startVariant(lab: Lab, v: Variant): Promise<LabCoturn> {
   return server;
 }
 
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' / ');
-
 export async function relayThroughput(): Promise<void> {
   assertLabCapable();
   assertReady();
@@ -114,7 +108,7 @@ export async function relayThroughput(): Promise<void> {
   const only = process.env.BENCH_VARIANTS?.split(',').map(Number);
   const variants = only ? VARIANTS.filter((_, i) => only.includes(i)) : VARIANTS;
   const bin = buildRelayblast();
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   const lab = await createLab('bnch');
   const pps = new Map<string, number[]>();
   const mbps = new Map<string, number[]>();
@@ -153,7 +147,7 @@ export async function relayThroughput(): Promise<void> {
             }
             await one.close();
           }
-          process.stderr.write(`round ${round + 1}: ${v.name} done (load ${load()})\n`);
+          process.stderr.write(`round ${round + 1}: ${v.name} done (load ${loadAverage()})\n`);
         } finally {
           await server.stop();
         }
@@ -162,7 +156,7 @@ export async function relayThroughput(): Promise<void> {
   } finally {
     await lab.destroy();
   }
-  const loadAfter = load();
+  const loadAfter = loadAverage();
   const base = median(pps.get(VARIANTS[0]?.name as string) ?? [0]);
   const direct = median((lat.get('direct') ?? []).map((p) => p.p50));
   const direct99 = median((lat.get('direct') ?? []).map((p) => p.p99));
