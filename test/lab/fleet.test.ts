@@ -205,8 +205,13 @@ describe('a two-region fleet from one stack, each relay on its own Docker engine
     const otherServers = (await ask(1, `user=${other}&relays=all`)).body.iceServers;
     const calls = [];
     try {
+      // Both sides forced to relay, so each side's own allocation carries the call. With the
+      // default policy one side may reach the other's relayed address from its NAT address and
+      // leave its own allocation unused, and a relay then counted 1 session, not 2, in CI.
       for (const ip of [lab.relay.ip, lab.cloud.publicIp]) {
-        const call = await startCallWith(onlyRelay(bannedServers, ip));
+        const call = await startCall([siteA, siteB], onlyRelay(bannedServers, ip), {
+          policy: 'relay',
+        });
         calls.push(call);
         expectRelayedVia(call.result, ip);
       }
