@@ -144,13 +144,35 @@ describe('the lab’s ACME CA and DNS', () => {
       );
     }
     expect(readFileSync(`/etc/netns/${lab.siteA.ns}/resolv.conf`, 'utf8')).toContain(
-      `nameserver ${acme.dnsServer}`,
+      `nameserver ${acme.dnsServers[0]}\nnameserver ${acme.dnsServers[1]}\n`,
     );
     // No default answer: a name nobody set does not resolve, and fails fast.
     const started = Date.now();
     const nobody = await resolve(lab.siteA.ns, 'nobody.lab.test');
     expect(nobody.code, nobody.stdout).not.toBe(0);
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('a name with an AAAA record resolves to it over IPv6 on the IPv6-only phone, and to each family on the dual-stack home', async () => {
+    const name = 'both.lab.test';
+    await acme.setAddress(name, lab.relay.ip);
+    await acme.setAddress6(name, lab.relay.ip6);
+    const onPhone = await lab.exec(lab.phone.ns, ['getent', 'ahostsv6', name], {
+      timeoutMs: 5000,
+    });
+    expect(onPhone.code, onPhone.stderr).toBe(0);
+    expect(onPhone.stdout.split(/\s+/)[0]).toBe(lab.relay.ip6);
+    for (const [family, address] of [
+      ['ahostsv4', lab.relay.ip],
+      ['ahostsv6', lab.relay.ip6],
+    ] as const) {
+      const onHome = await lab.exec(lab.home.ns, ['getent', family, name], { timeoutMs: 5000 });
+      expect(onHome.stdout.split(/\s+/)[0], family).toBe(address);
+    }
+    // The phone asked the DNS server at its IPv6 address: it has no route to the IPv4 one.
+    expect(
+      (await lab.exec(lab.phone.ns, ['ip', 'route', 'get', acme.dnsServers[0]])).code,
+    ).not.toBe(0);
   });
 
   it('issues by HTTP-01 on the relay host a certificate for its name that chains to rootPem and lasts validitySeconds', async () => {

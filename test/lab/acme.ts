@@ -8,7 +8,7 @@ import { makeTestPki } from './pki';
 
 /**
  * A real ACME CA and DNS in the lab, on the lab's CA host (lab.ca): Debian's Pebble 2.4 at
- * lab.ca.ip and pebble-challtestsrv as the DNS server at lab.ca.dnsIp. Pebble resolves the
+ * lab.ca.ip and pebble-challtestsrv as the DNS server at lab.ca.dnsIp and lab.ca.dnsIp6. Pebble resolves the
  * names it validates through that DNS server and validates HTTP-01 on port 80 of the name's
  * address, as Let's Encrypt does; while it runs, every lab host resolves names through it too
  * (lab.setResolver). Both are lab.spawn children, so lab.destroy ends them.
@@ -30,12 +30,14 @@ export interface LabAcme {
   rootPem(): Promise<string>;
   /** Sets the name's A record to exactly `ip`. */
   setAddress(name: string, ip: string): Promise<void>;
+  /** Sets the name's AAAA record to exactly `ip6` (names have none unless set). */
+  setAddress6(name: string, ip6: string): Promise<void>;
   /** Drops the name's A records: it then resolves to nothing (there is no default answer). */
   removeAddress(name: string): Promise<void>;
   /** Set at start: `relay` → lab.relay.ip, `cloud` → lab.cloud.publicIp. */
   names: { relay: string; cloud: string };
-  /** The DNS server's address (port 53, UDP and TCP). */
-  dnsServer: string;
+  /** The DNS server's addresses, IPv4 then IPv6 (port 53, UDP and TCP). */
+  dnsServers: [string, string];
   /** With requireExternalAccount: the binding Pebble accepts (key base64url, as ACME has it). */
   externalAccount?: { kid: string; hmacKey: string };
   /** What Pebble and the DNS server printed so far (Pebble logs each validation's outcome). */
@@ -52,7 +54,7 @@ export async function startAcme(lab: Lab, opts: LabAcmeOptions = {}): Promise<La
   for (const tool of ['/usr/bin/pebble', '/usr/bin/pebble-challtestsrv'])
     if (!existsSync(tool))
       throw new Error(`no ${tool}: run test/lab/ensure-lab.sh (Debian package pebble)`);
-  const { ip, dnsIp, ns } = lab.ca;
+  const { ip, dnsIp, dnsIp6, ns } = lab.ca;
   const dir = mkdtempSync(join(lab.dir, 'acme-'));
   const pki = makeTestPki(join(dir, 'pki'), { ips: [ip] });
   const externalAccount = opts.requireExternalAccount
@@ -84,7 +86,7 @@ export async function startAcme(lab: Lab, opts: LabAcmeOptions = {}): Promise<La
   const dns = lab.spawn(ns, [
     'pebble-challtestsrv',
     '-dns01',
-    `${dnsIp}:53`,
+    `${dnsIp}:53,[${dnsIp6}]:53`,
     '-management',
     `${dnsIp}:${DNS_MANAGEMENT_PORT}`,
     '-http01',
@@ -140,6 +142,10 @@ export async function startAcme(lab: Lab, opts: LabAcmeOptions = {}): Promise<La
     await removeAddress(name);
     await manage('/add-a', { host: name, addresses: [address] });
   };
+  const setAddress6 = async (name: string, address: string) => {
+    await manage('/clear-aaaa', { host: name });
+    await manage('/add-aaaa', { host: name, addresses: [address] });
+  };
 
   const until = async (what: string, ready: () => Promise<boolean>) => {
     const deadline = Date.now() + 15_000;
@@ -170,7 +176,7 @@ export async function startAcme(lab: Lab, opts: LabAcmeOptions = {}): Promise<La
     return true;
   });
   await setAddress(names.cloud, lab.cloud.publicIp);
-  lab.setResolver(dnsIp);
+  lab.setResolver([dnsIp, dnsIp6]);
   // Through the resolver the hosts now use: the DNS listener is up and answers as set.
   await until('the lab DNS answered', async () => {
     const r = await lab.exec(lab.peer.ns, ['getent', 'ahostsv4', names.relay], {
@@ -189,9 +195,10 @@ export async function startAcme(lab: Lab, opts: LabAcmeOptions = {}): Promise<La
     listenerCaPem: pki.caPem,
     rootPem: () => curl(['--cacert', caFile, `https://${ip}:${MANAGEMENT_PORT}/roots/0`]),
     setAddress,
+    setAddress6,
     removeAddress,
     names,
-    dnsServer: dnsIp,
+    dnsServers: [dnsIp, dnsIp6],
     ...(externalAccount ? { externalAccount } : {}),
     log,
     stop,

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupLabs, createLab, type Lab } from './lab';
+import { cleanupLabs, createLab, type Lab, REFUSAL_ADDRS6 } from './lab';
 import { listenUdp, probeUdp } from './udp';
 
 /** The lab's shape (test/lab/lab.ts): what every lab suite builds on. */
@@ -112,6 +112,90 @@ describe('the lab topology', () => {
     }
   });
 
+  it('the phone has IPv6 only: it reaches the relay and the cloud host at their public IPv6 addresses, seen from its own, and has no IPv4 at all', async () => {
+    const onRelay = await listenUdp(lab, lab.relay.ns, lab.relay.ip6, [4010]);
+    const onCloud = await listenUdp(lab, lab.cloud.ns, lab.cloud.ip6, [4011]);
+    try {
+      const r = await probeUdp(lab, lab.phone.ns, [
+        `[${lab.relay.ip6}]:4010`,
+        `[${lab.cloud.publicIp6}]:4011`,
+      ]);
+      expect(r.replies).toEqual(
+        expect.arrayContaining([
+          { from: `[${lab.relay.ip6}]:4010`, saw: `[${lab.phone.ip}]:${r.local}` },
+          { from: `[${lab.cloud.publicIp6}]:4011`, saw: `[${lab.phone.ip}]:${r.local}` },
+        ]),
+      );
+      expect(r.replies).toHaveLength(2);
+      // The cloud host saw the phone's own address: IPv6 is routed, not translated.
+      expect(onCloud.received().map((d) => d.to)).toEqual([`[${lab.cloud.ip6}]:4011`]);
+      const v4 = await lab.exec(lab.phone.ns, ['ip', '-4', 'route', 'get', lab.relay.ip]);
+      expect(v4.code).not.toBe(0);
+      expect(
+        (await lab.exec(lab.phone.ns, ['ip', '-4', '-o', 'addr', 'show', 'scope', 'global']))
+          .stdout,
+      ).toBe('');
+    } finally {
+      onRelay.stop();
+      onCloud.stop();
+    }
+  });
+
+  it('the home is dual stack: IPv4 leaves through its router’s NAT, IPv6 from its own address', async () => {
+    const v4 = await listenUdp(lab, lab.relay.ns, lab.relay.ip, [4012]);
+    const v6 = await listenUdp(lab, lab.relay.ns, lab.relay.ip6, [4013]);
+    try {
+      const r4 = await probeUdp(lab, lab.home.ns, [`${lab.relay.ip}:4012`]);
+      expect(r4.replies.map((x) => x.saw)).toEqual([`${lab.home.publicIp}:${r4.local}`]);
+      const r6 = await probeUdp(lab, lab.home.ns, [`[${lab.relay.ip6}]:4013`]);
+      expect(r6.replies.map((x) => x.saw)).toEqual([`[${lab.home.ip6}]:${r6.local}`]);
+    } finally {
+      v4.stop();
+      v6.stop();
+    }
+  });
+
+  it('nothing unsolicited reaches the phone or the home over IPv6: their routers let only replies in', async () => {
+    const phone = await listenUdp(lab, lab.phone.ns, lab.phone.ip, [4014]);
+    const home = await listenUdp(lab, lab.home.ns, lab.home.ip6, [4015]);
+    try {
+      const r = await probeUdp(lab, lab.peer.ns, [
+        `[${lab.phone.ip}]:4014`,
+        `[${lab.home.ip6}]:4015`,
+      ]);
+      expect(r.replies).toEqual([]);
+      expect(phone.received()).toEqual([]);
+      expect(home.received()).toEqual([]);
+    } finally {
+      phone.stop();
+      home.stop();
+    }
+  });
+
+  it('the cloud host over IPv6: reachable at its public address, leaves from it, hairpins to it; its unique-local address is not on the internet', async () => {
+    const onHost = await listenUdp(lab, lab.cloud.ns, lab.cloud.ip6, [4016]);
+    const far = await listenUdp(lab, lab.peer.ns, lab.peer.ip6, [4017]);
+    try {
+      const inbound = await probeUdp(lab, lab.backend.ns, [`[${lab.cloud.publicIp6}]:4016`]);
+      expect(inbound.replies).toEqual([
+        { from: `[${lab.cloud.publicIp6}]:4016`, saw: `[${lab.backend.ip6}]:${inbound.local}` },
+      ]);
+      const outbound = await probeUdp(lab, lab.cloud.ns, [`[${lab.peer.ip6}]:4017`]);
+      expect(outbound.replies[0]?.saw).toBe(`[${lab.cloud.publicIp6}]:${outbound.local}`);
+      const hairpin = await probeUdp(lab, lab.cloud.ns, [`[${lab.cloud.publicIp6}]:4016`]);
+      expect(hairpin.replies).toHaveLength(1);
+      expect(onHost.received().map((d) => d.from.replace(/:\d+$/, ''))).toEqual([
+        `[${lab.backend.ip6}]`,
+        `[${lab.cloud.publicIp6}]`,
+      ]);
+      const direct = await probeUdp(lab, lab.backend.ns, [`[${lab.cloud.ip6}]:4016`]);
+      expect(direct.replies).toEqual([]);
+    } finally {
+      onHost.stop();
+      far.stop();
+    }
+  });
+
   it('the private network: its clients reach the relay’s private address and each other, and nothing else reaches them', async () => {
     const { a, b, relayIp } = lab.privateNet;
     const onRelay = await listenUdp(lab, lab.relay.ns, relayIp, [4007]);
@@ -146,6 +230,7 @@ describe('the lab topology', () => {
         '10.20.0.0/24',
         '192.168.1.0/24',
         '192.168.2.0/24',
+        '192.168.4.0/24',
         '10.99.0.0/24',
       ].includes(net);
     for (const ns of lab.namespaces) {
@@ -176,20 +261,36 @@ describe('the lab topology', () => {
       ]);
       for (const r of routes) {
         if (r.dst === 'default')
-          expect(r.gateway, ns).toMatch(/^(11\.0\.0\.1|10\.0\.1\.1|192\.168\.[12]\.1)$/);
+          expect(r.gateway, ns).toMatch(/^(11\.0\.0\.1|10\.0\.1\.1|192\.168\.[124]\.1)$/);
         else expect(inLab(r.dst), `${ns}: ${r.dst}`).toBe(true);
       }
-      const v6 = await json<{ dst: string }[]>(lab, ns, ['ip', '-j', '-6', 'route']);
-      for (const r of v6) expect(r.dst, ns).toMatch(/^(fe80::\/64|::1|default)$/);
-      expect(
-        v6.some((r) => r.dst === 'default'),
-        ns,
-      ).toBe(false);
+      const v6 = await json<{ dst: string; gateway?: string }[]>(lab, ns, [
+        'ip',
+        '-j',
+        '-6',
+        'route',
+      ]);
+      const inLab6 = [
+        'fe80::/64',
+        '::1',
+        '3ffe:11::/64',
+        '3ffe:33::/64',
+        '3ffe:34::/64',
+        'fd00:1::/64',
+        ...REFUSAL_ADDRS6,
+      ];
+      for (const r of v6) {
+        if (r.dst === 'default')
+          expect(r.gateway, ns).toMatch(/^(3ffe:11::1|fd00:1::1|3ffe:33::1|3ffe:34::1)$/);
+        else expect(inLab6, `${ns}: ${r.dst}`).toContain(r.dst);
+      }
     }
-    // The internet's own table ends at the bridge: anything else is unreachable.
-    const out = await lab.exec(lab.inet, ['ip', 'route', 'get', '1.1.1.1']);
-    expect(out.code).not.toBe(0);
-    expect(out.stderr).toMatch(/unreachable/i);
+    // The internet's own tables end at the bridge: anything else is unreachable.
+    for (const far of ['1.1.1.1', '2001:4860:4860::8888']) {
+      const out = await lab.exec(lab.inet, ['ip', 'route', 'get', far]);
+      expect(out.code, far).not.toBe(0);
+      expect(out.stderr).toMatch(/unreachable/i);
+    }
   });
 });
 

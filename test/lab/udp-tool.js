@@ -4,10 +4,13 @@
 //                                               sender's address as the listener saw it
 //   node udp-tool.js send DEST:PORT[,DEST:PORT...]  sends one datagram to each destination from
 //                                               ONE socket, prints {local, replies:[{from, saw}]}
+// Addresses print as IP:PORT, IPv6 ones as [IP]:PORT; destinations are written the same way,
+// all of one family (the socket is udp6 for IPv6 ones).
 
 const dgram = require('node:dgram');
 
 const [mode, ...args] = process.argv.slice(2);
+const hostPort = (host, port) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 if (mode === 'listen') {
   const [host, ports] = args;
@@ -15,9 +18,9 @@ if (mode === 'listen') {
   for (const port of ports.split(',')) {
     const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     sock.on('message', (msg, rinfo) => {
-      const from = `${rinfo.address}:${rinfo.port}`;
+      const from = hostPort(rinfo.address, rinfo.port);
       process.stdout.write(
-        `${JSON.stringify({ to: `${host}:${port}`, from, bytes: msg.length })}\n`,
+        `${JSON.stringify({ to: hostPort(host, port), from, bytes: msg.length })}\n`,
       );
       sock.send(from, rinfo.port, rinfo.address);
     });
@@ -28,12 +31,12 @@ if (mode === 'listen') {
 } else if (mode === 'send') {
   const dests = args[0].split(',').map((d) => {
     const i = d.lastIndexOf(':');
-    return { host: d.slice(0, i), port: Number(d.slice(i + 1)) };
+    return { host: d.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(d.slice(i + 1)) };
   });
-  const sock = dgram.createSocket('udp4');
+  const sock = dgram.createSocket(dests.every((d) => d.host.includes(':')) ? 'udp6' : 'udp4');
   const replies = [];
   sock.on('message', (msg, rinfo) => {
-    replies.push({ from: `${rinfo.address}:${rinfo.port}`, saw: msg.toString() });
+    replies.push({ from: hostPort(rinfo.address, rinfo.port), saw: msg.toString() });
     if (replies.length === dests.length) done();
   });
   const done = () => {
