@@ -76,7 +76,7 @@ export const SETTINGS = {
   publicHost: {
     stack: true,
     kind: { type: 'text' },
-    doc: 'Host name or IP address browsers use to reach the relay and the service (required); the URIs handed out and the certificate name it.',
+    doc: 'Host name or IP address browsers use to reach the relay and the service (required): a DNS name, an IPv4 address, or an IPv6 address without brackets (the URIs and URLs handed out add them); not a URL, host:port or an IPv6 zone id. The URIs handed out and the certificate name it.',
   },
   realm: {
     stack: true,
@@ -89,7 +89,7 @@ export const SETTINGS = {
     stack: true,
     relay: ['EXTERNAL_IP'],
     kind: { type: 'text' },
-    doc: 'PUBLIC/PRIVATE when the Docker host sits behind 1:1 NAT (a cloud VM); the public address alone is refused.',
+    doc: 'PUBLIC/PRIVATE when the Docker host sits behind 1:1 NAT (a cloud VM): one pair, or an IPv4 and an IPv6 pair comma-separated where the NAT maps both (203.0.113.7/10.0.0.5,2001:db8::7/fd00::5). Each private half is the one private address the NAT forwards to (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7); the public address alone is refused.',
   },
   listeningIps: {
     stack: true,
@@ -115,7 +115,7 @@ export const SETTINGS = {
     service: ['HOST'],
     kind: { type: 'text' },
     default: '127.0.0.1',
-    doc: 'Address the service binds. Without a certificate only a loopback or private address (plain HTTP carries the API token); with one, where the relay listens.',
+    doc: 'Address the service binds. Without a certificate only a loopback or private address (plain HTTP carries the API token); with one, where the relay listens: every address of both families (::) unless listeningIps, 0.0.0.0 where the kernel has IPv6 off.',
   },
   turnPort: {
     stack: true,

@@ -25,7 +25,8 @@
 #   TURN_RELAY_PORTS        relay port range, MIN-MAX (default 49152-65535)
 #   TURN_USER_QUOTA, TURN_TOTAL_QUOTA   allocations per username / in all (default: the
 #                           shipped config's); TURN_MAX_BPS bytes per second per session
-#   EXTERNAL_IP             PUBLIC/PRIVATE, for a host behind 1:1 NAT
+#   EXTERNAL_IP             PUBLIC/PRIVATE, for a host behind 1:1 NAT; an IPv4 and an IPv6
+#                           pair comma-separated where the NAT maps both versions
 #   TURN_LISTENING_IPS, TURN_RELAY_IPS     comma-separated; default: all interfaces
 #   TURN_ALLOWED_PEER_IPS   private CIDR ranges peers may be in although the deny list refuses
 #                           them (private networks), comma-separated
@@ -247,6 +248,104 @@ v4_number() {
       ;;
     *) problem='not an IP address' ;;
   esac
+}
+
+# ip_version ADDRESS: sets $version to 4 or 6, or to nothing when ADDRESS is neither.
+ip_version() {
+  version=
+  case "$1" in
+    *:*)
+      v6=$1
+      # An embedded IPv4 tail (::ffff:10.0.0.5) stands for two groups.
+      case "$v6" in *.*)
+        v4_number "${v6##*:}"
+        [ -z "$problem" ] || return 0
+        v6="${v6%:*}:0:0"
+        ;;
+      esac
+      case "$v6" in *[!0-9A-Fa-f:]* | *:::* | *::*::* | :[!:]* | *[!:]:) return 0 ;; esac
+      groups=0
+      for group in $(echo "$v6" | tr ':' ' '); do
+        [ "${#group}" -le 4 ] || return 0
+        groups=$((groups + 1))
+      done
+      case "$v6" in
+        *::*) [ "$groups" -le 7 ] || return 0 ;;
+        *) [ "$groups" -eq 8 ] || return 0 ;;
+      esac
+      version=6
+      ;;
+    *)
+      v4_number "$1"
+      [ -n "$problem" ] || version=4
+      ;;
+  esac
+}
+
+# external_ip_problem VALUE: sets $problem to why VALUE cannot be EXTERNAL_IP (a whole message),
+# or to nothing. One PUBLIC/PRIVATE pair, or two comma-separated, one per IP version: Coturn
+# takes any number of external-ip=PUBLIC/PRIVATE lines, a mapping each (mainrelay.c `case 'X'`,
+# ns_turn_ioaddr.c ioa_addr_add_mapping), but a host has one public address per version, and
+# every private half is one more allowed peer. infra/stack/read.ts checkExternalIp applies the
+# same rule.
+external_ip_problem() {
+  problem=
+  case "$1" in ,* | *, | *,,*)
+    problem="EXTERNAL_IP has an empty entry (\"$(shown "$1")\"): write one PUBLIC/PRIVATE pair, or two separated by one comma (one IPv4, one IPv6) (turnkey:externalIp)"
+    return
+    ;;
+  esac
+  commas=$(printf '%s' "$1" | tr -cd ,)
+  [ "${#commas}" -le 1 ] || {
+    problem="EXTERNAL_IP has $((${#commas} + 1)) pairs (\"$(shown "$1")\"): write at most two, one IPv4 PUBLIC/PRIVATE pair and one IPv6 (turnkey:externalIp)"
+    return
+  }
+  versions=
+  for pair in $(echo "$1" | tr ',' ' '); do
+    ip_version "${pair%%/*}"
+    case "$pair" in */*/*) version= ;; esac
+    [ -n "$version" ] || {
+      problem="EXTERNAL_IP must be PUBLIC/PRIVATE for 1:1 NAT, one pair or two comma-separated (one IPv4, one IPv6), got \"$(shown "$1")\" (turnkey:externalIp)"
+      return
+    }
+    # With the public address alone Coturn maps a peer at it back to its private relay
+    # address, which the deny list refuses: clients relaying through here could not reach
+    # each other. PUBLIC/PRIVATE maps the same way and allows PRIVATE as a peer.
+    case "$pair" in */*) ;; *)
+      fixed=
+      for other in $(echo "$1" | tr ',' ' '); do
+        shown_other=$(shown "$other")
+        [ "$other" != "$pair" ] || shown_other="$shown_other/<the private IP the NAT forwards to>"
+        fixed="${fixed:+$fixed,}$shown_other"
+      done
+      problem="EXTERNAL_IP must be PUBLIC/PRIVATE behind 1:1 NAT, not the public IP alone (\"$(shown "$pair")\"): set EXTERNAL_IP=$fixed (turnkey:externalIp), or unset it on a host that has its public IP itself"
+      return
+      ;;
+    esac
+    private=${pair#*/}
+    # By its form alone, so that a mistyped private half is named as such below.
+    case "$private" in *:*) private_version=6 ;; *) private_version=4 ;; esac
+    [ "$private_version" = "$version" ] || {
+      problem="EXTERNAL_IP has a pair that mixes IP versions (\"$(shown "$pair")\"): each PUBLIC/PRIVATE pair must be of one IP version (an IPv4 and an IPv6 pair go comma-separated, like 203.0.113.7/10.0.0.5,2001:db8::7/fd00::5) (turnkey:externalIp)"
+      return
+    }
+    private_half_problem "$private"
+    # private_half_problem judges an IPv6 address by its first group alone.
+    if [ -z "$problem" ] && [ "$private_version" = 6 ]; then
+      ip_version "$private"
+      [ -n "$version" ] || problem='not an IP address'
+    fi
+    [ -z "$problem" ] || {
+      problem="EXTERNAL_IP's private half ($(shown "$private")) is $problem: Coturn lets clients relay to it before it checks its deny list, so it must be the one private address the NAT forwards to, in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7 (turnkey:externalIp)"
+      return
+    }
+    case " $versions " in *" $private_version "*)
+      problem="EXTERNAL_IP has two IPv$private_version pairs (\"$(shown "$1")\"): write one PUBLIC/PRIVATE pair per IP version, one IPv4 and one IPv6 (the NAT forwards one public address of each to this host) (turnkey:externalIp)"
+      return
+      ;;
+    esac
+    versions="$versions $private_version"
+  done
 }
 
 v4_text() {
@@ -501,16 +600,9 @@ store_secrets "$db" || die "could not write the relay's secret database in TURN_
 
   if [ -n "${EXTERNAL_IP:-}" ]; then
     address_list EXTERNAL_IP "$EXTERNAL_IP"
-    # With the public address alone Coturn maps a peer at it back to its private relay
-    # address, which the deny list refuses: clients relaying through here could not reach
-    # each other. PUBLIC/PRIVATE maps the same way and allows PRIVATE as a peer.
-    case "$EXTERNAL_IP" in
-      */*) ;;
-      *) die "EXTERNAL_IP must be PUBLIC/PRIVATE behind 1:1 NAT, not the public IP alone: set EXTERNAL_IP=$(shown "$EXTERNAL_IP")/<the private IP the NAT forwards to> (turnkey:externalIp), or unset it on a host that has its public IP itself" ;;
-    esac
-    private_half_problem "${EXTERNAL_IP#*/}"
-    [ -z "$problem" ] || die "EXTERNAL_IP's private half ($(shown "${EXTERNAL_IP#*/}")) is $problem: Coturn lets clients relay to it before it checks its deny list, so it must be the one private address the NAT forwards to, in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7 (turnkey:externalIp)"
-    line EXTERNAL_IP "external-ip=$EXTERNAL_IP"
+    external_ip_problem "$EXTERNAL_IP"
+    [ -z "$problem" ] || die "$problem"
+    for pair in $(echo "$EXTERNAL_IP" | tr ',' ' '); do line EXTERNAL_IP "external-ip=$pair"; done
   fi
   if [ -n "${TURN_LISTENING_IPS:-}" ]; then
     address_list TURN_LISTENING_IPS "$TURN_LISTENING_IPS"

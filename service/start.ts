@@ -10,6 +10,7 @@ import type { MaterialReload } from './config/reload';
 import { reloadTurnSecret } from './config/turn-secret-reload';
 import { WATCH_INTERVAL_MS } from './config/watch';
 import { buildApp } from './http/app';
+import { listenWithIpv4Fallback } from './http/listen';
 import { createMetrics } from './http/metrics';
 import { buildMetricsApp } from './http/metrics-app';
 import { reloadTls } from './http/tls-reload';
@@ -222,11 +223,16 @@ export async function startService(
       port: config.metricsPort,
       listenTextResolver: (address) => `metrics on ${address}/metrics`,
     });
-    url = await app.listen({
-      host: config.host,
-      port: config.port,
-      listenTextResolver: (address) => `listening on ${address} (provider ${provider.name})`,
-    });
+    url = await listenWithIpv4Fallback(
+      (host) =>
+        app.listen({
+          host,
+          port: config.port,
+          listenTextResolver: (address) => `listening on ${address} (provider ${provider.name})`,
+        }),
+      config.host,
+      logger,
+    );
   } catch (err) {
     stopReloads();
     await metricsApp.close();

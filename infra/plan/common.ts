@@ -24,11 +24,14 @@ export const probeHost = (config: StackConfig) => config.listeningIps[0] ?? '127
 /**
  * Where the credential service listens. With TLS, where Coturn does (all interfaces unless
  * turnkey:listeningIps); without, only loopback, unless turnkey:serviceHost names another
- * (private) address: never plain HTTP on a public address by default.
+ * (private) address: never plain HTTP on a public address by default. All interfaces is `::`,
+ * which Node opens for both families, so a client with IPv6 alone reaches the API on a
+ * dual-stack host; where the kernel has IPv6 off the service falls back to 0.0.0.0
+ * (service/http/listen.ts).
  */
 export function serviceBindHost(config: StackConfig): string {
   if (config.serviceHost) return config.serviceHost;
-  return config.tls ? (config.listeningIps[0] ?? '0.0.0.0') : '127.0.0.1';
+  return config.tls ? (config.listeningIps[0] ?? '::') : '127.0.0.1';
 }
 
 /**

@@ -204,9 +204,54 @@ function publicHost(src: ConfigSource): string {
 
 /** A relay's public host under `key` (`publicHost`, or `relays[i].publicHost` in a fleet). */
 export function checkPublicHost(raw: string, key: string): string {
-  if (!isIP(raw) && !HOSTNAME.test(raw))
-    fail(key, `must be a host name or IP address, got "${raw}"`, 'turn.example.com');
+  const refused = publicHostProblem(raw);
+  if (refused) fail(key, refused.problem, refused.instead);
   return raw;
+}
+
+const PORTS_ELSEWHERE = 'the ports are turnkey:turnPort, turnkey:tlsPort and turnkey:servicePort';
+
+/**
+ * Why `raw` cannot be a public host, and what to write instead; undefined when it can. The
+ * forms refused are the ones people copy from elsewhere (a URL, `host:port`, a bracketed or
+ * scoped IPv6 address): each would end up inside the URIs browsers get, which bracket IPv6
+ * themselves (contract/ice-uris.ts hostInUri).
+ */
+function publicHostProblem(raw: string): { problem: string; instead: string } | undefined {
+  const zone = raw.indexOf('%');
+  if (zone < 0 && (isIP(raw) !== 0 || HOSTNAME.test(raw))) return undefined;
+  const bracketed = /^\[([^\]]*)\](:\d+)?$/.exec(raw);
+  if (bracketed && isIP(bracketed[1] as string) === 6 && !bracketed[1]?.includes('%'))
+    return {
+      problem: `is an IPv6 address in brackets${bracketed[2] ? ' with a port' : ''} ("${raw}"): write an IPv6 address without brackets${bracketed[2] ? ` or port (${PORTS_ELSEWHERE})` : ''}; turnkey adds the brackets in the URIs and URLs it hands out`,
+      instead: bracketed[1] as string,
+    };
+  if (zone > 0 && isIP(raw.slice(0, zone)) === 6)
+    return {
+      problem: `is an IPv6 address with a zone id ("${raw}"), which names an interface of one machine and means nothing to a browser: write an IPv6 address without %zone that browsers reach, or a DNS name`,
+      instead: /^fe[89ab]/i.test(raw) ? 'turn.example.com' : raw.slice(0, zone),
+    };
+  const hostPort = /^(.+):(\d{1,5})$/.exec(raw);
+  const host = hostPort?.[1] as string;
+  if (hostPort && (isIP(host) === 4 || HOSTNAME.test(host)))
+    return {
+      problem: `is host:port ("${raw}"): write the host alone; ${PORTS_ELSEWHERE}`,
+      instead: host,
+    };
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(raw)) {
+    let urlHost = '';
+    try {
+      urlHost = new URL(raw).hostname.replace(/^\[|\]$/g, '');
+    } catch {}
+    return {
+      problem: `is a URL ("${raw}"): write the host alone (a DNS name, an IPv4 address, or an IPv6 address without brackets), without scheme, port or path`,
+      instead: publicHostProblem(urlHost) || urlHost === '' ? 'turn.example.com' : urlHost,
+    };
+  }
+  return {
+    problem: `must be a host name or IP address (a DNS name, an IPv4 address, or an IPv6 address without brackets), got "${raw}"`,
+    instead: 'turn.example.com',
+  };
 }
 
 /**
@@ -221,32 +266,84 @@ function externalIp(src: ConfigSource): string | undefined {
   return raw === undefined ? undefined : checkExternalIp(raw, 'externalIp');
 }
 
-/** `PUBLIC/PRIVATE` under `key` (`externalIp`, or `relays[i].externalIp` in a fleet). */
+/** An IP address's version, 4 or 6, or 0; a zone id (`fe80::1%eth0`) is no address of a NAT. */
+const ipVersion = (ip: string): number => (ip.includes('%') ? 0 : isIP(ip));
+const EXTERNAL_IP_EXAMPLE = '203.0.113.7/10.0.0.5';
+/** A private half of the right version for an example command. */
+const privateExample = (pub: string) => (ipVersion(pub) === 6 ? 'fd00::5' : '10.0.0.5');
+
+/**
+ * `PUBLIC/PRIVATE` under `key` (`externalIp`, or `relays[i].externalIp` in a fleet): one pair, or
+ * two comma-separated, one per IP version (a host NATed 1:1 for IPv4 and for IPv6, as Azure
+ * does). Coturn takes any number of `external-ip=PUBLIC/PRIVATE` lines, a mapping each
+ * (mainrelay.c `case 'X'`, ns_turn_ioaddr.c ioa_addr_add_mapping), but this host has one
+ * public address per version, and every private half is one more allowed peer. Returned with
+ * blanks around the comma dropped, as EXTERNAL_IP takes it. coturn/entrypoint.sh
+ * `external_ip_problem` applies the same rule.
+ */
 export function checkExternalIp(raw: string, key: string): string {
-  const parts = raw.split('/');
-  const example = '203.0.113.7/10.0.0.5';
-  if (parts.length > 2 || !parts.every((p) => isIP(p) !== 0)) {
-    fail(key, `must be PUBLIC/PRIVATE for 1:1 NAT, got "${raw}"`, example);
-  }
+  const pairs = raw.split(',').map((p) => p.trim());
+  const given = pairs.filter((p) => p !== '');
+  if (given.length < pairs.length)
+    fail(
+      key,
+      `has an empty entry ("${raw}"): write one PUBLIC/PRIVATE pair, or two separated by one comma (one IPv4, one IPv6)`,
+      given.join(',') || EXTERNAL_IP_EXAMPLE,
+    );
+  if (pairs.length > 2)
+    fail(
+      key,
+      `has ${pairs.length} pairs ("${raw}"): write at most two, one IPv4 PUBLIC/PRIVATE pair and one IPv6`,
+      [4, 6]
+        .flatMap((v) => pairs.find((p) => ipVersion(p.split('/')[0] as string) === v) ?? [])
+        .join(',') || EXTERNAL_IP_EXAMPLE,
+    );
+  for (const pair of pairs) checkExternalIpPair(pair, pairs, raw, key);
+  const [first, second] = pairs as [string, string?];
+  const version = (pair: string) => ipVersion(pair.split('/')[0] as string);
+  if (second !== undefined && version(first) === version(second))
+    fail(
+      key,
+      `has two IPv${version(first)} pairs ("${raw}"): write one PUBLIC/PRIVATE pair per IP version, one IPv4 and one IPv6 (the NAT forwards one public address of each to this host)`,
+      first,
+    );
+  return pairs.join(',');
+}
+
+function checkExternalIpPair(pair: string, pairs: string[], raw: string, key: string): void {
+  const parts = pair.split('/');
   const [pub, priv] = parts as [string, string?];
+  // The command that fixes it: this pair with a private half of its version, the other kept.
+  const fixed = () =>
+    pairs.map((p) => (p === pair ? `${pub}/${privateExample(pub)}` : p)).join(',');
+  if (parts.length > 2 || ipVersion(pub) === 0 || priv?.includes('%'))
+    fail(
+      key,
+      `must be PUBLIC/PRIVATE for 1:1 NAT, one pair or two comma-separated (one IPv4, one IPv6), got "${raw}"`,
+      EXTERNAL_IP_EXAMPLE,
+    );
   if (priv === undefined) {
     fail(
       key,
-      `must be PUBLIC/PRIVATE, not the public IP alone ("${raw}"): with only the public address, Coturn maps relayed addresses back to this host's private one, which it refuses as a peer, so two clients relaying through it cannot reach each other. Give the private address the NAT forwards to (on a host that has the public address itself, unset turnkey:${key})`,
-      `${pub}/10.0.0.5`,
+      `must be PUBLIC/PRIVATE, not the public IP alone ("${pair}"): with only the public address, Coturn maps relayed addresses back to this host's private one, which it refuses as a peer, so two clients relaying through it cannot reach each other. Give the private address the NAT forwards to (on a host that has the public address itself, unset turnkey:${key})`,
+      fixed(),
     );
   }
-  if (isIP(pub) !== isIP(priv))
-    fail(key, `must be PUBLIC/PRIVATE of one IP version, got "${raw}"`, example);
+  // By its form alone, so that a mistyped private half is named as such below.
+  if ((ipVersion(pub) === 6) !== priv.includes(':'))
+    fail(
+      key,
+      `has a pair that mixes IP versions ("${pair}"): each PUBLIC/PRIVATE pair must be of one IP version (an IPv4 and an IPv6 pair go comma-separated, like 203.0.113.7/10.0.0.5,2001:db8::7/fd00::5)`,
+      fixed(),
+    );
   const problem = privateHalfProblem(priv);
   if (problem) {
     fail(
       key,
       `has a private half (${priv}) that is ${problem}: Coturn lets clients relay to the private half before it checks its deny list, so it must be the one private address the NAT forwards to, in ${PRIVATE_RANGES_TEXT}`,
-      `${pub}/10.0.0.5`,
+      fixed(),
     );
   }
-  return raw;
 }
 
 /**

@@ -586,7 +586,7 @@ describe('TLS', () => {
         expect.arrayContaining([
           'TLS_CERT_FILE=/run/secrets/tls-cert.pem',
           'TLS_KEY_FILE=/run/secrets/tls-key.pem',
-          'HOST=0.0.0.0',
+          'HOST=::',
         ]),
       );
       expect(envs(service).join('\n')).not.toContain('PEM');
@@ -632,7 +632,7 @@ describe('turnkey:listeningIps', () => {
       stackConfig({ publicHost: 'turn.example.com' }, ['tlsCert', 'tlsKey']),
       { tlsCert: 'CERT PEM', tlsKey: 'KEY PEM' },
     );
-    expect(envs(tls.byRole('service'))).toContain('HOST=0.0.0.0');
+    expect(envs(tls.byRole('service'))).toContain('HOST=::');
   });
 });
 

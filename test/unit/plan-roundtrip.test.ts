@@ -164,7 +164,7 @@ describe('the service container: the plan’s env is what the service’s config
       cert: SECRETS.tlsCert.trim(),
       key: SECRETS.tlsKey.trim(),
     });
-    expect(config.host).toBe('0.0.0.0');
+    expect(config.host).toBe('::');
     const { iceServers } = await provider.getIceServers('alice');
     expect(iceServers.at(-1)?.urls).toContain('turns:turn.example.com:443?transport=tcp');
     expect(iceServers.at(-1)?.urls).toEqual(p.outputs.turnUris);
@@ -193,7 +193,7 @@ describe('the service container: the plan’s env is what the service’s config
       caPem: SECRETS.acmeCaCert.trim(),
     });
     // HTTPS once the certificate is in: bound where Coturn listens, as with a supplied one.
-    expect(config.host).toBe('0.0.0.0');
+    expect(config.host).toBe('::');
     expect(p.outputs.turnUris).toContain('turns:turn.example.com:5349?transport=tcp');
     expect(p.secrets).not.toContain('tlsCert');
   });

@@ -68,7 +68,7 @@ describe('where the credential service listens (turnkey:serviceHost)', () => {
   it('with a certificate: HTTPS on every interface (or serviceHost), iceServersUrl https on publicHost', () => {
     const { plan: p, service } = plan({}, TLS);
     expect(service.env).toMatchObject({
-      HOST: '0.0.0.0',
+      HOST: '::',
       TLS_CERT_FILE: '/run/secrets/tls-cert.pem',
       TLS_KEY_FILE: '/run/secrets/tls-key.pem',
     });

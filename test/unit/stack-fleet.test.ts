@@ -54,7 +54,7 @@ describe('turnkey:relays', () => {
       'a bad public host',
       [{ ...EU, publicHost: 'not a host' }],
       {},
-      /^turnkey:relays\[0\]\.publicHost must be a host name or IP address, got "not a host": run `pulumi config set --path 'turnkey:relays\[0\]\.publicHost' turn\.example\.com`$/,
+      /^turnkey:relays\[0\]\.publicHost must be a host name or IP address \(a DNS name, an IPv4 address, or an IPv6 address without brackets\), got "not a host": run `pulumi config set --path 'turnkey:relays\[0\]\.publicHost' turn\.example\.com`$/,
     ],
     [
       'no region',

@@ -158,7 +158,12 @@ describe('readStackConfig', () => {
     const msg = error({ ...HOST, externalIp });
     expect(msg).toContain(`that is ${why}: Coturn lets clients relay to the private half`);
     expect(msg).toContain('10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7');
-    expect(msg).toMatch(/pulumi config set turnkey:externalIp \S+\/10\.0\.0\.5`$/);
+    // The fix keeps the public half, with a private one of its IP version.
+    expect(msg).toMatch(
+      externalIp.startsWith('2001:')
+        ? /pulumi config set turnkey:externalIp 2001:db8::7\/fd00::5`$/
+        : /pulumi config set turnkey:externalIp 198\.51\.100\.7\/10\.0\.0\.5`$/,
+    );
   });
 
   it.each([
