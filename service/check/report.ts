@@ -17,6 +17,7 @@ const COLUMNS: [string, (r: Row) => string][] = [
   ['from outside ms', (r) => (r.outsideRttMs === undefined ? '-' : String(r.outsideRttMs))],
   ['relayed', (r) => (r.relayed ? `${fmt(r.relayed)}${r.relayedElsewhere ? ' (!)' : ''}` : '-')],
   ['server-reflexive', (r) => (r.mapped ? fmt(r.mapped) : '-')],
+  ['family relayed / outside', families],
   [
     'credential expires / ttl',
     (r) =>
@@ -25,6 +26,21 @@ const COLUMNS: [string, (r: Row) => string][] = [
         : `in ${r.credentialExpiresInS} s / ttl ${r.ttl ?? '-'} s`,
   ],
 ];
+
+/**
+ * The relayed address's family (ipv6 is flagged: browsers asked for none), then the one the
+ * from-outside step went over, with the extra allocation's relayed address when it needed one.
+ */
+function families(r: Row): string {
+  if (r.relayedFamily === undefined) return '-';
+  const relayed = `${r.relayedFamily}${r.relayedFamily === 'ipv4' ? '' : ' (!)'}`;
+  const outside = [
+    r.outsideFamily ?? '-',
+    ...(r.outsideNotChecked ? ['not checked'] : []),
+    ...(r.outsideRelayed ? [`via ${fmt(r.outsideRelayed)}`] : []),
+  ].join(' ');
+  return `${relayed} / ${outside}`;
+}
 
 /** One row per URI; `ttl` is the lifetime the service announced with the credential. */
 export function formatTable(rows: UriResult[], ttl?: number): string {
@@ -81,6 +97,9 @@ export function formatReport(report: CheckReport): string {
       out.push(
         `warning: ${r.uri}: relayed address ${r.relayed.address} is not the URI's host ${r.hostAddress}: a relay behind NAT announces the wrong external IP (turnkey:externalIp / EXTERNAL_IP)`,
       );
+    }
+    if (r.outsideNotChecked) {
+      out.push(`note: ${r.uri}: reachability from outside not checked: ${r.outsideNotChecked}`);
     }
   }
   const paragraph = (problem: string, d: { cause: string; fix: string }) =>

@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { isIPv6 } from 'node:net';
 import { Agent, request } from 'undici';
 import { hostPort, type IceUri, parseIceUri } from '../../contract';
 import { redactUrl } from '../providers/redact';
 import type { IceServers } from '../providers/types';
-import { type Allocation, allocate, TurnError } from '../turn/client';
-import { type Diagnosis, diagnose, relayedAddressMismatch } from '../turn/diagnosis';
-import type { TransportAddress } from '../turn/message';
+import { type AllocateOptions, type Allocation, allocate, TurnError } from '../turn/client';
+import {
+  type Diagnosis,
+  diagnose,
+  ipv6RelayedByDefault,
+  relayedAddressMismatch,
+} from '../turn/diagnosis';
+import { type AddressFamily, familyOf, type TransportAddress } from '../turn/message';
 import { bindStun } from '../turn/probe';
 import { describeTarget, type StunTransport } from '../turn/transport';
 import {
@@ -21,8 +25,11 @@ import {
 /**
  * `turnkey check`: fetches ICE servers from a live deployment and, for every URI, proves
  * what a browser needs: STUN answers with a server-reflexive address; TURN allocates with
- * the handed-out credential and relays data between two allocations, both ways. Every TLS
- * endpoint (an https --url, turns:) has its certificate's expiry looked at.
+ * the handed-out credential, as a browser does (no address family asked for, so an IPv4
+ * relayed address is due), relays data between two allocations, both ways, and from this
+ * machine to a relayed address, as a peer would (over the family this machine reached the
+ * relay over). Every TLS endpoint (an https --url, turns:) has its certificate's expiry
+ * looked at.
  */
 
 export interface CheckOptions {
@@ -52,10 +59,28 @@ export interface UriResult {
   relayRttMs?: number;
   /** Round trip of data this machine sent straight to a relayed address, echoed back through the relay. */
   outsideRttMs?: number;
+  /** The relayed address of an Allocate that asked for no address family, as browsers send it. */
   relayed?: TransportAddress;
+  /** `relayed`'s family: ipv4, or the relay hands browsers on IPv6 networks IPv6 relayed addresses (a failure). */
+  relayedFamily?: AddressFamily;
+  /**
+   * The family this machine reached the relay over (its server-reflexive address's), which the
+   * from-outside step sends over: to `relayed` when of the same family, else to `outsideRelayed`.
+   */
+  outsideFamily?: AddressFamily;
+  /** The relayed address of an extra allocation asking for `outsideFamily`, when `relayedFamily` is the other one. */
+  outsideRelayed?: TransportAddress;
+  /**
+   * Why the from-outside step did not run although the relay allocated and relayed: it has no
+   * relayed addresses of `outsideFamily` (440). Not a failure: browsers get IPv4 ones.
+   */
+  outsideNotChecked?: string;
   /** This machine's address as the server saw it. */
   mapped?: TransportAddress;
-  /** The URI's host resolved, which relayed addresses should equal. */
+  /**
+   * The URI's host resolved, which relayed addresses should equal: its address of the relayed
+   * address's family, when it has one, else the one connected to.
+   */
   hostAddress?: string;
   /** The relay announced a relayed address other than its host: the wrong-external-IP fault. */
   relayedElsewhere?: boolean;
@@ -263,14 +288,24 @@ async function checkUri(
     : (parsed.transport ?? 'udp');
   const target = { host: parsed.host, port: parsed.port, transport };
   const result: UriResult = { uri, scheme: parsed.scheme, transport, outcome: 'failed' };
-  const context = () => ({
-    ...target,
-    target: describeTarget(target),
-    ...(result.hostAddress ? { hostAddress: result.hostAddress } : {}),
-    ...(result.relayed ? { relayed: result.relayed.address } : {}),
-  });
+  let hostAddresses: string[] = [];
+  /** The host's first address of `family`, else (or without a family) the one connected to. */
+  const hostAddress = (family?: AddressFamily) =>
+    hostAddresses.find((h) => family !== undefined && familyOf(h) === family) ?? hostAddresses[0];
+  /** What a diagnosis needs to know; `relayed` is that of the allocation the failing step used. */
+  const context = () => {
+    const relayed = result.outsideRelayed ?? result.relayed;
+    const host = hostAddress(relayed && familyOf(relayed.address));
+    return {
+      ...target,
+      target: describeTarget(target),
+      ...(host ? { hostAddress: host } : {}),
+      ...(relayed ? { relayed: relayed.address } : {}),
+    };
+  };
   try {
-    result.hostAddress = (await lookup(parsed.host)).address;
+    hostAddresses = (await lookup(parsed.host, { all: true })).map((h) => h.address);
+    result.hostAddress = hostAddress();
   } catch {
     // openStunChannel reports the failed lookup with its code
   }
@@ -291,20 +326,29 @@ async function checkUri(
     }
     const cred = { ...target, username, credential, timeoutMs: opts.timeoutMs, ...tls };
     const started = performance.now();
+    // As a browser allocates: no REQUESTED-ADDRESS-FAMILY.
     const a = await allocate(cred);
     result.allocateMs = Math.round(performance.now() - started);
     result.relayed = a.relayed;
     if (a.mapped) result.mapped = a.mapped;
+    result.relayedFamily = familyOf(a.relayed.address);
+    result.hostAddress = hostAddress(result.relayedFamily);
     result.relayedElsewhere = relayedAddressMismatch(context());
+    const reachedOver = a.mapped?.address ?? hostAddresses[0];
+    if (reachedOver !== undefined) result.outsideFamily = familyOf(reachedOver);
     try {
+      if (result.relayedFamily !== 'ipv4') {
+        result.diagnosis = ipv6RelayedByDefault(a.relayed.address);
+        return result;
+      }
       const b = await allocate(cred);
       try {
         result.relayRttMs = await relayBothWays(a, b, opts.timeoutMs);
-        result.outsideRttMs = await relayFromOutside(a, opts.timeoutMs);
-        result.outcome = 'relayed';
       } finally {
         await b.release().catch(() => {});
       }
+      await fromOutside(a, cred, result, opts.timeoutMs);
+      result.outcome = 'relayed';
     } finally {
       await a.release().catch(() => {});
     }
@@ -312,6 +356,54 @@ async function checkUri(
     result.diagnosis = diagnose(err, context());
   }
   return result;
+}
+
+/**
+ * The from-outside step over the family this machine reached the relay over: against `a` when
+ * its relayed address is of that family; else against an extra allocation asking for it (a
+ * machine on an IPv6-only network proves the relay's IPv6 relayed addresses reachable). A relay
+ * without relayed addresses of that family (440) is noted, not failed: browsers ask for none,
+ * and get IPv4 ones.
+ */
+async function fromOutside(
+  a: Allocation,
+  cred: AllocateOptions,
+  result: UriResult,
+  timeoutMs: number,
+): Promise<void> {
+  const family = result.outsideFamily ?? familyOf(a.relayed.address);
+  if (family === familyOf(a.relayed.address)) {
+    result.outsideRttMs = await relayFromOutside(a, timeoutMs);
+    return;
+  }
+  let c: Allocation;
+  try {
+    c = await allocate({ ...cred, family });
+  } catch (err) {
+    if (!(err instanceof TurnError && err.code === 440)) throw err;
+    result.outsideNotChecked = outsideNotChecked(family, err);
+    return;
+  }
+  try {
+    result.outsideRelayed = c.relayed;
+    if (familyOf(c.relayed.address) !== family) {
+      throw new TurnError(
+        0,
+        `the relay answered an Allocate asking for an ${FAMILY_NAMES[family]} relayed address with ${c.relayed.address}`,
+      );
+    }
+    result.outsideRttMs = await relayFromOutside(c, timeoutMs);
+  } finally {
+    await c.release().catch(() => {});
+  }
+}
+
+const FAMILY_NAMES: Record<AddressFamily, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
+
+function outsideNotChecked(family: AddressFamily, err: TurnError): string {
+  const name = FAMILY_NAMES[family];
+  const other = FAMILY_NAMES[family === 'ipv4' ? 'ipv6' : 'ipv4'];
+  return `this machine reached the relay over ${name}, and the relay has no ${name} relayed addresses (${err.code} ${err.reason || 'Address Family not Supported'}), so no data was sent to a relayed address from outside; not a fault: browsers get ${other} relayed addresses, which a check from a machine with ${other} proves reachable`;
 }
 
 /**
@@ -345,7 +437,7 @@ async function relayBothWays(a: Allocation, b: Allocation, timeoutMs: number): P
 async function relayFromOutside(a: Allocation, timeoutMs: number): Promise<number> {
   // Through a NAT the socket leaves from the same public IP as the TURN connection did.
   if (a.mapped) await a.createPermission(a.mapped.address);
-  const socket = createSocket(isIPv6(a.relayed.address) ? 'udp6' : 'udp4');
+  const socket = createSocket(familyOf(a.relayed.address) === 'ipv6' ? 'udp6' : 'udp4');
   const stopEcho = a.onData((data, from) => a.send(from, data));
   try {
     await new Promise<void>((resolve) => socket.bind(0, resolve));

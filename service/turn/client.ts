@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { TurnError } from './error';
 import {
+  type AddressFamily,
   ATTR,
   CLASS,
   decodeXorAddress,
@@ -13,7 +14,7 @@ import {
 import { openStunChannel, type StunChannel, type StunTransport } from './transport';
 
 export { TurnError, type TurnFailure } from './error';
-export type { TransportAddress } from './message';
+export { type AddressFamily, familyOf, type TransportAddress } from './message';
 export type { StunTransport } from './transport';
 
 /**
@@ -48,8 +49,12 @@ export interface AllocateOptions {
   ca?: string | Buffer;
   /** Requested allocation lifetime in seconds (the server may shorten it). */
   lifetime?: number;
-  /** The relayed address's family (RFC 6156 REQUESTED-ADDRESS-FAMILY); servers default to IPv4. */
-  family?: 'ipv4' | 'ipv6';
+  /**
+   * The relayed address's family (REQUESTED-ADDRESS-FAMILY, RFC 8656 §7.2); without it servers
+   * give IPv4, and so they do to browsers, which never ask. A server without a relay address
+   * of the family refuses with 440 (Address Family not Supported).
+   */
+  family?: AddressFamily;
 }
 
 export interface Allocation {

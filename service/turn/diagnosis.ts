@@ -1,5 +1,6 @@
 import { isPublicAddress } from '../../contract';
 import { TurnError } from './error';
+import { familyOf } from './message';
 
 /**
  * What a failed STUN/TURN exchange most likely means for a deployment of turnkey, and what
@@ -42,11 +43,34 @@ const CHAIN_CODES = new Set([
 /** Addresses a relay must never announce to browsers (contract/addresses.ts). */
 export { isPublicAddress };
 
-/** The wrong-external-IP fault: the relay announces an address other than the one it is reached at. */
+/**
+ * The wrong-external-IP fault: the relay announces an address other than the one it is reached
+ * at. Only addresses of one family compare: a dual-stack relay reached over IPv6 rightly hands
+ * out IPv4 relayed addresses.
+ */
 export function relayedAddressMismatch(ctx: FailureContext): boolean {
   return (
-    ctx.relayed !== undefined && ctx.hostAddress !== undefined && ctx.relayed !== ctx.hostAddress
+    ctx.relayed !== undefined &&
+    ctx.hostAddress !== undefined &&
+    familyOf(ctx.relayed) === familyOf(ctx.hostAddress) &&
+    ctx.relayed !== ctx.hostAddress
   );
+}
+
+/**
+ * An Allocate without REQUESTED-ADDRESS-FAMILY, as every browser sends, got an IPv6 relayed
+ * address. RFC 8656 §7.2 makes IPv4 the default, and so does Coturn unless its
+ * allocation-default-address-family is keep (the family the client came in over) or ipv6: then
+ * a browser on an IPv6 network gets an IPv6 relayed candidate only, and IPv4-only peers are out
+ * of its reach.
+ */
+export function ipv6RelayedByDefault(relayed: string): Diagnosis {
+  return {
+    problem: `the relay handed the IPv6 relayed address ${relayed} to an Allocate that asked for no address family`,
+    cause:
+      'browsers never ask for one (REQUESTED-ADDRESS-FAMILY), so a browser reaching this relay over IPv6 gets an IPv6 relayed address and cannot reach IPv4-only peers through it; RFC 8656 makes IPv4 the default',
+    fix: "Coturn's allocation-default-address-family must be ipv4, its default and what the shipped turnserver.conf leaves it at: remove allocation-default-address-family=keep or =ipv6 (and keep-address-family) from the relay's config (a custom turnserver.conf or TURN_EXTRA_CONFIG_FILE)",
+  };
 }
 
 export function diagnose(err: unknown, ctx: FailureContext): Diagnosis {
@@ -98,8 +122,10 @@ const REASONS: Record<number, string> = {
   420: 'Unknown Attribute',
   437: 'Allocation Mismatch',
   438: 'Stale Nonce',
+  440: 'Address Family not Supported',
   441: 'Wrong Credentials',
   442: 'Unsupported Transport Protocol',
+  443: 'Peer Address Family Mismatch',
   486: 'Allocation Quota Reached',
   500: 'Server Error',
   508: 'Insufficient Capacity',
@@ -148,6 +174,15 @@ function refused(err: TurnError, ctx: FailureContext): Diagnosis {
         problem,
         cause: 'the relay has no free relay port left',
         fix: 'widen turnkey:relayPorts (and open the wider range in the firewall)',
+      };
+    case 440:
+      // The check's own Allocates with a family are handled where they are made (run.ts):
+      // what reaches here asked for none, that is for IPv4.
+      return {
+        problem,
+        cause:
+          'the relay has no IPv4 address to relay from, so browsers (which ask for no address family, meaning IPv4) get no relayed address',
+        fix: 'let the relay relay from an IPv4 address: include one in turnkey:listeningIps (its relay addresses, TURN_RELAY_IPS), or leave it unset for every interface',
       };
     case 438:
       return {

@@ -5,13 +5,21 @@
  * means to the person who has to fix it (diagnosis.ts).
  */
 export {
+  type AddressFamily,
   type AllocateOptions,
   type Allocation,
   allocate,
+  familyOf,
   type StunTransport,
   type TransportAddress,
   TurnError,
   type TurnFailure,
 } from './client';
-export { type Diagnosis, diagnose, diagnosisLine, relayedAddressMismatch } from './diagnosis';
+export {
+  type Diagnosis,
+  diagnose,
+  diagnosisLine,
+  ipv6RelayedByDefault,
+  relayedAddressMismatch,
+} from './diagnosis';
 export { type Binding, bindStun, probeStun } from './probe';

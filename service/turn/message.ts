@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 
 /**
  * STUN message framing (RFC 8489 §5, §14): requests, indications and XOR-encoded transport
@@ -58,6 +58,12 @@ export interface TransportAddress {
   address: string;
   port: number;
 }
+
+/** An IP address family as REQUESTED-ADDRESS-FAMILY (RFC 8656 §18.1) names it. */
+export type AddressFamily = 'ipv4' | 'ipv6';
+
+/** The family of an IP address (anything not IPv6 counts as IPv4). */
+export const familyOf = (address: string): AddressFamily => (isIPv6(address) ? 'ipv6' : 'ipv4');
 
 export const classOf = (type: number): number => type & CLASS_MASK;
 export const methodOf = (type: number): number => type & ~CLASS_MASK & 0x3fff;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../service/check/cli';
+import type { CheckReport } from '../../service/check/run';
 import { LISTENING_EVERYWHERE, type RunningCoturn, startCoturn } from '../helpers/coturn';
 import { unusedUdpPort } from '../helpers/fake-turn';
 import { freePortBlock } from '../helpers/ports';
@@ -135,6 +136,142 @@ describe('turnkey check on loopback', () => {
     ]);
     expect(gone.code).toBe(1);
     expect(gone.text).toMatch(/could not fetch ICE servers.*ECONNREFUSED.*iceServersUrl/);
+  });
+});
+
+/** `turnkey check --json` against the relay's turn: URIs over UDP and TCP at `host`. */
+async function checkTurn(secret: string, host: string, port: number) {
+  const h = host.includes(':') ? `[${host}]` : host;
+  const svc = await service(
+    secret,
+    `turn:${h}:${port}?transport=udp,turn:${h}:${port}?transport=tcp`,
+  );
+  try {
+    const r = await check(['--url', svc.iceUrl, '--token', svc.token, '--json']);
+    const report = JSON.parse(r.text) as CheckReport;
+    const turn = report.results.filter((x) => x.scheme === 'turn');
+    expect(turn.map((t) => t.transport)).toEqual(['udp', 'tcp']);
+    return { code: r.code, report, turn };
+  } finally {
+    await svc.service.close();
+  }
+}
+
+const FAMILY_PROBLEM =
+  /^the relay handed the IPv6 relayed address ::1 to an Allocate that asked for no address family$/;
+
+describe('IPv6: the relayed address a browser gets, reached over ::1', () => {
+  // Both reachable from outside as in production, relaying from 127.0.0.1 and ::1: loopback
+  // peers are denied, so relaying ends in 403 whatever the family; the family is found first.
+  const secret = newSecret();
+  let keep: RunningCoturn;
+  let plain: RunningCoturn;
+  beforeAll(async () => {
+    [keep, plain] = await Promise.all([
+      startCoturn({
+        env: { TURN_SECRET: secret, ...LISTENING_EVERYWHERE },
+        overlay: 'allocation-default-address-family=keep\n',
+        relayPortCount: 10,
+      }),
+      startCoturn({ env: { TURN_SECRET: secret, ...LISTENING_EVERYWHERE }, relayPortCount: 10 }),
+    ]);
+  });
+  afterAll(async () => {
+    await keep?.stop();
+    await plain?.stop();
+  });
+
+  it('allocation-default-address-family=keep hands IPv6 clients an IPv6 relayed address: flagged on every TURN URI', async () => {
+    const { code, report, turn } = await checkTurn(secret, '::1', keep.port);
+    expect(code).toBe(1);
+    expect(report.ok).toBe(false);
+    for (const t of turn) {
+      expect(t).toMatchObject({
+        outcome: 'failed',
+        relayed: { address: '::1' },
+        relayedFamily: 'ipv6',
+        mapped: { address: '::1' },
+        outsideFamily: 'ipv6',
+      });
+      expect(t.diagnosis?.problem).toMatch(FAMILY_PROBLEM);
+      expect(t.diagnosis?.fix).toMatch(/allocation-default-address-family must be ipv4/);
+      // Found before relaying: nothing else was tried.
+      expect(t.relayRttMs).toBeUndefined();
+    }
+    // Its IPv4 clients still get IPv4: only a client coming in over IPv6 shows the fault.
+    const v4 = await checkTurn(secret, '127.0.0.1', keep.port);
+    for (const t of v4.turn) {
+      expect(t.relayedFamily).toBe('ipv4');
+      expect(t.diagnosis?.problem).not.toMatch(FAMILY_PROBLEM);
+    }
+  });
+
+  it('the same relay with the default (the shipped config) hands IPv6 clients IPv4: not flagged', async () => {
+    const { turn } = await checkTurn(secret, '::1', plain.port);
+    for (const t of turn) {
+      expect(t).toMatchObject({
+        relayed: { address: '127.0.0.1' },
+        relayedFamily: 'ipv4',
+        mapped: { address: '::1' },
+        outsideFamily: 'ipv6',
+      });
+      // What stops it is the deny list, loopback peers refused, as in the tests above.
+      expect(t.diagnosis?.problem).not.toMatch(FAMILY_PROBLEM);
+      expect(t.diagnosis?.problem).toMatch(/permission refused \(403/);
+    }
+  });
+});
+
+describe('IPv6: from outside over ::1, on a relay for this machine alone', () => {
+  // Listening and relaying on loopback alone (the dev stack's shape): the entrypoint allows its
+  // own loopback addresses as peers, so data really crosses it and the outside step runs.
+  const secret = newSecret();
+  let dual: RunningCoturn;
+  let v4only: RunningCoturn;
+  beforeAll(async () => {
+    [dual, v4only] = await Promise.all([
+      startCoturn({ env: { TURN_SECRET: secret }, relayPortCount: 20 }),
+      startCoturn({
+        env: { TURN_SECRET: secret, TURN_RELAY_IPS: '127.0.0.1' },
+        relayPortCount: 20,
+      }),
+    ]);
+  });
+  afterAll(async () => {
+    await dual?.stop();
+    await v4only?.stop();
+  });
+
+  it('relaying from 127.0.0.1 and ::1: browsers get IPv4, the outside step goes over IPv6 through an allocation asking for it', async () => {
+    const { code, turn } = await checkTurn(secret, '::1', dual.port);
+    for (const t of turn) {
+      expect(t, JSON.stringify(t)).toMatchObject({
+        outcome: 'relayed',
+        relayed: { address: '127.0.0.1' },
+        relayedFamily: 'ipv4',
+        outsideFamily: 'ipv6',
+        outsideRelayed: { address: '::1' },
+      });
+      expect(t.relayRttMs).toBeGreaterThanOrEqual(0);
+      expect(t.outsideRttMs).toBeGreaterThanOrEqual(0);
+    }
+    expect(code).toBe(0);
+  });
+
+  it('relaying from 127.0.0.1 alone: the IPv6 allocation refused (440) is a note, not a failure', async () => {
+    const { code, turn } = await checkTurn(secret, '::1', v4only.port);
+    for (const t of turn) {
+      expect(t, JSON.stringify(t)).toMatchObject({
+        outcome: 'relayed',
+        relayedFamily: 'ipv4',
+        outsideFamily: 'ipv6',
+      });
+      expect(t.outsideRttMs).toBeUndefined();
+      expect(t.outsideNotChecked).toMatch(
+        /relay has no IPv6 relayed addresses \(440 Address Family not Supported\)/,
+      );
+    }
+    expect(code).toBe(0);
   });
 });
 

@@ -1,7 +1,8 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import type { AddressInfo } from 'node:net';
-import { createServer, type TLSSocket } from 'node:tls';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
+import { createServer } from 'node:tls';
 import {
+  type AddressFamily,
   ATTR,
   ATTR_MESSAGE_INTEGRITY,
   CLASS,
@@ -9,6 +10,7 @@ import {
   encodeErrorCode,
   encodeStun,
   encodeXorAddress,
+  familyOf,
   METHOD,
   methodOf,
   parseStun,
@@ -20,14 +22,35 @@ import {
  * certificate of the test's choosing: one allocation per TLS connection with a UDP socket on
  * 127.0.0.1 behind it, Send indications out of it and Data indications for what arrives.
  * Any signed request passes (fake-turn.ts checks credentials; this one is about the TLS).
+ * Without a certificate it serves turn: over plain TCP instead; `opts` shape it as an IPv6 or
+ * dual-stack relay: where it listens, which relayed address families it has (IPv6 ones on ::1;
+ * another is refused with 440, as Coturn does), and what an Allocate asking for none gets.
  */
+
+export interface FakeTurnsOptions {
+  /** Where it listens (default 127.0.0.1); ::1 makes clients reach it over IPv6. */
+  host?: string;
+  /** The relayed address families it has (default both: a dual-stack relay). */
+  families?: AddressFamily[];
+  /**
+   * What an Allocate without REQUESTED-ADDRESS-FAMILY gets: ipv4 (RFC 8656 §7.2, Coturn's
+   * default) or keep (the family the client came in over: allocation-default-address-family=keep).
+   */
+  defaultFamily?: 'ipv4' | 'keep';
+}
 
 export interface FakeTurns {
   port: number;
   /** Allocations granted so far. */
   allocations: () => number;
+  /** Every signed Allocate: the family it asked for (undefined: none) and what it got. */
+  allocateRequests: () => { requested?: AddressFamily; relayed?: string; error?: number }[];
+  /** Relayed addresses not released yet. */
+  live: () => number;
   close(): Promise<void>;
 }
+
+type AllocateRecord = ReturnType<FakeTurns['allocateRequests']>[number];
 
 const lifetime = (seconds: number) => {
   const value = Buffer.alloc(4);
@@ -35,8 +58,19 @@ const lifetime = (seconds: number) => {
   return value;
 };
 
-function serve(socket: TLSSocket, granted: () => void): void {
+function serve(
+  socket: Socket,
+  opts: FakeTurnsOptions,
+  record: (r: AllocateRecord) => void,
+  live: (delta: number) => void,
+): void {
   let relay: UdpSocket | undefined;
+  const release = () => {
+    if (!relay) return;
+    relay.close();
+    relay = undefined;
+    live(-1);
+  };
   const reply = (req: StunMessage, cls: number, attrs: [number, Buffer][] = []) => {
     if (!socket.destroyed)
       socket.write(encodeStun(methodOf(req.type) | cls, attrs, undefined, req.id).packet);
@@ -53,7 +87,8 @@ function serve(socket: TLSSocket, granted: () => void): void {
     if (req.type === (METHOD.send | CLASS.indication)) {
       const peer = decodeXorAddress(req.attrs.get(ATTR.xorPeerAddress), req.id);
       const data = req.attrs.get(ATTR.data);
-      if (peer && data && relay) relay.send(data, peer.port, peer.address);
+      if (peer && data && relay && familyOf(peer.address) === relayFamily(relay))
+        relay.send(data, peer.port, peer.address);
       return;
     }
     if (method === METHOD.binding) return reply(req, CLASS.success, [mapped(req)]);
@@ -65,8 +100,20 @@ function serve(socket: TLSSocket, granted: () => void): void {
       ]);
     }
     if (method === METHOD.allocate) {
-      const udp = createSocket('udp4');
-      await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+      const asked = req.attrs.get(ATTR.requestedAddressFamily)?.[0];
+      const requested = asked === 2 ? 'ipv6' : asked === 1 ? 'ipv4' : undefined;
+      const family =
+        requested ??
+        (opts.defaultFamily === 'keep'
+          ? familyOf(socket.remoteAddress as string)
+          : ('ipv4' as const));
+      if (!(opts.families ?? ['ipv4', 'ipv6']).includes(family)) {
+        record({ ...(requested ? { requested } : {}), error: 440 });
+        return reply(req, CLASS.error, [[ATTR.errorCode, encodeErrorCode(440, '')]]);
+      }
+      const address = family === 'ipv6' ? '::1' : '127.0.0.1';
+      const udp = createSocket(family === 'ipv6' ? 'udp6' : 'udp4');
+      await new Promise<void>((resolve) => udp.bind(0, address, resolve));
       udp.on('message', (data, from) => {
         const id = Buffer.alloc(12, 7);
         const attrs: [number, Buffer][] = [
@@ -77,19 +124,28 @@ function serve(socket: TLSSocket, granted: () => void): void {
           socket.write(encodeStun(METHOD.data | CLASS.indication, attrs, undefined, id).packet);
       });
       relay = udp;
-      granted();
+      live(1);
       const { port } = udp.address() as AddressInfo;
+      record({ ...(requested ? { requested } : {}), relayed: address });
       return reply(req, CLASS.success, [
-        [ATTR.xorRelayedAddress, encodeXorAddress({ address: '127.0.0.1', port }, req.id)],
+        [ATTR.xorRelayedAddress, encodeXorAddress({ address, port }, req.id)],
         mapped(req),
         [ATTR.lifetime, lifetime(600)],
       ]);
     }
     if (method === METHOD.refresh) {
       const asked = req.attrs.get(ATTR.lifetime)?.readUInt32BE(0) ?? 600;
-      if (asked === 0) relay?.close();
-      if (asked === 0) relay = undefined;
+      if (asked === 0) release();
       return reply(req, CLASS.success, [[ATTR.lifetime, lifetime(asked)]]);
+    }
+    if (method === METHOD.permission) {
+      // RFC 8656 §9.1: a peer of the other family than the relayed address's is refused.
+      const peer = decodeXorAddress(req.attrs.get(ATTR.xorPeerAddress), req.id);
+      if (peer && relay && familyOf(peer.address) !== relayFamily(relay)) {
+        return reply(req, CLASS.error, [
+          [ATTR.errorCode, encodeErrorCode(443, 'Peer Address Family Mismatch')],
+        ]);
+      }
     }
     // CreatePermission and anything else: granted.
     reply(req, CLASS.success);
@@ -106,21 +162,39 @@ function serve(socket: TLSSocket, granted: () => void): void {
     }
   });
   socket.on('error', () => socket.destroy());
-  socket.on('close', () => relay?.close());
+  socket.on('close', release);
 }
 
-export async function startFakeTurns(tls: { cert: string; key: string }): Promise<FakeTurns> {
-  let allocations = 0;
-  const open = new Set<TLSSocket>();
-  const server = createServer(tls, (socket) => {
+const relayFamily = (relay: UdpSocket): AddressFamily =>
+  familyOf((relay.address() as AddressInfo).address);
+
+/** turns: with `tls`; turn: over plain TCP without. */
+export async function startFakeTurns(
+  tls: { cert: string; key: string } | undefined,
+  opts: FakeTurnsOptions = {},
+): Promise<FakeTurns> {
+  const records: AllocateRecord[] = [];
+  let live = 0;
+  const open = new Set<Socket>();
+  const onConnection = (socket: Socket) => {
     open.add(socket);
     socket.on('close', () => open.delete(socket));
-    serve(socket, () => allocations++);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    serve(
+      socket,
+      opts,
+      (r) => records.push(r),
+      (delta) => {
+        live += delta;
+      },
+    );
+  };
+  const server = tls ? createServer(tls, onConnection) : createTcpServer(onConnection);
+  await new Promise<void>((resolve) => server.listen(0, opts.host ?? '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    allocations: () => allocations,
+    allocations: () => records.filter((r) => r.relayed).length,
+    allocateRequests: () => [...records],
+    live: () => live,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of open) socket.destroy();

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../service/check/cli';
 import { exitCode, formatReport } from '../../service/check/report';
 import { type CheckReport, credentialWarning, usernameExpiry } from '../../service/check/run';
-import { diagnose, type FailureContext } from '../../service/turn/diagnosis';
+import {
+  diagnose,
+  type FailureContext,
+  relayedAddressMismatch,
+} from '../../service/turn/diagnosis';
 import { TurnError } from '../../service/turn/error';
 
 const ctx = (over: Partial<FailureContext> = {}): FailureContext => ({
@@ -115,6 +119,15 @@ describe('diagnoses', () => {
     );
     expect(blocked.fix).toMatch(/turnkey:relayPorts \(UDP\)/);
   });
+
+  it('a dual-stack relay reached over IPv6 relaying from IPv4 is no wrong external IP: only one family compares', () => {
+    const dual = ctx({ hostAddress: '2001:db8::10', relayed: '11.0.0.10' });
+    expect(relayedAddressMismatch(dual)).toBe(false);
+    expect(diagnose(failed(0, 'relay', 'timeout'), dual).cause).not.toMatch(/wrong external IP/);
+    expect(
+      relayedAddressMismatch(ctx({ hostAddress: '2001:db8::10', relayed: '2001:db8::99' })),
+    ).toBe(true);
+  });
 });
 
 describe('credential expiry versus the announced ttl', () => {
@@ -155,6 +168,8 @@ describe('the report', () => {
         relayRttMs: 4,
         outsideRttMs: 6,
         relayed: { address: '11.0.0.10', port: 50000 },
+        relayedFamily: 'ipv4',
+        outsideFamily: 'ipv4',
         mapped: { address: '11.0.0.31', port: 40001 },
         hostAddress: '11.0.0.10',
         relayedElsewhere: false,
@@ -168,7 +183,7 @@ describe('the report', () => {
   it('prints one row per URI with times and addresses, and exits 0 when all work', () => {
     const text = formatReport(base);
     expect(text).toMatch(
-      /turn:turn\.example\.com:3478\?transport=udp\s+relayed\s+12\s+4\s+6\s+11\.0\.0\.10:50000\s+11\.0\.0\.31:40001\s+in 600 s \/ ttl 600 s/,
+      /turn:turn\.example\.com:3478\?transport=udp\s+relayed\s+12\s+4\s+6\s+11\.0\.0\.10:50000\s+11\.0\.0\.31:40001\s+ipv4 \/ ipv4\s+in 600 s \/ ttl 600 s/,
     );
     expect(text).toMatch(
       /stun:turn\.example\.com:3478\s+answered\s+3\s+-\s+-\s+-\s+11\.0\.0\.31:40000/,
