@@ -352,6 +352,76 @@ v4_text() {
   echo "$(($1 >> 24 & 255)).$(($1 >> 16 & 255)).$(($1 >> 8 & 255)).$(($1 & 255))"
 }
 
+# public_address IP: whether IP is one a peer anywhere could reach: outside every range the
+# shipped turnserver.conf denies as a peer (test/unit/relay-addresses.test.ts holds the two
+# together).
+public_address() {
+  case "$1" in
+    *:*)
+      # Expand the first two groups; a form starting with :: has zero ones.
+      rest=$1
+      case "$rest" in ::*) g1=0 g2=0 ;; *)
+        g1=${rest%%:*}
+        rest=${rest#*:}
+        case "$rest" in :*) g2=0 ;; *) g2=${rest%%:*} ;; esac
+        ;;
+      esac
+      case "$g1$g2" in '' | *[!0-9A-Fa-f]*) return 1 ;; esac
+      [ "${#g1}" -le 4 ] && [ "${#g2}" -le 4 ] || return 1
+      g1=$((0x$g1)) g2=$((0x${g2:-0}))
+      # Global unicast only (2000::/3), less what IANA keeps out of it.
+      [ $((g1 & 0xe000)) -eq $((0x2000)) ] || return 1
+      [ "$g1" -eq $((0x2001)) ] && [ "$g2" -lt $((0x200)) ] && return 1
+      [ "$g1" -eq $((0x2001)) ] && [ "$g2" -eq $((0xdb8)) ] && return 1
+      [ "$g1" -eq $((0x2002)) ] && return 1
+      [ "$g1" -eq $((0x3fff)) ] && [ "$g2" -lt $((0x1000)) ] && return 1
+      return 0
+      ;;
+  esac
+  case "$1" in *.*.*.*.* | *[!0-9.]* | .* | *. | *..*) return 1 ;; *.*.*.*) ;; *) return 1 ;; esac
+  a=${1%%.*} rest=${1#*.}
+  b=${rest%%.*} rest=${rest#*.}
+  c=${rest%%.*}
+  case "$a" in 0 | 10 | 127) return 1 ;; esac
+  [ "$a" -ge 224 ] && return 1
+  [ "$a" -eq 100 ] && [ "$b" -ge 64 ] && [ "$b" -le 127 ] && return 1
+  [ "$a" -eq 169 ] && [ "$b" -eq 254 ] && return 1
+  [ "$a" -eq 172 ] && [ "$b" -ge 16 ] && [ "$b" -le 31 ] && return 1
+  [ "$a" -eq 192 ] && [ "$b" -eq 168 ] && return 1
+  [ "$a" -eq 192 ] && [ "$b" -eq 0 ] && { [ "$c" -eq 0 ] || [ "$c" -eq 2 ]; } && return 1
+  [ "$a" -eq 192 ] && [ "$b" -eq 88 ] && [ "$c" -eq 99 ] && return 1
+  [ "$a" -eq 198 ] && { [ "$b" -eq 18 ] || [ "$b" -eq 19 ]; } && return 1
+  [ "$a" -eq 198 ] && [ "$b" -eq 51 ] && [ "$c" -eq 100 ] && return 1
+  [ "$a" -eq 203 ] && [ "$b" -eq 0 ] && [ "$c" -eq 113 ] && return 1
+  return 0
+}
+
+# default_relay_ips: sets $relay_ips to the addresses turnserver should relay from when the
+# deployment names none (space-separated; empty: let Coturn choose). Without relay-ip lines
+# Coturn relays from the address a client came in on, but hands a client that asks for the
+# other family (a browser on an IPv6-only network gets an IPv4 relayed address, RFC 8656's
+# default) whichever of the host's addresses of that family is next in turn
+# (ns_ioalib_engine_impl.c ioa_engine_get_relay_addr): docker0's 172.17.0.1 or a private
+# interface's as often as the public one, and no peer can reach those. So: each EXTERNAL_IP
+# pair's private half (what the NAT forwards the public address to), and the host's public
+# addresses of a family no pair covers.
+default_relay_ips() {
+  relay_ips=
+  covered=
+  for pair in $(echo "${EXTERNAL_IP:-}" | tr ',' ' '); do
+    private=${pair#*/}
+    relay_ips="$relay_ips $private"
+    case "$private" in *:*) covered="$covered 6" ;; *) covered="$covered 4" ;; esac
+  done
+  # hostname -I: every address of every interface but loopback and IPv6 link-local.
+  for ip in $(hostname -I 2>/dev/null || true); do
+    case "$ip" in *:*) version=6 ;; *) version=4 ;; esac
+    case "$covered" in *"$version"*) continue ;; esac
+    if public_address "$ip"; then relay_ips="$relay_ips $ip"; fi
+  done
+  relay_ips=${relay_ips# }
+}
+
 # allowed_range_problem ENTRY: one TURN_ALLOWED_PEER_IPS entry (CIDR, or one address) as
 # Coturn's allowed-peer-ip values, appended to $ranges (Coturn takes IP or IP-IP, "CIDR is not
 # supported": userdb.c add_ip_list_range), or $problem saying why it cannot be allowed. Coturn
@@ -611,6 +681,16 @@ store_secrets "$db" || die "could not write the relay's secret database in TURN_
   if [ -n "${TURN_RELAY_IPS:-}" ]; then
     address_list TURN_RELAY_IPS "$TURN_RELAY_IPS"
     for ip in $(echo "$TURN_RELAY_IPS" | tr ',' ' '); do line TURN_RELAY_IPS "relay-ip=$ip"; done
+  elif [ -z "${TURN_LISTENING_IPS:-}" ] && [ -z "${TURN_ALLOWED_PEER_IPS:-}" ]; then
+    # (Listening addresses are Coturn's relay addresses when set; a private network's clients
+    # need relayed addresses on it, the ones they came in on.)
+    default_relay_ips
+    if [ -n "$relay_ips" ]; then
+      for ip in $relay_ips; do line TURN_RELAY_IPS "relay-ip=$ip"; done
+      echo "turnkey-coturn: relaying from $relay_ips (EXTERNAL_IP's private halves and this host's public addresses; TURN_RELAY_IPS to choose others)" >&2
+    else
+      echo "turnkey-coturn: no public address on this host's interfaces and no EXTERNAL_IP: turnserver chooses relay addresses itself (TURN_RELAY_IPS to name them)" >&2
+    fi
   fi
 
   # A relay nobody outside this machine can reach (it listens and relays on loopback alone and

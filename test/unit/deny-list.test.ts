@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
+import { AF_INET, AF_INET6, addr, denied, inRange, isZero, ranges } from '../helpers/deny-list';
 
 /**
  * The shipped turnserver.conf must deny relaying to every special-purpose range (IANA's IPv4
@@ -17,35 +16,6 @@ import { describe, expect, it } from 'vitest';
  * an IPv6 peer that embeds an IPv4 address before comparing it with an IPv4 range; this check
  * does not count on that, so the IPv6 forms must be denied by IPv6 ranges of their own.)
  */
-
-const conf = readFileSync(join(__dirname, '../../coturn/turnserver.conf'), 'utf8');
-
-const AF_INET = 2;
-const AF_INET6 = 10;
-type Addr = { family: number; n: bigint };
-type Range = { text: string; min: Addr; max: Addr };
-
-const addr = (ip: string): Addr => {
-  const a = ipaddr.parse(ip);
-  const n = a.toByteArray().reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
-  return { family: a.kind() === 'ipv6' ? AF_INET6 : AF_INET, n };
-};
-
-const isZero = (a: Addr) => a.n === 0n;
-const lessEq = (a: Addr, b: Addr) => (a.family !== b.family ? a.family < b.family : a.n <= b.n);
-const inRange = (r: Range, a: Addr) =>
-  (isZero(r.min) || lessEq(r.min, a)) && (isZero(r.max) || lessEq(a, r.max));
-
-const ranges: Range[] = conf
-  .split('\n')
-  .filter((l) => l.startsWith('denied-peer-ip='))
-  .map((l) => {
-    const text = l.slice('denied-peer-ip='.length).trim();
-    const [lo, hi = lo] = text.split('-') as [string, string?];
-    return { text, min: addr(lo), max: addr(hi) };
-  });
-
-const denied = (ip: string) => ranges.some((r) => inRange(r, addr(ip)));
 
 /** Whether Coturn denies every address from `first` to `last` (one family). */
 function coveredFrom(first: string, last: string): boolean {
