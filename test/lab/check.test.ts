@@ -8,7 +8,13 @@ import type { CheckReport, UriResult } from '../../service/check/run';
 import { COTURN_ROOT } from '../helpers/coturn';
 import { bundle, spawnService } from '../helpers/process';
 import { REPO_ROOT } from '../helpers/stack';
-import { type LabCoturn, type LabCoturnOptions, type RelayHost, startLabCoturn } from './coturn';
+import {
+  cloudExternalIp,
+  type LabCoturn,
+  type LabCoturnOptions,
+  type RelayHost,
+  startLabCoturn,
+} from './coturn';
 import { createLab, type Lab } from './lab';
 
 /**
@@ -68,7 +74,7 @@ describe('turnkey check in the lab', () => {
     const pki = coturn.pki as NonNullable<LabCoturn['pki']>;
     const values: Record<string, string> = {
       publicHost: coturn.publicIp,
-      ...(host === 'cloud' ? { externalIp: `${lab.cloud.publicIp}/${lab.cloud.ip}` } : {}),
+      ...(host === 'cloud' ? { externalIp: cloudExternalIp(lab) } : {}),
       ...opts.stack,
     };
     const config = readStackConfig(valuesSource(values));
@@ -310,6 +316,59 @@ describe('turnkey check in the lab', () => {
       expect(code).toBe(0);
     } finally {
       await mapped.stop();
+    }
+  });
+
+  it.each<RelayHost>(['relay', 'cloud'])(
+    'passes from the IPv6-only phone against the %s host named by its IPv6 address: bracketed URIs, IPv4 relayed addresses, reachable from outside over IPv6',
+    async (host) => {
+      const publicIp6 = host === 'relay' ? lab.relay.ip6 : lab.cloud.publicIp6;
+      const publicIp = host === 'relay' ? lab.relay.ip : lab.cloud.publicIp;
+      const d = await deploy(host, { tls: true, stack: { publicHost: publicIp6 } });
+      try {
+        expect(d.iceServersUrl).toBe(`https://[${publicIp6}]:8080/v1/ice-servers`);
+        const { code, report, stderr } = await checkJson(lab.phone.ns, d);
+        expect(stderr).toBe('');
+        expect(report.results.map((r) => [r.uri, r.outcome])).toEqual([
+          [`stun:[${publicIp6}]:3478`, 'answered'],
+          [`turn:[${publicIp6}]:3478?transport=udp`, 'relayed'],
+          [`turn:[${publicIp6}]:3478?transport=tcp`, 'relayed'],
+          [`turns:[${publicIp6}]:5349?transport=tcp`, 'relayed'],
+        ]);
+        for (const r of report.results) {
+          // The phone's own address: IPv6 is routed, not translated.
+          expect(r.mapped?.address).toBe(lab.phone.ip);
+          if (r.scheme === 'stun') continue;
+          // What a browser on the phone gets: an IPv4 relayed address, the host's public one.
+          expect([r.relayed?.address, r.relayedFamily]).toEqual([publicIp, 'ipv4']);
+          // The outside step went over IPv6, to an IPv6 relayed address: the host's public
+          // one (the cloud's through its IPv6 pair in turnkey:externalIp).
+          expect([r.outsideFamily, r.outsideRelayed?.address]).toEqual(['ipv6', publicIp6]);
+          expect(r.outsideRttMs).toBeGreaterThanOrEqual(0);
+        }
+        expect(code).toBe(0);
+      } finally {
+        await d.stop();
+      }
+    },
+  );
+
+  it('flags a relay that hands a client on IPv6 an IPv6 relayed address when it asked for none: browsers there could not reach IPv4-only peers', async () => {
+    const d = await deploy('relay', {
+      tls: true,
+      stack: { publicHost: lab.relay.ip6 },
+      misconfig: ['allocation-default-address-family=keep'],
+    });
+    try {
+      const { code, report } = await checkJson(lab.phone.ns, d);
+      expect(code).toBe(1);
+      for (const r of report.results.filter((x) => x.scheme !== 'stun')) {
+        expect(r.outcome, r.uri).toBe('failed');
+        expect(r.relayedFamily).toBe('ipv6');
+        expect(r.diagnosis?.fix).toMatch(/allocation-default-address-family/);
+      }
+    } finally {
+      await d.stop();
     }
   });
 });

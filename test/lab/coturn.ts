@@ -1,7 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { RELAY_RUNTIME_DIR, RELAY_SECRETS_DIR, SECRETS_DIR } from '../../contract';
 import { planDeployment, readStackConfig, valuesSource } from '../../infra';
 import { turnRestCredential } from '../../service/providers/coturn';
@@ -34,13 +36,22 @@ export interface LabCoturnOptions {
    * publicHost is on the private network is probed from a client there.
    */
   readyFrom?: string;
+  /**
+   * Lines appended to the shipped turnserver.conf: only for a test of what a misconfigured
+   * relay looks like, never for one that a relay works.
+   */
+  misconfig?: string[];
+  /** The TURN secret (a fleet's relays share one); default a new one. */
+  turnSecret?: string;
 }
 
 export interface LabCoturn {
   host: RelayHost;
   ns: string;
-  /** The address clients use: the host's public one. */
+  /** The address clients use: publicHost when an address, else the host's public IPv4 one. */
   publicIp: string;
+  /** The host's public IPv6 address. */
+  publicIp6: string;
   turnPort: number;
   tlsPort: number;
   /** The coturn container's environment as planned (secret paths rewritten into the chroot). */
@@ -57,13 +68,17 @@ export interface LabCoturn {
   stop(): Promise<void>;
 }
 
+/** The cloud host's turnkey:externalIp: both families are behind its 1:1 NAT. */
+export const cloudExternalIp = (lab: Lab) =>
+  `${lab.cloud.publicIp}/${lab.cloud.ip},${lab.cloud.publicIp6}/${lab.cloud.ip6}`;
+
 /** Stack values as an operator would set them for this host. */
 function stackValues(lab: Lab, host: RelayHost, opts: LabCoturnOptions): Record<string, string> {
   const publicIp = host === 'relay' ? lab.relay.ip : lab.cloud.publicIp;
   return {
     provider: 'coturn',
     publicHost: publicIp,
-    ...(host === 'cloud' ? { externalIp: `${lab.cloud.publicIp}/${lab.cloud.ip}` } : {}),
+    ...(host === 'cloud' ? { externalIp: cloudExternalIp(lab) } : {}),
     ...opts.stack,
   };
 }
@@ -75,11 +90,18 @@ export async function startLabCoturn(
 ): Promise<LabCoturn> {
   assertReady();
   const values = stackValues(lab, host, opts);
-  const secrets: Record<string, string> = { turnSecret: randomBytes(32).toString('hex') };
+  const secrets: Record<string, string> = {
+    turnSecret: opts.turnSecret ?? randomBytes(32).toString('hex'),
+  };
   const [dir, inside] = workDir();
   let pki: TestPki | undefined;
   if (opts.tls) {
-    pki = makeTestPki(join(dir, 'pki'), { ips: [values.publicHost as string] });
+    const publicIps =
+      host === 'relay' ? [lab.relay.ip, lab.relay.ip6] : [lab.cloud.publicIp, lab.cloud.publicIp6];
+    pki = makeTestPki(join(dir, 'pki'), {
+      ips: [...new Set([values.publicHost as string, ...publicIps])].filter((a) => isIP(a)),
+      ...(isIP(values.publicHost as string) ? {} : { names: [values.publicHost as string] }),
+    });
     secrets.tlsCert = pki.certPem;
     secrets.tlsKey = pki.keyPem;
   }
@@ -92,6 +114,8 @@ export async function startLabCoturn(
 
   copyFileSync(join(REPO, 'coturn/entrypoint.sh'), join(dir, 'entrypoint.sh'));
   copyFileSync(join(REPO, 'coturn/turnserver.conf'), join(dir, 'turnserver.conf'));
+  if (opts.misconfig)
+    appendFileSync(join(dir, 'turnserver.conf'), `${opts.misconfig.join('\n')}\n`);
   chmodSync(join(dir, 'turnserver.conf'), 0o644);
   // The container's paths, moved into this run's directory inside the chroot.
   const moved = (path: string) =>
@@ -149,7 +173,12 @@ export async function startLabCoturn(
   const running: LabCoturn = {
     host,
     ns,
-    publicIp: values.publicHost as string,
+    publicIp: isIP(values.publicHost as string)
+      ? (values.publicHost as string)
+      : host === 'relay'
+        ? lab.relay.ip
+        : lab.cloud.publicIp,
+    publicIp6: host === 'relay' ? lab.relay.ip6 : lab.cloud.publicIp6,
     turnPort: config.turnPort,
     tlsPort: config.tlsPort,
     env,
@@ -214,6 +243,8 @@ export interface UclientOptions {
    */
   until?: RegExp | (() => boolean);
   timeoutMs?: number;
+  /** The server address to use instead of its public one (e.g. publicIp6). */
+  address?: string;
 }
 
 /**
@@ -241,7 +272,7 @@ export function runLabUclient(
     '-w',
     cred.credential,
     ...args,
-    server.publicIp,
+    opts.address ?? server.publicIp,
   ]);
   const output = collectOutput(child);
   const { until } = opts;
@@ -260,4 +291,92 @@ export function runLabUclient(
       resolve({ code, output: output() });
     });
   });
+}
+
+export type UclientTransport = 'UDP' | 'TCP' | 'TLS';
+
+/** uclient's flags for a transport to `server`. */
+export const transportFlags = (server: LabCoturn, transport: UclientTransport): string[] =>
+  transport === 'UDP'
+    ? []
+    : transport === 'TCP'
+      ? ['-t']
+      : ['-t', '-S', '-E', server.caFile as string];
+
+/**
+ * uclient client-to-client (`-y`: two allocations of one client relay `messages` to each
+ * other) from each of `sites` at once, and every message relayed both ways. `flags` add to the
+ * transport's (e.g. `-x` for IPv6 relayed addresses); `address` is the server's to use (a
+ * site's own `address` first). Resolves with each run's uclient output.
+ */
+export async function expectClientToClient(
+  lab: Lab,
+  server: LabCoturn,
+  sites: { label: string; ns: string; address?: string }[],
+  transport: UclientTransport,
+  opts: { flags?: string[]; address?: string; messages?: number; clients?: number } = {},
+): Promise<{ label: string; user: string; output: string }[]> {
+  const messages = opts.messages ?? 5;
+  const clients = opts.clients ?? 1;
+  const runs = await Promise.all(
+    sites.map(async ({ label, ns, address }) => {
+      const user = uid(label);
+      const r = await runLabUclient(
+        lab,
+        ns,
+        server,
+        user,
+        [
+          '-y',
+          ...transportFlags(server, transport),
+          ...(opts.flags ?? []),
+          '-n',
+          String(messages),
+          // uclient pairs its sessions client-to-client: -m 1 is one pair, -m N is N/2.
+          '-m',
+          String(clients === 1 ? 1 : 2 * clients),
+          '-c',
+        ],
+        {
+          timeoutMs: 40_000,
+          ...((address ?? opts.address) ? { address: address ?? opts.address } : {}),
+        },
+      );
+      return { label, user, ...r };
+    }),
+  );
+  for (const r of runs) {
+    const context = `${r.label}:\n${r.output}\n--- server ---\n${server.log()}`;
+    expect(r.code, context).toBe(0);
+    expect(server.log()).not.toMatch(outcome(r.user, '\\w+', 'error'));
+    if (transport !== 'TLS') {
+      expect(r.output, context).toMatch(
+        new RegExp(
+          `tot_send_msgs=${2 * clients * messages}, tot_recv_msgs=${2 * clients * messages}\\b`,
+        ),
+      );
+      continue;
+    }
+    // uclient's TLS reader now and then misses a message the server did send, so over TLS
+    // the proof is turnserver's own accounting, logged when each allocation's connection
+    // closes: both allocations of the pair got every message from the other and sent it on.
+    expect(r.output, context).toMatch(
+      new RegExp(`tot_send_msgs=${2 * messages}, tot_recv_msgs=[1-9]`),
+    );
+    const usage = new RegExp(
+      `peer usage: realm=<[^>]*>, username=<\\d+:${escapeRegExp(r.user)}>, rp=(\\d+), rb=\\d+, sp=(\\d+),`,
+      'g',
+    );
+    // (uclient opens one more connection that relays nothing.)
+    const counts = () =>
+      [...server.log().matchAll(usage)]
+        .map((m) => [Number(m[1]), Number(m[2])])
+        .filter(([rp, sp]) => rp || sp);
+    await expect.poll(() => counts().length, { timeout: 5000 }).toBe(2);
+    expect(counts(), context).toEqual([
+      [messages, messages],
+      [messages, messages],
+    ]);
+  }
+  return runs.map(({ label, user, output }) => ({ label, user, output }));
 }
