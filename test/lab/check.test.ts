@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContainerPlan, planDeployment, readStackConfig, valuesSource } from '../../infra';
 import type { CheckReport, UriResult } from '../../service/check/run';
 import { COTURN_ROOT } from '../helpers/coturn';
-import { bundle, spawnService } from '../helpers/process';
+import { bundle } from '../helpers/process';
 import { REPO_ROOT } from '../helpers/stack';
 import {
   cloudExternalIp,
@@ -16,6 +16,7 @@ import {
   startLabCoturn,
 } from './coturn';
 import { createLab, type Lab } from './lab';
+import { startLabService } from './service';
 
 /**
  * `turnkey check` against a deployment in the lab, from client sites behind NAT: the
@@ -83,34 +84,15 @@ describe('turnkey check in the lab', () => {
     const service = plan.containers.find((c) => c.role === 'service') as ContainerPlan;
 
     const token = randomBytes(32).toString('hex');
-    const secrets = mkdtempSync(join(dir, 'svc-'));
     const relaySecret = readFileSync(
       join(COTURN_ROOT, coturn.env.TURN_SECRET_FILE as string),
       'utf8',
     );
-    writeFileSync(join(secrets, 'turn-secret'), opts.serviceSecret ?? relaySecret, {
-      mode: 0o400,
-    });
-    writeFileSync(join(secrets, 'api-tokens'), token, { mode: 0o400 });
-    const port = Number(service.env.PORT);
-    const svc = await spawnService(
-      {
-        ...service.env,
-        TURN_SECRET_FILE: join(secrets, 'turn-secret'),
-        API_TOKENS_FILE: join(secrets, 'api-tokens'),
-        TLS_CERT_FILE: pki.certFile,
-        TLS_KEY_FILE: pki.keyFile,
-        // The relay already has its files (startLabCoturn wrote them); the service's copy
-        // goes where no relay reads it, so `serviceSecret` can differ from the relay's.
-        RELAY_SECRETS_DIR: mkdtempSync(join(dir, 'relay-secrets-')),
-      },
-      port,
-      {
-        script: serviceMain(),
-        // Exactly the plan's env, in the relay host's namespace.
-        spawn: ([node, ...args], env) => lab.spawn(coturn.ns, [node as string, ...args], { env }),
-      },
-    ).catch(async (err: unknown) => {
+    const svc = await startLabService(lab, coturn, service.env, {
+      dir,
+      token,
+      turnSecret: opts.serviceSecret ?? relaySecret,
+    }).catch(async (err: unknown) => {
       await coturn.stop();
       throw err;
     });

@@ -13,6 +13,7 @@ import { assertReady, COTURN_ROOT, REPO, workDir, writeOwned } from '../helpers/
 import { escapeRegExp } from '../helpers/regexp';
 import type { Lab } from './lab';
 import { makeTestPki, type TestPki } from './pki';
+import type { Listener } from './udp';
 
 /**
  * The relay in the lab: the project's own coturn/entrypoint.sh and coturn/turnserver.conf,
@@ -379,4 +380,38 @@ export async function expectClientToClient(
     ]);
   }
   return runs.map(({ label, user, output }) => ({ label, user, output }));
+}
+
+/**
+ * A client in `ns` asks `server` to relay to `peer` (uclient `-e`, port `port`): the relay
+ * must answer 403 Forbidden IP, after allocating, and no datagram may reach any of
+ * `listeners` (each case judged alone, should an earlier one leak). `flags` add to uclient's
+ * (e.g. `-x` for an IPv6 allocation); `address` is the server's to use.
+ */
+export async function expectPeerRefused(
+  lab: Lab,
+  server: LabCoturn,
+  ns: string,
+  peer: string,
+  port: number,
+  listeners: Listener[],
+  opts: { flags?: string[]; address?: string } = {},
+): Promise<void> {
+  const user = uid('peer');
+  const before = listeners.map((l) => l.received().length);
+  const refused = outcome(user, '(CREATE_PERMISSION|CHANNEL_BIND)', 'error 403: Forbidden IP');
+  const r = await runLabUclient(
+    lab,
+    ns,
+    server,
+    user,
+    [...(opts.flags ?? []), '-e', peer, '-r', String(port), '-n', '3', '-c'],
+    { until: refused, timeoutMs: 20_000, ...(opts.address ? { address: opts.address } : {}) },
+  );
+  const context = `${r.output}\n--- server ---\n${server.log()}`;
+  expect(server.log(), context).toMatch(refused);
+  expect(server.log(), context).toMatch(outcome(user, 'ALLOCATE', 'success'));
+  expect(server.log()).not.toMatch(outcome(user, '(CREATE_PERMISSION|CHANNEL_BIND)', 'success'));
+  await new Promise((res) => setTimeout(res, 300));
+  expect(listeners.map((l, i) => l.received().slice(before[i]))).toEqual(listeners.map(() => []));
 }

@@ -8,13 +8,14 @@ import type { ConfigSource, ContainerPlan } from '../../infra';
 import { planFleet, readFleetConfig } from '../../infra';
 import type { CheckReport } from '../../service/check/run';
 import type { IceServer } from '../../service/providers/types';
-import { bundle, spawnService } from '../helpers/process';
+import { bundle } from '../helpers/process';
 import { REPO_ROOT } from '../helpers/stack';
 import { type LabAcme, startAcme } from './acme';
 import { expectCallRelayedVia, type LabBrowser, launchLabChromium, startCall } from './browser';
 import {
   cloudExternalIp,
   expectClientToClient,
+  expectPeerRefused,
   type LabCoturn,
   outcome,
   type RelayHost,
@@ -24,6 +25,7 @@ import {
   uid,
 } from './coturn';
 import { createLab, type Lab, REFUSAL_ADDRS6 } from './lab';
+import { startLabService } from './service';
 import { type Listener, listenUdp } from './udp';
 
 /**
@@ -177,23 +179,10 @@ describe.each<RelayHost>(['relay', 'cloud'])('IPv6 refusals on the %s host, by a
     ...(host === 'relay' ? ['fd00:1::10'] : []),
   ];
   it.each(peers)('refuses a relay to %s with 403, and nothing arrives', async (peer) => {
-    const user = uid('peer6');
-    const before = listeners.map((l) => l.received().length);
-    const refused = outcome(user, '(CREATE_PERMISSION|CHANNEL_BIND)', 'error 403: Forbidden IP');
-    const r = await runLabUclient(
-      lab,
-      lab.phone.ns,
-      server,
-      user,
-      ['-x', '-e', peer, '-r', String(PORT), '-n', '3', '-c'],
-      { until: refused, timeoutMs: 20_000, address: server.publicIp6 },
-    );
-    const context = `${r.output}\n--- server ---\n${server.log()}`;
-    expect(server.log(), context).toMatch(refused);
-    expect(server.log(), context).toMatch(outcome(user, 'ALLOCATE', 'success'));
-    expect(server.log()).not.toMatch(outcome(user, '(CREATE_PERMISSION|CHANNEL_BIND)', 'success'));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(listeners.map((l, i) => l.received().slice(before[i]))).toEqual(listeners.map(() => []));
+    await expectPeerRefused(lab, server, lab.phone.ns, peer, PORT, listeners, {
+      flags: ['-x'],
+      address: server.publicIp6,
+    });
   });
 
   it('relays to a peer at a public IPv6 address, which sees the relay’s public IPv6 address', async () => {
@@ -342,28 +331,15 @@ describe('a two-region fleet of dual-stack relays', () => {
     for (const [i, h] of fleet.hosts.entries()) {
       const relay = relays[i] as LabCoturn;
       const service = h.plan.containers.find((c) => c.role === 'service') as ContainerPlan;
-      const secrets = mkdtempSync(join(dir, 'svc-'));
-      writeFileSync(join(secrets, 'turn-secret'), turnSecret, { mode: 0o400 });
-      writeFileSync(join(secrets, 'api-tokens'), token, { mode: 0o400 });
-      const pki = relay.pki as NonNullable<LabCoturn['pki']>;
-      const svc = await spawnService(
-        {
-          ...service.env,
-          TURN_SECRET_FILE: join(secrets, 'turn-secret'),
-          API_TOKENS_FILE: join(secrets, 'api-tokens'),
-          TLS_CERT_FILE: pki.certFile,
-          TLS_KEY_FILE: pki.keyFile,
-          // The relays already have their files; the services' copies go where none reads.
-          RELAY_SECRETS_DIR: mkdtempSync(join(dir, 'relay-secrets-')),
+      const svc = await startLabService(lab, relay, service.env, {
+        dir,
+        token,
+        turnSecret,
+        extraEnv: {
           REVOCATIONS_DIR: mkdtempSync(join(dir, 'revocations-')),
           NODE_EXTRA_CA_CERTS: caFile,
         },
-        Number(service.env.PORT),
-        {
-          script: bundle('service/main.ts'),
-          spawn: ([node, ...args], env) => lab.spawn(relay.ns, [node as string, ...args], { env }),
-        },
-      );
+      });
       services.push(svc.child);
     }
   }, 120_000);
