@@ -1,8 +1,5 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +8,7 @@ import { exitCode, formatReport } from '../../service/check/report';
 import { type CheckReport, runCheck } from '../../service/check/run';
 import { type DatedPki, daysFromNow, type Leaf, makeDatedPki } from '../helpers/dated-pki';
 import { type FakeTurns, startFakeTurns } from '../helpers/fake-turns';
+import { serveIceServers } from '../helpers/ice-servers-endpoint';
 import { escapeRegExp } from '../helpers/regexp';
 
 /**
@@ -46,34 +44,9 @@ async function relay(leaf: Leaf): Promise<FakeTurns> {
 
 /** An ice-servers endpoint handing out one turns: URI, over https with `leaf`, else http. */
 async function api(leaf: Leaf | undefined, turnsPort: number): Promise<string> {
-  const handler = (_req: unknown, res: import('node:http').ServerResponse) => {
-    const expiry = Math.floor(Date.now() / 1000) + 600;
-    res.setHeader('content-type', 'application/json');
-    res.end(
-      JSON.stringify({
-        ttl: 600,
-        expiresAt: new Date(expiry * 1000).toISOString(),
-        iceServers: [
-          {
-            urls: [`turns:127.0.0.1:${turnsPort}?transport=tcp`],
-            username: `${expiry}:turnkey-check`,
-            credential: 'c',
-          },
-        ],
-      }),
-    );
-  };
-  const server: Server = leaf ? createHttpsServer(leaf, handler) : createHttpServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const { port } = server.address() as AddressInfo;
-  return `${leaf ? 'https' : 'http'}://127.0.0.1:${port}/v1/ice-servers`;
+  const endpoint = await serveIceServers([`turns:127.0.0.1:${turnsPort}?transport=tcp`], leaf);
+  cleanups.push(endpoint.close);
+  return endpoint.url;
 }
 
 async function check(url: string, ...extra: string[]) {

@@ -1,9 +1,9 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { iceUri } from '../../contract';
 import { main } from '../../service/check/cli';
 import type { CheckReport, UriResult } from '../../service/check/run';
 import { type FakeTurns, type FakeTurnsOptions, startFakeTurns } from '../helpers/fake-turns';
+import { serveIceServers } from '../helpers/ice-servers-endpoint';
 import { escapeRegExp } from '../helpers/regexp';
 
 /**
@@ -28,28 +28,10 @@ async function relay(opts: FakeTurnsOptions): Promise<FakeTurns> {
 
 /** An ice-servers endpoint (http on 127.0.0.1) handing out one turn: URI over TCP. */
 async function api(host: string, port: number): Promise<{ url: string; uri: string }> {
-  const uri = `turn:${host.includes(':') ? `[${host}]` : host}:${port}?transport=tcp`;
-  const server: Server = createServer((_req, res) => {
-    const expiry = Math.floor(Date.now() / 1000) + 600;
-    res.setHeader('content-type', 'application/json');
-    res.end(
-      JSON.stringify({
-        ttl: 600,
-        expiresAt: new Date(expiry * 1000).toISOString(),
-        iceServers: [{ urls: [uri], username: `${expiry}:turnkey-check`, credential: 'c' }],
-      }),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const { port: apiPort } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${apiPort}/v1/ice-servers`, uri };
+  const uri = iceUri('turn', host, port, 'tcp');
+  const endpoint = await serveIceServers([uri]);
+  cleanups.push(endpoint.close);
+  return { url: endpoint.url, uri };
 }
 
 async function check(url: string, ...extra: string[]) {
